@@ -1,0 +1,56 @@
+# Designer: `make run` generates designs with the embedded model; `make test` runs every test.
+# Each target installs what it needs, idempotently.
+
+CARGO      ?= cargo
+BIN        := target/release/designer
+CACHE      := .cache
+CATALOG    := $(CACHE)/catalog
+DEBS       := $(CACHE)/debian
+DESIGNS    := designs
+WASM       := wasm32-unknown-unknown
+# Debian's packages of the Sweet Home 3D furniture catalogs (CC-BY / CC0 libraries and the
+# default catalog).
+SH3D_PACKAGES := sweethome3d-furniture sweethome3d
+
+.PHONY: run test setup data train sheet wasm clean
+
+## Generate 4 bedroom / scandinavian designs with the embedded model into designs/.
+run: $(BIN)
+	$(BIN) generate --room-type bedroom --style scandinavian --variations 4 --seed 42 --out $(DESIGNS)
+	@echo "Designs written to $(CURDIR)/$(DESIGNS)/"
+
+## Every test: unit, integration (CLI, catalog, training), and the core's wasm32 build.
+test: setup data
+	$(CARGO) test --release --workspace --features designer-core/cli
+	$(CARGO) build --release -p designer-core --target $(WASM)
+
+setup:
+	@rustup target list --installed | grep -qx $(WASM) || rustup target add $(WASM)
+
+$(BIN): $(shell find core/src core/weights -type f) Cargo.toml Cargo.lock core/Cargo.toml
+	$(CARGO) build --release -p designer-core --features cli --bin designer
+	@touch $@
+
+## The furniture catalogs from Debian, unpacked once into .cache/catalog.
+data: $(CATALOG)/.done
+
+$(CATALOG)/.done:
+	mkdir -p $(DEBS) $(CATALOG)
+	cd $(DEBS) && (apt-get download $(SH3D_PACKAGES) || (apt-get update && apt-get download $(SH3D_PACKAGES)))
+	for deb in $(DEBS)/*.deb; do dpkg-deb -x $$deb $(DEBS)/root; done
+	cp $(DEBS)/root/usr/share/sweethome3d/furniture/*.sh3f $(DEBS)/root/usr/share/sweethome3d/sweethome3d.jar $(CATALOG)/
+	rm -rf $(DEBS)
+	touch $@
+
+## Train on CPU from the catalog (the default model was trained on GPU: see README).
+TRAIN_ARGS ?= --steps 2000 --batch-size 32
+train: $(BIN) data
+	$(BIN) train --catalog $(CATALOG) $(TRAIN_ARGS) --name designer-vignettes-64 --out model.weights --metrics metrics.jsonl
+
+## Contact sheets: the training vignettes and the embedded model's designs (rooms x styles).
+sheet: $(BIN) data
+	$(BIN) sheet --catalog $(CATALOG) --size 96 --out docs/vignettes.png
+	$(BIN) sheet --size 64 --out docs/designs.png
+
+clean:
+	rm -rf target $(DESIGNS) $(CACHE)

@@ -1,0 +1,151 @@
+//! The Sweet Home 3D furniture catalogs as Debian ships them: `.sh3f` libraries (zips with a
+//! `PluginFurnitureCatalog.properties`) and the default catalog inside `sweethome3d.jar`.
+//! Each entry keeps its labels, size, creator and icon (a 128 px PNG render of the model).
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+const PLUGIN_PROPERTIES: &str = "PluginFurnitureCatalog.properties";
+const DEFAULT_PROPERTIES: &str = "com/eteks/sweethome3d/io/DefaultFurnitureCatalog.properties";
+/// The default catalog ships inside the GPL application (Debian's copyright file for
+/// `sweethome3d` puts everything not listed otherwise under GPL-2+).
+const DEFAULT_CATALOG_LICENSE: &str = "GNU GPL 2 or later (Sweet Home 3D default catalog)";
+
+#[derive(Clone, Debug)]
+pub struct CatalogEntry {
+    pub id: String,
+    pub name: String,
+    /// Sweet Home 3D's category ("Bedroom", "Kitchen", "Living room", ...).
+    pub category: String,
+    pub tags: Vec<String>,
+    /// Centimetres.
+    pub width: f32,
+    pub depth: f32,
+    pub height: f32,
+    pub door_or_window: bool,
+    pub creator: Option<String>,
+    /// The icon as stored: PNG bytes.
+    pub icon: Vec<u8>,
+}
+
+impl CatalogEntry {
+    /// Floor area in square metres, a fair measure of how much of a room it anchors.
+    pub fn footprint(&self) -> f32 {
+        self.width * self.depth / 10_000.0
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Library {
+    pub file: PathBuf,
+    pub name: String,
+    pub license: String,
+    pub entries: Vec<CatalogEntry>,
+}
+
+impl Library {
+    /// Creative Commons or public-domain content, which the committed weights may be
+    /// trained on without carrying a copyleft licence.
+    pub fn is_open_content(&self) -> bool {
+        self.license.contains("Creative Commons") || self.license.contains("Public domain")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("cannot read {path}: {message}")]
+    Read { path: PathBuf, message: String },
+    #[error("{path}: entry {index} lacks '{key}'")]
+    Missing { path: PathBuf, index: usize, key: &'static str },
+    #[error("no furniture catalog under {0}; run `make data` to fetch Debian's sweethome3d packages")]
+    NotFound(PathBuf),
+}
+
+/// Reads one library (`.sh3f`) or the default catalog (`sweethome3d.jar`).
+pub fn read_library(path: &Path) -> Result<Library, CatalogError> {
+    let read_err = |message: String| CatalogError::Read { path: path.to_path_buf(), message };
+    let file = std::fs::File::open(path).map_err(|e| read_err(e.to_string()))?;
+    let mut zip = zip::ZipArchive::new(file).map_err(|e| read_err(e.to_string()))?;
+    let properties_name = if zip.index_for_name(PLUGIN_PROPERTIES).is_some() { PLUGIN_PROPERTIES } else { DEFAULT_PROPERTIES };
+    let properties = {
+        let entry = zip.by_name(properties_name).map_err(|e| read_err(format!("{properties_name}: {e}")))?;
+        java_properties::read(entry).map_err(|e| read_err(format!("{properties_name}: {e}")))?
+    };
+
+    let mut entries = Vec::new();
+    for index in 1.. {
+        let key = |name: &str| format!("{name}#{index}");
+        let Some(id) = properties.get(&key("id")) else { break };
+        let get = |name: &'static str| {
+            properties.get(&key(name)).cloned().ok_or(CatalogError::Missing { path: path.to_path_buf(), index, key: name })
+        };
+        let number = |name: &'static str| -> Result<f32, CatalogError> {
+            get(name)?.trim().parse().map_err(|_| read_err(format!("entry {index}: '{name}' is not a number")))
+        };
+        let icon_path = get("icon")?;
+        let mut icon = Vec::new();
+        zip.by_name(icon_path.trim_start_matches('/'))
+            .map_err(|e| read_err(format!("icon {icon_path}: {e}")))?
+            .read_to_end(&mut icon)
+            .map_err(|e| read_err(format!("icon {icon_path}: {e}")))?;
+        entries.push(CatalogEntry {
+            id: id.clone(),
+            name: get("name")?,
+            category: get("category")?,
+            tags: properties
+                .get(&key("tags"))
+                .map(|t| t.split(',').map(str::trim).filter(|t| !t.is_empty()).map(String::from).collect())
+                .unwrap_or_default(),
+            width: number("width")?,
+            depth: number("depth")?,
+            height: number("height")?,
+            door_or_window: properties.get(&key("doorOrWindow")).is_some_and(|v| v == "true"),
+            creator: properties.get(&key("creator")).cloned(),
+            icon,
+        });
+    }
+    Ok(Library {
+        file: path.to_path_buf(),
+        name: properties.get("name").cloned().unwrap_or_else(|| "Sweet Home 3D default catalog".into()),
+        license: if properties_name == DEFAULT_PROPERTIES {
+            DEFAULT_CATALOG_LICENSE.to_string()
+        } else {
+            properties.get("license").cloned().unwrap_or_else(|| "unknown".into())
+        },
+        entries,
+    })
+}
+
+/// Every library under `root` (an unpacked Debian package tree or any folder holding `.sh3f`
+/// files and `sweethome3d.jar`), sorted by file name so the order never depends on the disk.
+pub fn read_all(root: &Path) -> Result<Vec<Library>, CatalogError> {
+    let mut files = Vec::new();
+    collect_catalog_files(root, &mut files);
+    if files.is_empty() {
+        return Err(CatalogError::NotFound(root.to_path_buf()));
+    }
+    files.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
+    files.iter().map(|f| read_library(f)).collect()
+}
+
+fn collect_catalog_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            collect_catalog_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "sh3f") || path.file_name().is_some_and(|n| n == "sweethome3d.jar") {
+            out.push(path);
+        }
+    }
+}
+
+/// Entries per category across libraries, for reports.
+pub fn count_by_category(libraries: &[Library]) -> HashMap<String, usize> {
+    let mut counts = HashMap::new();
+    for entry in libraries.iter().flat_map(|l| &l.entries) {
+        *counts.entry(entry.category.clone()).or_insert(0) += 1;
+    }
+    counts
+}

@@ -1,0 +1,127 @@
+//! `Designer`: weights loaded once on a device, then request -> designs. The one entry point
+//! the CLI, the browser and the Lambda call.
+
+use crate::image::{self, encode_png, rgb_to_tensor, square, tensor_to_rgb, to_base64};
+use crate::model::{Condition, Generator};
+use crate::request::{Design, DesignError, DesignRequest, DesignResponse, MAX_PHOTO_BYTES};
+use crate::sampler::{self, SamplerSettings, interpolate_path, noise_batch};
+use crate::weights::{Weights, WeightsError};
+use burn::tensor::{Device, Tensor, TensorData};
+use web_time::Instant;
+
+pub struct Designer {
+    model: Generator,
+    device: Device,
+    backend: String,
+    model_version: String,
+}
+
+/// A started generation: the sampled batch, not yet read back from the device.
+struct Pending {
+    images: Tensor<4>,
+    started: Instant,
+}
+
+impl Designer {
+    /// Loads `weights` onto `device`; `backend` is the name responses report ("cpu", "webgpu").
+    pub fn new(weights: &Weights, device: Device, backend: &str) -> Result<Self, WeightsError> {
+        Ok(Self {
+            model: weights.build(&device)?,
+            device,
+            backend: backend.to_string(),
+            model_version: weights.version().to_string(),
+        })
+    }
+
+    /// The embedded default weights on the CPU backend.
+    pub fn default_cpu() -> Result<Self, WeightsError> {
+        Self::new(&Weights::embedded()?, Device::flex(), "cpu")
+    }
+
+    pub fn model_version(&self) -> &str {
+        &self.model_version
+    }
+
+    pub fn backend(&self) -> &str {
+        &self.backend
+    }
+
+    /// Generates the request's designs, blocking until they are read back (CPU and native GPU).
+    pub fn generate(&self, request: &DesignRequest) -> Result<DesignResponse, DesignError> {
+        self.generate_with_progress(request, &mut |_, _| {})
+    }
+
+    /// As [`generate`](Self::generate), calling `on_progress(done, total)` after each model
+    /// evaluation.
+    pub fn generate_with_progress(
+        &self,
+        request: &DesignRequest,
+        on_progress: &mut dyn FnMut(u32, u32),
+    ) -> Result<DesignResponse, DesignError> {
+        let pending = self.start(request, on_progress)?;
+        let data = pending.images.clone().try_into_data().map_err(|e| DesignError::model(e.to_string()))?;
+        self.finish(request, pending, data)
+    }
+
+    /// As [`generate_with_progress`](Self::generate_with_progress), reading the result back
+    /// asynchronously, as WebGPU in a browser requires.
+    pub async fn generate_async(
+        &self,
+        request: &DesignRequest,
+        on_progress: &mut dyn FnMut(u32, u32),
+    ) -> Result<DesignResponse, DesignError> {
+        let pending = self.start(request, on_progress)?;
+        let data = pending.images.clone().into_data_async().await.map_err(|e| DesignError::model(e.to_string()))?;
+        self.finish(request, pending, data)
+    }
+
+    fn start(&self, request: &DesignRequest, on_progress: &mut dyn FnMut(u32, u32)) -> Result<Pending, DesignError> {
+        request.validate()?;
+        let started = Instant::now();
+        let size = request.size as usize;
+        let seeds: Vec<u64> = request.seeds().collect();
+        let noise = noise_batch(&seeds, size, &self.device);
+        let (start, t_start) = match &request.photo {
+            Some(photo) => {
+                let photo = self.photo_batch(photo, request.size, seeds.len())?;
+                let t_start = 1.0 - request.strength;
+                (interpolate_path(noise, photo, t_start), t_start)
+            }
+            None => (noise, 0.0),
+        };
+        let settings = SamplerSettings { steps: request.steps, guidance: request.guidance, kind: request.sampler };
+        let condition = Condition::new(request.room_type, request.style);
+        let images = sampler::sample(&self.model, start, t_start, condition, settings, on_progress);
+        Ok(Pending { images, started })
+    }
+
+    fn photo_batch(&self, photo: &str, size: u32, batch: usize) -> Result<Tensor<4>, DesignError> {
+        let bytes = image::from_base64(photo).map_err(|e| DesignError::invalid("photo", e.to_string()))?;
+        if bytes.len() > MAX_PHOTO_BYTES {
+            return Err(DesignError::invalid("photo", format!("must be at most {MAX_PHOTO_BYTES} bytes")));
+        }
+        let decoded = image::decode_bounded(&bytes).map_err(|e| DesignError::invalid("photo", e.to_string()))?;
+        let pixels = rgb_to_tensor(&square(&decoded, size));
+        let data: Vec<f32> = std::iter::repeat_n(pixels, batch).flatten().collect();
+        let size = size as usize;
+        Ok(Tensor::from_data(TensorData::new(data, [batch, 3, size, size]), &self.device))
+    }
+
+    fn finish(&self, request: &DesignRequest, pending: Pending, data: TensorData) -> Result<DesignResponse, DesignError> {
+        let values = data.try_into_vec::<f32>().map_err(|e| DesignError::model(format!("{e:?}")))?;
+        let designs = request
+            .seeds()
+            .enumerate()
+            .map(|(i, seed)| {
+                let rgb = tensor_to_rgb(&values, i, request.size, request.size);
+                Design { seed, width: request.size, height: request.size, png_base64: to_base64(&encode_png(&rgb)) }
+            })
+            .collect();
+        Ok(DesignResponse {
+            designs,
+            model: self.model_version.clone(),
+            backend: self.backend.clone(),
+            elapsed_ms: pending.started.elapsed().as_millis() as u64,
+        })
+    }
+}

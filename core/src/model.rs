@@ -1,0 +1,193 @@
+//! The generator: a small conditional U-Net over RGB pixels that predicts the flow-matching
+//! velocity (data minus noise) at time t, conditioned on room type and style.
+//!
+//! Backend-neutral: the tensors' `Device` decides where it runs (CPU, WebGPU, Vulkan...).
+
+use crate::labels::{self, RoomType, Style};
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{Embedding, EmbeddingConfig, GroupNorm, GroupNormConfig, Linear, LinearConfig, PaddingConfig2d};
+use burn::tensor::activation::silu;
+use burn::tensor::module::interpolate;
+use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
+use burn::tensor::{Device, Int, Tensor};
+use serde::{Deserialize, Serialize};
+
+/// The shape of the network; stored in every weights file so a file always rebuilds its model.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelConfig {
+    /// Channels at full resolution; the two lower levels have 2x and 4x this.
+    pub base_channels: usize,
+    /// Width of the conditioning vector (time + room type + style).
+    pub cond_dim: usize,
+    /// GroupNorm groups; must divide every channel count.
+    pub groups: usize,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        Self { base_channels: 32, cond_dim: 128, groups: 8 }
+    }
+}
+
+impl ModelConfig {
+    /// A model with freshly initialised weights.
+    pub fn init(&self, device: &Device) -> Generator {
+        let c = self.base_channels;
+        let block = |cin, cout| ResBlock::new(cin, cout, self.cond_dim, self.groups, device);
+        let conv = |cin, cout, stride| {
+            Conv2dConfig::new([cin, cout], [3, 3])
+                .with_stride([stride, stride])
+                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                .init(device)
+        };
+        Generator {
+            time_freqs: self.cond_dim / 2,
+            time_in: LinearConfig::new(self.cond_dim, self.cond_dim).init(device),
+            time_out: LinearConfig::new(self.cond_dim, self.cond_dim).init(device),
+            room_embedding: EmbeddingConfig::new(labels::embedding_rows(RoomType::ALL.len()), self.cond_dim)
+                .init(device),
+            style_embedding: EmbeddingConfig::new(labels::embedding_rows(Style::ALL.len()), self.cond_dim)
+                .init(device),
+            stem: conv(3, c, 1),
+            down0: block(c, c),
+            pool0: conv(c, c, 2),
+            down1: block(c, 2 * c),
+            pool1: conv(2 * c, 2 * c, 2),
+            mid0: block(2 * c, 4 * c),
+            mid1: block(4 * c, 4 * c),
+            up1: block(4 * c + 2 * c, 2 * c),
+            up0: block(2 * c + c, c),
+            out_norm: GroupNormConfig::new(self.groups, c).init(device),
+            out: conv(c, 3, 1),
+        }
+    }
+}
+
+/// Conditioning labels as model ids; `None` is the "unconditional" row used by guidance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Condition {
+    pub room: Option<RoomType>,
+    pub style: Option<Style>,
+}
+
+impl Condition {
+    pub const UNCONDITIONAL: Condition = Condition { room: None, style: None };
+
+    pub fn new(room: RoomType, style: Style) -> Self {
+        Self { room: Some(room), style: Some(style) }
+    }
+
+    pub fn room_id(&self) -> usize {
+        self.room.map_or(labels::null_id(RoomType::ALL.len()), RoomType::id)
+    }
+
+    pub fn style_id(&self) -> usize {
+        self.style.map_or(labels::null_id(Style::ALL.len()), Style::id)
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct Generator {
+    time_freqs: usize,
+    time_in: Linear,
+    time_out: Linear,
+    room_embedding: Embedding,
+    style_embedding: Embedding,
+    stem: Conv2d,
+    down0: ResBlock,
+    pool0: Conv2d,
+    down1: ResBlock,
+    pool1: Conv2d,
+    mid0: ResBlock,
+    mid1: ResBlock,
+    up1: ResBlock,
+    up0: ResBlock,
+    out_norm: GroupNorm,
+    out: Conv2d,
+}
+
+impl Generator {
+    /// Velocity at `x` ([batch, 3, h, w], h and w multiples of 4) and time `t` ([batch], 0 =
+    /// noise, 1 = image), for the given conditions (one per batch row).
+    pub fn forward(&self, x: Tensor<4>, t: Tensor<1>, conditions: &[Condition]) -> Tensor<4> {
+        let device = x.device();
+        let cond = self.conditioning(t, conditions, &device);
+
+        let h0 = self.down0.forward(self.stem.forward(x), &cond);
+        let h1 = self.down1.forward(self.pool0.forward(h0.clone()), &cond);
+        let h = self.mid0.forward(self.pool1.forward(h1.clone()), &cond);
+        let h = self.mid1.forward(h, &cond);
+        let h = self.up1.forward(Tensor::cat(vec![upsample(h), h1], 1), &cond);
+        let h = self.up0.forward(Tensor::cat(vec![upsample(h), h0], 1), &cond);
+        self.out.forward(silu(self.out_norm.forward(h)))
+    }
+
+    fn conditioning(&self, t: Tensor<1>, conditions: &[Condition], device: &Device) -> Tensor<2> {
+        let batch = conditions.len();
+        // Sinusoidal features of t, as in transformers' positions, over a range of frequencies.
+        let freqs: Vec<f32> = (0..self.time_freqs)
+            .map(|i| (-(10_000f32.ln()) * i as f32 / self.time_freqs as f32).exp() * 1000.0)
+            .collect();
+        let freqs = Tensor::<1>::from_floats(freqs.as_slice(), device).unsqueeze_dim::<2>(0);
+        let angles = t.unsqueeze_dim::<2>(1).matmul(freqs);
+        let time = Tensor::cat(vec![angles.clone().sin(), angles.cos()], 1);
+        let time = self.time_out.forward(silu(self.time_in.forward(time)));
+
+        let ids = |f: fn(&Condition) -> usize| {
+            let ids: Vec<i64> = conditions.iter().map(|c| f(c) as i64).collect();
+            Tensor::<1, Int>::from_ints(ids.as_slice(), device).reshape([batch, 1])
+        };
+        let room = self.room_embedding.forward(ids(Condition::room_id));
+        let style = self.style_embedding.forward(ids(Condition::style_id));
+        let dim = time.dims()[1];
+        time + (room + style).reshape([batch, dim])
+    }
+}
+
+fn upsample(x: Tensor<4>) -> Tensor<4> {
+    let [_, _, h, w] = x.dims();
+    interpolate(x, InterpolateOptions::new(InterpolateMode::Nearest).with_output_size([h * 2, w * 2]))
+}
+
+/// Two 3x3 convolutions with GroupNorm and SiLU, the conditioning added in between, and a
+/// residual path (1x1 convolution where the channel count changes).
+#[derive(Module, Debug)]
+pub struct ResBlock {
+    norm1: GroupNorm,
+    conv1: Conv2d,
+    cond: Linear,
+    norm2: GroupNorm,
+    conv2: Conv2d,
+    skip: Option<Conv2d>,
+}
+
+impl ResBlock {
+    fn new(cin: usize, cout: usize, cond_dim: usize, groups: usize, device: &Device) -> Self {
+        let conv3 = |cin, cout| {
+            Conv2dConfig::new([cin, cout], [3, 3])
+                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                .init(device)
+        };
+        Self {
+            norm1: GroupNormConfig::new(groups, cin).init(device),
+            conv1: conv3(cin, cout),
+            cond: LinearConfig::new(cond_dim, cout).init(device),
+            norm2: GroupNormConfig::new(groups, cout).init(device),
+            conv2: conv3(cout, cout),
+            skip: (cin != cout).then(|| Conv2dConfig::new([cin, cout], [1, 1]).init(device)),
+        }
+    }
+
+    fn forward(&self, x: Tensor<4>, cond: &Tensor<2>) -> Tensor<4> {
+        let h = self.conv1.forward(silu(self.norm1.forward(x.clone())));
+        let [batch, channels, _, _] = h.dims();
+        let c = self.cond.forward(silu(cond.clone())).reshape([batch, channels, 1, 1]);
+        let h = self.conv2.forward(silu(self.norm2.forward(h + c)));
+        let residual = match &self.skip {
+            Some(skip) => skip.forward(x),
+            None => x,
+        };
+        residual + h
+    }
+}

@@ -1,0 +1,325 @@
+//! The one request/response format of the browser and the Lambda, its validation and its limits.
+
+use crate::labels::{RoomType, Style};
+use serde::{Deserialize, Serialize};
+
+/// Lambda refuses response payloads over 6 MB; every response we build stays under this.
+pub const MAX_RESPONSE_BYTES: usize = 6 * 1024 * 1024;
+pub const MAX_VARIATIONS: u32 = 16;
+pub const MIN_SIZE: u32 = 32;
+pub const MAX_SIZE: u32 = 256;
+/// The generator halves the image twice, and the model was trained on multiples of this.
+pub const SIZE_MULTIPLE: u32 = 16;
+pub const MAX_STEPS: u32 = 100;
+pub const MAX_GUIDANCE: f32 = 20.0;
+/// An uploaded photo is refused past this many encoded bytes, before any decoding.
+pub const MAX_PHOTO_BYTES: usize = 4 * 1024 * 1024;
+
+/// How the flow ODE is integrated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SamplerKind {
+    /// One model evaluation per step.
+    #[default]
+    Euler,
+    /// Two evaluations per step, second-order accurate: better images for the same step count.
+    Heun,
+}
+
+/// What a person asks for: a room type in a style, a number of variations from a seed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DesignRequest {
+    pub room_type: RoomType,
+    pub style: Style,
+    #[serde(default = "defaults::variations")]
+    pub variations: u32,
+    /// Variation i is generated from seed + i.
+    #[serde(default = "defaults::seed")]
+    pub seed: u64,
+    #[serde(default = "defaults::steps")]
+    pub steps: u32,
+    /// Classifier-free guidance scale: 0 ignores the labels, 1 follows them plainly, more
+    /// exaggerates them.
+    #[serde(default = "defaults::guidance")]
+    pub guidance: f32,
+    /// Width and height in pixels.
+    #[serde(default = "defaults::size")]
+    pub size: u32,
+    #[serde(default)]
+    pub sampler: SamplerKind,
+    /// A photo of the person's room to restyle: base64 PNG or JPEG, or a data URL of one.
+    #[serde(default)]
+    pub photo: Option<String>,
+    /// How far a photo may change: 0 keeps it, 1 ignores it.
+    #[serde(default = "defaults::strength")]
+    pub strength: f32,
+}
+
+mod defaults {
+    pub fn variations() -> u32 {
+        4
+    }
+    pub fn seed() -> u64 {
+        42
+    }
+    pub fn steps() -> u32 {
+        20
+    }
+    pub fn guidance() -> f32 {
+        3.0
+    }
+    pub fn size() -> u32 {
+        64
+    }
+    pub fn strength() -> f32 {
+        0.6
+    }
+}
+
+impl DesignRequest {
+    /// A request with every optional field at its default.
+    pub fn new(room_type: RoomType, style: Style) -> Self {
+        Self {
+            room_type,
+            style,
+            variations: defaults::variations(),
+            seed: defaults::seed(),
+            steps: defaults::steps(),
+            guidance: defaults::guidance(),
+            size: defaults::size(),
+            sampler: SamplerKind::default(),
+            photo: None,
+            strength: defaults::strength(),
+        }
+    }
+
+    /// Parses and validates a JSON request; the error names the offending field.
+    pub fn from_json(json: &str) -> Result<Self, DesignError> {
+        // serde would also take a struct from an array; a request is only ever an object.
+        if !json.trim_start().starts_with('{') {
+            return Err(DesignError::invalid("request", "must be a JSON object"));
+        }
+        let de = &mut serde_json::Deserializer::from_str(json);
+        let request: Self = serde_path_to_error::deserialize(de).map_err(|err| {
+            let field = err.path().to_string();
+            let message = strip_position(&err.inner().to_string());
+            if field == "." {
+                DesignError::invalid("request", message)
+            } else {
+                DesignError::invalid(&field, message)
+            }
+        })?;
+        request.validate()?;
+        Ok(request)
+    }
+
+    /// Checks every number against its range, so that nothing downstream can panic or
+    /// produce a response over the payload limit.
+    pub fn validate(&self) -> Result<(), DesignError> {
+        if !(1..=MAX_VARIATIONS).contains(&self.variations) {
+            return Err(DesignError::invalid(
+                "variations",
+                format!("must be between 1 and {MAX_VARIATIONS}, got {}", self.variations),
+            ));
+        }
+        if !(MIN_SIZE..=MAX_SIZE).contains(&self.size) || self.size % SIZE_MULTIPLE != 0 {
+            return Err(DesignError::invalid(
+                "size",
+                format!(
+                    "must be a multiple of {SIZE_MULTIPLE} between {MIN_SIZE} and {MAX_SIZE}, got {}",
+                    self.size
+                ),
+            ));
+        }
+        if !(1..=MAX_STEPS).contains(&self.steps) {
+            return Err(DesignError::invalid(
+                "steps",
+                format!("must be between 1 and {MAX_STEPS}, got {}", self.steps),
+            ));
+        }
+        if !(0.0..=MAX_GUIDANCE).contains(&self.guidance) {
+            return Err(DesignError::invalid(
+                "guidance",
+                format!("must be between 0 and {MAX_GUIDANCE}, got {}", self.guidance),
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.strength) {
+            return Err(DesignError::invalid(
+                "strength",
+                format!("must be between 0 and 1, got {}", self.strength),
+            ));
+        }
+        if self.seed.checked_add(u64::from(self.variations - 1)).is_none() {
+            return Err(DesignError::invalid(
+                "seed",
+                format!("seed + variations - 1 must fit in 64 bits, got seed {}", self.seed),
+            ));
+        }
+        if let Some(photo) = &self.photo
+            && photo.len() > MAX_PHOTO_BYTES * 4 / 3 + 128
+        {
+            return Err(DesignError::invalid(
+                "photo",
+                format!("must be at most {MAX_PHOTO_BYTES} bytes before base64 encoding"),
+            ));
+        }
+        let bound = max_response_bytes(self.variations, self.size);
+        if bound > MAX_RESPONSE_BYTES {
+            return Err(DesignError::invalid(
+                "variations",
+                format!(
+                    "{} designs of {}x{} could reach {bound} bytes, over the {MAX_RESPONSE_BYTES}-byte response limit",
+                    self.variations, self.size, self.size
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The seeds of the variations, in order.
+    pub fn seeds(&self) -> impl Iterator<Item = u64> + '_ {
+        (0..u64::from(self.variations)).map(move |i| self.seed + i)
+    }
+}
+
+/// An upper bound on the JSON response size: PNG's worst case is stored (uncompressed)
+/// deflate blocks, plus chunk headers; base64 adds a third.
+pub fn max_response_bytes(variations: u32, size: u32) -> usize {
+    let raw = (size as usize) * (size as usize * 3 + 1);
+    let png = raw + raw.div_ceil(65_535) * 5 + 128;
+    let base64 = png.div_ceil(3) * 4;
+    let per_design = base64 + 128;
+    variations as usize * per_design + 1024
+}
+
+fn strip_position(message: &str) -> String {
+    match message.find(" at line ") {
+        Some(i) => message[..i].to_string(),
+        None => message.to_string(),
+    }
+}
+
+/// One generated design.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Design {
+    pub seed: u64,
+    pub width: u32,
+    pub height: u32,
+    pub png_base64: String,
+}
+
+/// What comes back: the designs, the weights that made them, where and how fast.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DesignResponse {
+    pub designs: Vec<Design>,
+    /// Name and content hash of the weights.
+    pub model: String,
+    /// Which compute backend ran the generator ("cpu", "webgpu", ...).
+    pub backend: String,
+    pub elapsed_ms: u64,
+}
+
+/// Why a request produced no designs. `Invalid` is the caller's fault (a 4xx), the rest ours.
+#[derive(Clone, Debug, PartialEq, thiserror::Error, Serialize, Deserialize)]
+#[serde(tag = "error", rename_all = "snake_case")]
+pub enum DesignError {
+    #[error("invalid {field}: {message}")]
+    Invalid { field: String, message: String },
+    #[error("model error: {message}")]
+    Model { message: String },
+}
+
+impl DesignError {
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        DesignError::Invalid { field: field.to_string(), message: message.into() }
+    }
+
+    pub fn model(message: impl Into<String>) -> Self {
+        DesignError::Model { message: message.into() }
+    }
+
+    /// The HTTP-like status an adapter should answer with.
+    pub fn status(&self) -> u16 {
+        match self {
+            DesignError::Invalid { .. } => 400,
+            DesignError::Model { .. } => 500,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field_of(json: &str) -> (String, String) {
+        match DesignRequest::from_json(json).unwrap_err() {
+            DesignError::Invalid { field, message } => (field, message),
+            other => panic!("expected an invalid-request error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_design_example_parses_with_defaults_filled() {
+        let req = DesignRequest::from_json(
+            r#"{"room_type":"bedroom","style":"scandinavian","variations":4,"seed":42,
+                "steps":20,"guidance":3.0,"size":64,"photo":null,"strength":0.6}"#,
+        )
+        .unwrap();
+        assert_eq!(req, DesignRequest::new(RoomType::Bedroom, Style::Scandinavian));
+        let minimal = DesignRequest::from_json(r#"{"room_type":"office","style":"rustic"}"#).unwrap();
+        assert_eq!(minimal.variations, 4);
+        assert_eq!(minimal.size, 64);
+        assert_eq!(minimal.sampler, SamplerKind::Euler);
+        assert_eq!(minimal.seeds().collect::<Vec<_>>(), vec![42, 43, 44, 45]);
+    }
+
+    #[test]
+    fn each_bad_field_is_named() {
+        let base = r#""room_type":"bedroom","style":"modern""#;
+        let cases = [
+            (r#"{"room_type":"castle","style":"modern"}"#.to_string(), "room_type", "allowed: living_room"),
+            (r#"{"room_type":"bedroom","style":"gothic"}"#.to_string(), "style", "allowed: modern, minimalist"),
+            (format!("{{{base},\"colour\":1}}"), "colour", "unknown field"),
+            (format!("{{{base},\"variations\":0}}"), "variations", "between 1 and 16"),
+            (format!("{{{base},\"variations\":17}}"), "variations", "between 1 and 16"),
+            (format!("{{{base},\"variations\":-1}}"), "variations", "invalid value"),
+            (format!("{{{base},\"size\":50}}"), "size", "multiple of 16"),
+            (format!("{{{base},\"size\":512}}"), "size", "between 32 and 256"),
+            (format!("{{{base},\"steps\":0}}"), "steps", "between 1 and 100"),
+            (format!("{{{base},\"steps\":1000}}"), "steps", "between 1 and 100"),
+            (format!("{{{base},\"guidance\":-1}}"), "guidance", "between 0 and 20"),
+            (format!("{{{base},\"strength\":1.5}}"), "strength", "between 0 and 1"),
+            (format!("{{{base},\"seed\":18446744073709551615}}"), "seed", "64 bits"),
+            (format!("{{{base},\"sampler\":\"ddim\"}}"), "sampler", "unknown variant"),
+            (r#"{"style":"modern"}"#.to_string(), "request", "missing field `room_type`"),
+            ("{\"room_type\":".to_string(), "room_type", "EOF"),
+            ("[1, 2]".to_string(), "request", "must be a JSON object"),
+        ];
+        for (json, field, needle) in cases {
+            let (got_field, message) = field_of(&json);
+            assert_eq!(got_field, field, "{json} -> {message}");
+            assert!(message.contains(needle), "{json}: '{message}' lacks '{needle}'");
+        }
+    }
+
+    #[test]
+    fn no_accepted_request_can_exceed_the_payload_limit() {
+        let worst = max_response_bytes(MAX_VARIATIONS, MAX_SIZE);
+        assert!(worst <= MAX_RESPONSE_BYTES, "{worst}");
+        // The bound really bounds: an incompressible image is within it.
+        let raw = (MAX_SIZE * (MAX_SIZE * 3 + 1)) as usize;
+        assert!(max_response_bytes(1, MAX_SIZE) > raw * 4 / 3);
+    }
+
+    #[test]
+    fn errors_serialize_with_a_tag_and_a_status() {
+        let err = DesignError::invalid("style", "unknown");
+        assert_eq!(
+            serde_json::to_string(&err).unwrap(),
+            r#"{"error":"invalid","field":"style","message":"unknown"}"#
+        );
+        assert_eq!(err.status(), 400);
+        assert_eq!(DesignError::model("x").status(), 500);
+    }
+}

@@ -1,0 +1,112 @@
+//! Weights files: a small header (format version, model shape, provenance) followed by the
+//! parameters in burn's burnpack format. The default weights are embedded in the binary.
+//!
+//! Layout: `DSGNWT01`, header length (u32 little-endian), header JSON, burnpack bytes.
+
+use crate::model::{Generator, ModelConfig};
+use burn::module::Module;
+use burn::store::ModuleRecord;
+use burn::tensor::{Bytes, Device};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+const MAGIC: &[u8; 8] = b"DSGNWT01";
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The weights `make run`, the browser and the Lambda use unless told otherwise.
+pub static DEFAULT_WEIGHTS: &[u8] = include_bytes!("../weights/default.weights");
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WeightsHeader {
+    pub format: u32,
+    /// A short name for people ("designer-icons-64").
+    pub name: String,
+    pub model: ModelConfig,
+    /// The image size the model was trained at, and so generates best at.
+    pub image_size: u32,
+    /// Where the training images came from.
+    pub trained_on: String,
+    pub training_steps: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WeightsError {
+    #[error("not a Designer weights file (bad magic bytes)")]
+    BadMagic,
+    #[error("weights file is truncated")]
+    Truncated,
+    #[error("weights format {0} is not supported (this build reads format {FORMAT_VERSION})")]
+    Format(u32),
+    #[error("weights header is not valid: {0}")]
+    Header(#[from] serde_json::Error),
+    #[error("weights do not fit the model: {0}")]
+    Record(String),
+    #[error("cannot read weights file: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A parsed weights file, ready to build a model on any device.
+#[derive(Clone, Debug)]
+pub struct Weights {
+    pub header: WeightsHeader,
+    parameters: Vec<u8>,
+    version: String,
+}
+
+impl Weights {
+    /// The embedded default weights.
+    pub fn embedded() -> Result<Self, WeightsError> {
+        Self::from_bytes(DEFAULT_WEIGHTS)
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, WeightsError> {
+        let rest = bytes.strip_prefix(MAGIC.as_slice()).ok_or(WeightsError::BadMagic)?;
+        let (len, rest) = rest.split_first_chunk::<4>().ok_or(WeightsError::Truncated)?;
+        let len = u32::from_le_bytes(*len) as usize;
+        if rest.len() < len {
+            return Err(WeightsError::Truncated);
+        }
+        let (header, parameters) = rest.split_at(len);
+        let header: WeightsHeader = serde_json::from_slice(header)?;
+        if header.format != FORMAT_VERSION {
+            return Err(WeightsError::Format(header.format));
+        }
+        let digest = Sha256::digest(bytes);
+        let hash: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+        let version = format!("{}@{hash}", header.name);
+        Ok(Self { header, parameters: parameters.to_vec(), version })
+    }
+
+    #[cfg(not(target_family = "wasm"))]
+    pub fn from_file(path: &std::path::Path) -> Result<Self, WeightsError> {
+        Self::from_bytes(&std::fs::read(path)?)
+    }
+
+    /// "name@hash": the name and the first 12 hex digits of the file's SHA-256.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// Builds the model on `device` with these parameters.
+    pub fn build(&self, device: &Device) -> Result<Generator, WeightsError> {
+        let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(self.parameters.clone()))
+            .map_err(|e| WeightsError::Record(e.to_string()))?;
+        self.header
+            .model
+            .init(device)
+            .try_load_record(record)
+            .map_err(|e| WeightsError::Record(e.to_string()))
+    }
+
+    /// Serialises a model and its header into a weights file.
+    pub fn encode(model: Generator, header: &WeightsHeader) -> Result<Vec<u8>, WeightsError> {
+        let parameters = model.into_record().into_bytes().map_err(|e| WeightsError::Record(e.to_string()))?;
+        let header = serde_json::to_vec(header)?;
+        let mut out = Vec::with_capacity(MAGIC.len() + 4 + header.len() + parameters.len());
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&(header.len() as u32).to_le_bytes());
+        out.extend_from_slice(&header);
+        out.extend_from_slice(&parameters);
+        Ok(out)
+    }
+}

@@ -1,0 +1,80 @@
+//! The `designer` binary as a person runs it.
+
+use std::process::Command;
+
+fn designer() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_designer"))
+}
+
+#[test]
+fn generate_writes_identical_pngs_twice_and_prints_json() {
+    let out = tempfile::tempdir().unwrap();
+    let run = |dir: &std::path::Path| {
+        let output = designer()
+            .args(["generate", "--room-type", "office", "--style", "coastal", "--variations", "2", "--seed", "9"])
+            .args(["--steps", "3", "--json", "--out"])
+            .arg(dir)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        output
+    };
+    let first = out.path().join("a");
+    let second = out.path().join("b");
+    let output = run(&first);
+    run(&second);
+    let response: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(response["designs"].as_array().unwrap().len(), 2);
+    assert_eq!(response["backend"], "cpu");
+    for seed in [9, 10] {
+        let name = format!("office-coastal-{seed}.png");
+        let a = std::fs::read(first.join(&name)).unwrap();
+        assert_eq!(a, std::fs::read(second.join(&name)).unwrap(), "{name} differs between runs");
+        assert_eq!(&a[1..4], b"PNG");
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("office-coastal-9.png"), "tells where the designs are: {stderr}");
+}
+
+#[test]
+fn bad_input_is_a_clear_error_not_a_panic() {
+    let cases: [(&[&str], &str); 3] = [
+        (&["generate", "--style", "gothic"], "unknown style 'gothic'; allowed: modern"),
+        (&["generate", "--variations", "99"], "invalid variations: must be between 1 and 16"),
+        (&["generate", "--weights", "/nonexistent/w.weights"], "loading /nonexistent/w.weights"),
+    ];
+    for (args, needle) in cases {
+        let output = designer().args(args).arg("--out").arg(std::env::temp_dir()).output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{args:?} succeeded");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
+    }
+}
+
+#[test]
+fn a_json_request_on_stdin_is_validated_with_the_field_named() {
+    use std::io::Write;
+    let mut child = designer()
+        .args(["generate", "--request", "-", "--out"])
+        .arg(std::env::temp_dir())
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(br#"{"room_type":"bedroom","style":"modern","colour":"red"}"#).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("invalid colour: unknown field `colour`"), "{stderr}");
+}
+
+#[test]
+fn info_reports_the_embedded_model_and_the_vocabulary() {
+    let output = designer().arg("info").output().unwrap();
+    assert!(output.status.success());
+    let info: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(info["room_types"].as_array().unwrap().len(), 6);
+    assert_eq!(info["styles"].as_array().unwrap().len(), 8);
+    assert!(info["model"].as_str().unwrap().contains('@'));
+}
