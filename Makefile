@@ -42,10 +42,11 @@ $(CATALOG)/.done:
 	rm -rf $(DEBS)
 	touch $@
 
-## Train on CPU from the catalog (the default model was trained on GPU: see README).
-TRAIN_ARGS ?= --steps 2000 --batch-size 32
+## Train on CPU from the catalog, resuming from checkpoints/ if a run was stopped (the default
+## model was trained on GPU: see README). EPOCHS, BATCH_SIZE, STEPS_PER_EPOCH... apply.
+TRAIN_ARGS ?=
 train: $(BIN) data
-	$(BIN) train --catalog $(CATALOG) $(TRAIN_ARGS) --name designer-vignettes-64 --out model.weights --metrics metrics.jsonl
+	$(BIN) train --catalog $(CATALOG) --resume $(TRAIN_ARGS) --name designer-vignettes-64 --out model.weights --metrics metrics.jsonl
 
 ## Contact sheets: the training vignettes and the embedded model's designs (rooms x styles).
 sheet: $(BIN) data

@@ -57,31 +57,58 @@ pub enum CatalogError {
     #[error("cannot read {path}: {message}")]
     Read { path: PathBuf, message: String },
     #[error("{path}: entry {index} lacks '{key}'")]
-    Missing { path: PathBuf, index: usize, key: &'static str },
-    #[error("no furniture catalog under {0}; run `make data` to fetch Debian's sweethome3d packages")]
+    Missing {
+        path: PathBuf,
+        index: usize,
+        key: &'static str,
+    },
+    #[error(
+        "no furniture catalog under {0}; run `make data` to fetch Debian's sweethome3d packages"
+    )]
     NotFound(PathBuf),
 }
 
 /// Reads one library (`.sh3f`) or the default catalog (`sweethome3d.jar`).
 pub fn read_library(path: &Path) -> Result<Library, CatalogError> {
-    let read_err = |message: String| CatalogError::Read { path: path.to_path_buf(), message };
+    let read_err = |message: String| CatalogError::Read {
+        path: path.to_path_buf(),
+        message,
+    };
     let file = std::fs::File::open(path).map_err(|e| read_err(e.to_string()))?;
     let mut zip = zip::ZipArchive::new(file).map_err(|e| read_err(e.to_string()))?;
-    let properties_name = if zip.index_for_name(PLUGIN_PROPERTIES).is_some() { PLUGIN_PROPERTIES } else { DEFAULT_PROPERTIES };
+    let properties_name = if zip.index_for_name(PLUGIN_PROPERTIES).is_some() {
+        PLUGIN_PROPERTIES
+    } else {
+        DEFAULT_PROPERTIES
+    };
     let properties = {
-        let entry = zip.by_name(properties_name).map_err(|e| read_err(format!("{properties_name}: {e}")))?;
+        let entry = zip
+            .by_name(properties_name)
+            .map_err(|e| read_err(format!("{properties_name}: {e}")))?;
         java_properties::read(entry).map_err(|e| read_err(format!("{properties_name}: {e}")))?
     };
 
     let mut entries = Vec::new();
     for index in 1.. {
         let key = |name: &str| format!("{name}#{index}");
-        let Some(id) = properties.get(&key("id")) else { break };
+        let Some(id) = properties.get(&key("id")) else {
+            break;
+        };
         let get = |name: &'static str| {
-            properties.get(&key(name)).cloned().ok_or(CatalogError::Missing { path: path.to_path_buf(), index, key: name })
+            properties
+                .get(&key(name))
+                .cloned()
+                .ok_or(CatalogError::Missing {
+                    path: path.to_path_buf(),
+                    index,
+                    key: name,
+                })
         };
         let number = |name: &'static str| -> Result<f32, CatalogError> {
-            get(name)?.trim().parse().map_err(|_| read_err(format!("entry {index}: '{name}' is not a number")))
+            get(name)?
+                .trim()
+                .parse()
+                .map_err(|_| read_err(format!("entry {index}: '{name}' is not a number")))
         };
         let icon_path = get("icon")?;
         let mut icon = Vec::new();
@@ -95,23 +122,37 @@ pub fn read_library(path: &Path) -> Result<Library, CatalogError> {
             category: get("category")?,
             tags: properties
                 .get(&key("tags"))
-                .map(|t| t.split(',').map(str::trim).filter(|t| !t.is_empty()).map(String::from).collect())
+                .map(|t| {
+                    t.split(',')
+                        .map(str::trim)
+                        .filter(|t| !t.is_empty())
+                        .map(String::from)
+                        .collect()
+                })
                 .unwrap_or_default(),
             width: number("width")?,
             depth: number("depth")?,
             height: number("height")?,
-            door_or_window: properties.get(&key("doorOrWindow")).is_some_and(|v| v == "true"),
+            door_or_window: properties
+                .get(&key("doorOrWindow"))
+                .is_some_and(|v| v == "true"),
             creator: properties.get(&key("creator")).cloned(),
             icon,
         });
     }
     Ok(Library {
         file: path.to_path_buf(),
-        name: properties.get("name").cloned().unwrap_or_else(|| "Sweet Home 3D default catalog".into()),
+        name: properties
+            .get("name")
+            .cloned()
+            .unwrap_or_else(|| "Sweet Home 3D default catalog".into()),
         license: if properties_name == DEFAULT_PROPERTIES {
             DEFAULT_CATALOG_LICENSE.to_string()
         } else {
-            properties.get("license").cloned().unwrap_or_else(|| "unknown".into())
+            properties
+                .get("license")
+                .cloned()
+                .unwrap_or_else(|| "unknown".into())
         },
         entries,
     })
@@ -130,12 +171,16 @@ pub fn read_all(root: &Path) -> Result<Vec<Library>, CatalogError> {
 }
 
 fn collect_catalog_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         if path.is_dir() {
             collect_catalog_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "sh3f") || path.file_name().is_some_and(|n| n == "sweethome3d.jar") {
+        } else if path.extension().is_some_and(|e| e == "sh3f")
+            || path.file_name().is_some_and(|n| n == "sweethome3d.jar")
+        {
             out.push(path);
         }
     }

@@ -48,9 +48,16 @@ pub const LABELS_FILE: &str = "labels.jsonl";
 #[derive(Debug, thiserror::Error)]
 pub enum DatasetError {
     #[error("cannot read {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}:{line}: {message}")]
-    Label { path: PathBuf, line: usize, message: String },
+    Label {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
     #[error("cannot decode {path}: {message}")]
     Image { path: PathBuf, message: String },
     #[error("{0} holds no labelled images")]
@@ -79,21 +86,32 @@ impl LabelledFolder {
             if line.trim().is_empty() {
                 continue;
             }
-            let label: LabelLine = serde_json::from_str(&line).map_err(|e| DatasetError::Label {
-                path: labels_path.clone(),
-                line: index + 1,
-                message: e.to_string(),
-            })?;
+            let label: LabelLine =
+                serde_json::from_str(&line).map_err(|e| DatasetError::Label {
+                    path: labels_path.clone(),
+                    line: index + 1,
+                    message: e.to_string(),
+                })?;
             let image_path = root.join(&label.image);
             let bytes = std::fs::read(&image_path).map_err(io(&image_path))?;
-            let image = decode_bounded(&bytes)
-                .map_err(|e| DatasetError::Image { path: image_path.clone(), message: e.to_string() })?;
-            examples.push(Example { pixels: rgb_to_tensor(&square(&image, size)), room: label.room_type, style: label.style });
+            let image = decode_bounded(&bytes).map_err(|e| DatasetError::Image {
+                path: image_path.clone(),
+                message: e.to_string(),
+            })?;
+            examples.push(Example {
+                pixels: rgb_to_tensor(&square(&image, size)),
+                room: label.room_type,
+                style: label.style,
+            });
         }
         if examples.is_empty() {
             return Err(DatasetError::Empty(root.to_path_buf()));
         }
-        Ok(Self { root: root.to_path_buf(), size, examples })
+        Ok(Self {
+            root: root.to_path_buf(),
+            size,
+            examples,
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -112,11 +130,19 @@ impl ExampleSource for LabelledFolder {
 
     fn next_example(&mut self, rng: &mut ChaCha8Rng) -> Example {
         let example = &self.examples[rng.random_range(0..self.examples.len())];
-        if rng.random_bool(0.5) { mirrored(example, self.size as usize) } else { example.clone() }
+        if rng.random_bool(0.5) {
+            mirrored(example, self.size as usize)
+        } else {
+            example.clone()
+        }
     }
 
     fn describe(&self) -> String {
-        format!("{} labelled images from {}", self.examples.len(), self.root.display())
+        format!(
+            "{} labelled images from {}",
+            self.examples.len(),
+            self.root.display()
+        )
     }
 }
 
@@ -126,5 +152,8 @@ pub fn mirrored(example: &Example, size: usize) -> Example {
     for row in pixels.chunks_exact_mut(size) {
         row.reverse();
     }
-    Example { pixels, ..example.clone() }
+    Example {
+        pixels,
+        ..example.clone()
+    }
 }

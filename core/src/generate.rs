@@ -59,7 +59,11 @@ impl Designer {
         on_progress: &mut dyn FnMut(u32, u32),
     ) -> Result<DesignResponse, DesignError> {
         let pending = self.start(request, on_progress)?;
-        let data = pending.images.clone().try_into_data().map_err(|e| DesignError::model(e.to_string()))?;
+        let data = pending
+            .images
+            .clone()
+            .try_into_data()
+            .map_err(|e| DesignError::model(e.to_string()))?;
         self.finish(request, pending, data)
     }
 
@@ -71,11 +75,20 @@ impl Designer {
         on_progress: &mut dyn FnMut(u32, u32),
     ) -> Result<DesignResponse, DesignError> {
         let pending = self.start(request, on_progress)?;
-        let data = pending.images.clone().into_data_async().await.map_err(|e| DesignError::model(e.to_string()))?;
+        let data = pending
+            .images
+            .clone()
+            .into_data_async()
+            .await
+            .map_err(|e| DesignError::model(e.to_string()))?;
         self.finish(request, pending, data)
     }
 
-    fn start(&self, request: &DesignRequest, on_progress: &mut dyn FnMut(u32, u32)) -> Result<Pending, DesignError> {
+    fn start(
+        &self,
+        request: &DesignRequest,
+        on_progress: &mut dyn FnMut(u32, u32),
+    ) -> Result<Pending, DesignError> {
         request.validate()?;
         let started = Instant::now();
         let size = request.size as usize;
@@ -89,32 +102,63 @@ impl Designer {
             }
             None => (noise, 0.0),
         };
-        let settings = SamplerSettings { steps: request.steps, guidance: request.guidance, kind: request.sampler };
+        let settings = SamplerSettings {
+            steps: request.steps,
+            guidance: request.guidance,
+            kind: request.sampler,
+        };
         let condition = Condition::new(request.room_type, request.style);
-        let images = sampler::sample(&self.model, start, t_start, condition, settings, on_progress);
+        let images = sampler::sample(
+            &self.model,
+            start,
+            t_start,
+            condition,
+            settings,
+            on_progress,
+        );
         Ok(Pending { images, started })
     }
 
     fn photo_batch(&self, photo: &str, size: u32, batch: usize) -> Result<Tensor<4>, DesignError> {
-        let bytes = image::from_base64(photo).map_err(|e| DesignError::invalid("photo", e.to_string()))?;
+        let bytes =
+            image::from_base64(photo).map_err(|e| DesignError::invalid("photo", e.to_string()))?;
         if bytes.len() > MAX_PHOTO_BYTES {
-            return Err(DesignError::invalid("photo", format!("must be at most {MAX_PHOTO_BYTES} bytes")));
+            return Err(DesignError::invalid(
+                "photo",
+                format!("must be at most {MAX_PHOTO_BYTES} bytes"),
+            ));
         }
-        let decoded = image::decode_bounded(&bytes).map_err(|e| DesignError::invalid("photo", e.to_string()))?;
+        let decoded = image::decode_bounded(&bytes)
+            .map_err(|e| DesignError::invalid("photo", e.to_string()))?;
         let pixels = rgb_to_tensor(&square(&decoded, size));
         let data: Vec<f32> = std::iter::repeat_n(pixels, batch).flatten().collect();
         let size = size as usize;
-        Ok(Tensor::from_data(TensorData::new(data, [batch, 3, size, size]), &self.device))
+        Ok(Tensor::from_data(
+            TensorData::new(data, [batch, 3, size, size]),
+            &self.device,
+        ))
     }
 
-    fn finish(&self, request: &DesignRequest, pending: Pending, data: TensorData) -> Result<DesignResponse, DesignError> {
-        let values = data.try_into_vec::<f32>().map_err(|e| DesignError::model(format!("{e:?}")))?;
+    fn finish(
+        &self,
+        request: &DesignRequest,
+        pending: Pending,
+        data: TensorData,
+    ) -> Result<DesignResponse, DesignError> {
+        let values = data
+            .try_into_vec::<f32>()
+            .map_err(|e| DesignError::model(format!("{e:?}")))?;
         let designs = request
             .seeds()
             .enumerate()
             .map(|(i, seed)| {
                 let rgb = tensor_to_rgb(&values, i, request.size, request.size);
-                Design { seed, width: request.size, height: request.size, png_base64: to_base64(&encode_png(&rgb)) }
+                Design {
+                    seed,
+                    width: request.size,
+                    height: request.size,
+                    png_base64: to_base64(&encode_png(&rgb)),
+                }
             })
             .collect();
         Ok(DesignResponse {

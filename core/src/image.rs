@@ -1,11 +1,11 @@
 //! Pixels in and out: model tensors <-> RGB8, PNG encoding, base64 and data URLs, and a
 //! bounded decoder for images that come from outside (photos, training data).
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as BASE64;
 use ::image::codecs::png::{CompressionType, FilterType, PngEncoder};
 use ::image::imageops::{self, FilterType as ResizeFilter};
 use ::image::{DynamicImage, ImageEncoder, ImageReader, Limits, RgbImage};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use std::io::Cursor;
 
 /// Images from outside are refused past these dimensions, before their pixels are allocated,
@@ -29,7 +29,11 @@ pub fn tensor_to_rgb(data: &[f32], index: usize, width: u32, height: u32) -> Rgb
     let image = &data[index * 3 * plane..(index + 1) * 3 * plane];
     RgbImage::from_fn(width, height, |x, y| {
         let at = (y * width + x) as usize;
-        let channel = |c: usize| ((image[c * plane + at] + 1.0) * 127.5).round().clamp(0.0, 255.0) as u8;
+        let channel = |c: usize| {
+            ((image[c * plane + at] + 1.0) * 127.5)
+                .round()
+                .clamp(0.0, 255.0) as u8
+        };
         ::image::Rgb([channel(0), channel(1), channel(2)])
     })
 }
@@ -50,7 +54,12 @@ pub fn rgb_to_tensor(image: &RgbImage) -> Vec<f32> {
 pub fn encode_png(image: &RgbImage) -> Vec<u8> {
     let mut png = Vec::new();
     PngEncoder::new_with_quality(&mut png, CompressionType::Default, FilterType::Adaptive)
-        .write_image(image.as_raw(), image.width(), image.height(), ::image::ExtendedColorType::Rgb8)
+        .write_image(
+            image.as_raw(),
+            image.width(),
+            image.height(),
+            ::image::ExtendedColorType::Rgb8,
+        )
         .expect("encoding an in-memory RGB8 image cannot fail");
     png
 }
@@ -106,7 +115,9 @@ mod tests {
     use super::*;
 
     fn gradient(w: u32, h: u32) -> RgbImage {
-        RgbImage::from_fn(w, h, |x, y| ::image::Rgb([(x * 7) as u8, (y * 5) as u8, ((x + y) * 3) as u8]))
+        RgbImage::from_fn(w, h, |x, y| {
+            ::image::Rgb([(x * 7) as u8, (y * 5) as u8, ((x + y) * 3) as u8])
+        })
     }
 
     #[test]
@@ -130,13 +141,22 @@ mod tests {
         assert_eq!(tensor_to_rgb(&batch, 1, 8, 8), img);
         // Out-of-range model outputs saturate instead of wrapping.
         let wild = vec![5.0; 3 * 4];
-        assert_eq!(tensor_to_rgb(&wild, 0, 2, 2).get_pixel(0, 0).0, [255, 255, 255]);
+        assert_eq!(
+            tensor_to_rgb(&wild, 0, 2, 2).get_pixel(0, 0).0,
+            [255, 255, 255]
+        );
     }
 
     #[test]
     fn garbage_and_bombs_are_refused_not_decoded() {
-        assert!(matches!(from_base64("not base64 !!"), Err(ImageError::Base64(_))));
-        assert!(matches!(decode_bounded(b"hello"), Err(ImageError::Decode(_))));
+        assert!(matches!(
+            from_base64("not base64 !!"),
+            Err(ImageError::Base64(_))
+        ));
+        assert!(matches!(
+            decode_bounded(b"hello"),
+            Err(ImageError::Decode(_))
+        ));
         // A valid, small file whose dimensions are past the limit.
         let wide = encode_png(&RgbImage::new(MAX_INPUT_SIDE + 1, 1));
         assert!(wide.len() < 1000);

@@ -150,7 +150,13 @@ mod tests {
         let err = "castle".parse::<RoomType>().unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("unknown room type 'castle'"), "{msg}");
-        assert!(msg.contains("living_room, bedroom, kitchen, bathroom, office, dining_room"), "{msg}");
-        assert!("Modern".parse::<Style>().is_err(), "names are case-sensitive snake_case");
+        assert!(
+            msg.contains("living_room, bedroom, kitchen, bathroom, office, dining_room"),
+            "{msg}"
+        );
+        assert!(
+            "Modern".parse::<Style>().is_err(),
+            "names are case-sensitive snake_case"
+        );
     }
 }

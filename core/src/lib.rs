@@ -14,6 +14,10 @@ pub mod sampler;
 pub mod weights;
 
 #[cfg(feature = "train")]
+pub mod checkpoint;
+#[cfg(feature = "train")]
+pub mod config;
+#[cfg(feature = "train")]
 pub mod dataset;
 #[cfg(feature = "train")]
 pub mod train;

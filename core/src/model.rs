@@ -6,7 +6,9 @@
 use crate::labels::{self, RoomType, Style};
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::{Embedding, EmbeddingConfig, GroupNorm, GroupNormConfig, Linear, LinearConfig, PaddingConfig2d};
+use burn::nn::{
+    Embedding, EmbeddingConfig, GroupNorm, GroupNormConfig, Linear, LinearConfig, PaddingConfig2d,
+};
 use burn::tensor::activation::silu;
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
@@ -26,7 +28,11 @@ pub struct ModelConfig {
 
 impl Default for ModelConfig {
     fn default() -> Self {
-        Self { base_channels: 32, cond_dim: 128, groups: 8 }
+        Self {
+            base_channels: 32,
+            cond_dim: 128,
+            groups: 8,
+        }
     }
 }
 
@@ -45,10 +51,16 @@ impl ModelConfig {
             time_freqs: self.cond_dim / 2,
             time_in: LinearConfig::new(self.cond_dim, self.cond_dim).init(device),
             time_out: LinearConfig::new(self.cond_dim, self.cond_dim).init(device),
-            room_embedding: EmbeddingConfig::new(labels::embedding_rows(RoomType::ALL.len()), self.cond_dim)
-                .init(device),
-            style_embedding: EmbeddingConfig::new(labels::embedding_rows(Style::ALL.len()), self.cond_dim)
-                .init(device),
+            room_embedding: EmbeddingConfig::new(
+                labels::embedding_rows(RoomType::ALL.len()),
+                self.cond_dim,
+            )
+            .init(device),
+            style_embedding: EmbeddingConfig::new(
+                labels::embedding_rows(Style::ALL.len()),
+                self.cond_dim,
+            )
+            .init(device),
             stem: conv(3, c, 1),
             down0: block(c, c),
             pool0: conv(c, c, 2),
@@ -72,18 +84,26 @@ pub struct Condition {
 }
 
 impl Condition {
-    pub const UNCONDITIONAL: Condition = Condition { room: None, style: None };
+    pub const UNCONDITIONAL: Condition = Condition {
+        room: None,
+        style: None,
+    };
 
     pub fn new(room: RoomType, style: Style) -> Self {
-        Self { room: Some(room), style: Some(style) }
+        Self {
+            room: Some(room),
+            style: Some(style),
+        }
     }
 
     pub fn room_id(&self) -> usize {
-        self.room.map_or(labels::null_id(RoomType::ALL.len()), RoomType::id)
+        self.room
+            .map_or(labels::null_id(RoomType::ALL.len()), RoomType::id)
     }
 
     pub fn style_id(&self) -> usize {
-        self.style.map_or(labels::null_id(Style::ALL.len()), Style::id)
+        self.style
+            .map_or(labels::null_id(Style::ALL.len()), Style::id)
     }
 }
 
@@ -118,8 +138,12 @@ impl Generator {
         let h1 = self.down1.forward(self.pool0.forward(h0.clone()), &cond);
         let h = self.mid0.forward(self.pool1.forward(h1.clone()), &cond);
         let h = self.mid1.forward(h, &cond);
-        let h = self.up1.forward(Tensor::cat(vec![upsample(h), h1], 1), &cond);
-        let h = self.up0.forward(Tensor::cat(vec![upsample(h), h0], 1), &cond);
+        let h = self
+            .up1
+            .forward(Tensor::cat(vec![upsample(h), h1], 1), &cond);
+        let h = self
+            .up0
+            .forward(Tensor::cat(vec![upsample(h), h0], 1), &cond);
         self.out.forward(silu(self.out_norm.forward(h)))
     }
 
@@ -147,7 +171,10 @@ impl Generator {
 
 fn upsample(x: Tensor<4>) -> Tensor<4> {
     let [_, _, h, w] = x.dims();
-    interpolate(x, InterpolateOptions::new(InterpolateMode::Nearest).with_output_size([h * 2, w * 2]))
+    interpolate(
+        x,
+        InterpolateOptions::new(InterpolateMode::Nearest).with_output_size([h * 2, w * 2]),
+    )
 }
 
 /// Two 3x3 convolutions with GroupNorm and SiLU, the conditioning added in between, and a
@@ -182,7 +209,10 @@ impl ResBlock {
     fn forward(&self, x: Tensor<4>, cond: &Tensor<2>) -> Tensor<4> {
         let h = self.conv1.forward(silu(self.norm1.forward(x.clone())));
         let [batch, channels, _, _] = h.dims();
-        let c = self.cond.forward(silu(cond.clone())).reshape([batch, channels, 1, 1]);
+        let c = self
+            .cond
+            .forward(silu(cond.clone()))
+            .reshape([batch, channels, 1, 1]);
         let h = self.conv2.forward(silu(self.norm2.forward(h + c)));
         let residual = match &self.skip {
             Some(skip) => skip.forward(x),

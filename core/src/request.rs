@@ -120,7 +120,10 @@ impl DesignRequest {
         if !(1..=MAX_VARIATIONS).contains(&self.variations) {
             return Err(DesignError::invalid(
                 "variations",
-                format!("must be between 1 and {MAX_VARIATIONS}, got {}", self.variations),
+                format!(
+                    "must be between 1 and {MAX_VARIATIONS}, got {}",
+                    self.variations
+                ),
             ));
         }
         if !(MIN_SIZE..=MAX_SIZE).contains(&self.size) || self.size % SIZE_MULTIPLE != 0 {
@@ -141,7 +144,10 @@ impl DesignRequest {
         if !(0.0..=MAX_GUIDANCE).contains(&self.guidance) {
             return Err(DesignError::invalid(
                 "guidance",
-                format!("must be between 0 and {MAX_GUIDANCE}, got {}", self.guidance),
+                format!(
+                    "must be between 0 and {MAX_GUIDANCE}, got {}",
+                    self.guidance
+                ),
             ));
         }
         if !(0.0..=1.0).contains(&self.strength) {
@@ -150,10 +156,17 @@ impl DesignRequest {
                 format!("must be between 0 and 1, got {}", self.strength),
             ));
         }
-        if self.seed.checked_add(u64::from(self.variations - 1)).is_none() {
+        if self
+            .seed
+            .checked_add(u64::from(self.variations - 1))
+            .is_none()
+        {
             return Err(DesignError::invalid(
                 "seed",
-                format!("seed + variations - 1 must fit in 64 bits, got seed {}", self.seed),
+                format!(
+                    "seed + variations - 1 must fit in 64 bits, got seed {}",
+                    self.seed
+                ),
             ));
         }
         if let Some(photo) = &self.photo
@@ -232,11 +245,16 @@ pub enum DesignError {
 
 impl DesignError {
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
-        DesignError::Invalid { field: field.to_string(), message: message.into() }
+        DesignError::Invalid {
+            field: field.to_string(),
+            message: message.into(),
+        }
     }
 
     pub fn model(message: impl Into<String>) -> Self {
-        DesignError::Model { message: message.into() }
+        DesignError::Model {
+            message: message.into(),
+        }
     }
 
     /// The HTTP-like status an adapter should answer with.
@@ -266,8 +284,12 @@ mod tests {
                 "steps":20,"guidance":3.0,"size":64,"photo":null,"strength":0.6}"#,
         )
         .unwrap();
-        assert_eq!(req, DesignRequest::new(RoomType::Bedroom, Style::Scandinavian));
-        let minimal = DesignRequest::from_json(r#"{"room_type":"office","style":"rustic"}"#).unwrap();
+        assert_eq!(
+            req,
+            DesignRequest::new(RoomType::Bedroom, Style::Scandinavian)
+        );
+        let minimal =
+            DesignRequest::from_json(r#"{"room_type":"office","style":"rustic"}"#).unwrap();
         assert_eq!(minimal.variations, 4);
         assert_eq!(minimal.size, 64);
         assert_eq!(minimal.sampler, SamplerKind::Euler);
@@ -278,28 +300,87 @@ mod tests {
     fn each_bad_field_is_named() {
         let base = r#""room_type":"bedroom","style":"modern""#;
         let cases = [
-            (r#"{"room_type":"castle","style":"modern"}"#.to_string(), "room_type", "allowed: living_room"),
-            (r#"{"room_type":"bedroom","style":"gothic"}"#.to_string(), "style", "allowed: modern, minimalist"),
-            (format!("{{{base},\"colour\":1}}"), "colour", "unknown field"),
-            (format!("{{{base},\"variations\":0}}"), "variations", "between 1 and 16"),
-            (format!("{{{base},\"variations\":17}}"), "variations", "between 1 and 16"),
-            (format!("{{{base},\"variations\":-1}}"), "variations", "invalid value"),
+            (
+                r#"{"room_type":"castle","style":"modern"}"#.to_string(),
+                "room_type",
+                "allowed: living_room",
+            ),
+            (
+                r#"{"room_type":"bedroom","style":"gothic"}"#.to_string(),
+                "style",
+                "allowed: modern, minimalist",
+            ),
+            (
+                format!("{{{base},\"colour\":1}}"),
+                "colour",
+                "unknown field",
+            ),
+            (
+                format!("{{{base},\"variations\":0}}"),
+                "variations",
+                "between 1 and 16",
+            ),
+            (
+                format!("{{{base},\"variations\":17}}"),
+                "variations",
+                "between 1 and 16",
+            ),
+            (
+                format!("{{{base},\"variations\":-1}}"),
+                "variations",
+                "invalid value",
+            ),
             (format!("{{{base},\"size\":50}}"), "size", "multiple of 16"),
-            (format!("{{{base},\"size\":512}}"), "size", "between 32 and 256"),
-            (format!("{{{base},\"steps\":0}}"), "steps", "between 1 and 100"),
-            (format!("{{{base},\"steps\":1000}}"), "steps", "between 1 and 100"),
-            (format!("{{{base},\"guidance\":-1}}"), "guidance", "between 0 and 20"),
-            (format!("{{{base},\"strength\":1.5}}"), "strength", "between 0 and 1"),
-            (format!("{{{base},\"seed\":18446744073709551615}}"), "seed", "64 bits"),
-            (format!("{{{base},\"sampler\":\"ddim\"}}"), "sampler", "unknown variant"),
-            (r#"{"style":"modern"}"#.to_string(), "request", "missing field `room_type`"),
+            (
+                format!("{{{base},\"size\":512}}"),
+                "size",
+                "between 32 and 256",
+            ),
+            (
+                format!("{{{base},\"steps\":0}}"),
+                "steps",
+                "between 1 and 100",
+            ),
+            (
+                format!("{{{base},\"steps\":1000}}"),
+                "steps",
+                "between 1 and 100",
+            ),
+            (
+                format!("{{{base},\"guidance\":-1}}"),
+                "guidance",
+                "between 0 and 20",
+            ),
+            (
+                format!("{{{base},\"strength\":1.5}}"),
+                "strength",
+                "between 0 and 1",
+            ),
+            (
+                format!("{{{base},\"seed\":18446744073709551615}}"),
+                "seed",
+                "64 bits",
+            ),
+            (
+                format!("{{{base},\"sampler\":\"ddim\"}}"),
+                "sampler",
+                "unknown variant",
+            ),
+            (
+                r#"{"style":"modern"}"#.to_string(),
+                "request",
+                "missing field `room_type`",
+            ),
             ("{\"room_type\":".to_string(), "room_type", "EOF"),
             ("[1, 2]".to_string(), "request", "must be a JSON object"),
         ];
         for (json, field, needle) in cases {
             let (got_field, message) = field_of(&json);
             assert_eq!(got_field, field, "{json} -> {message}");
-            assert!(message.contains(needle), "{json}: '{message}' lacks '{needle}'");
+            assert!(
+                message.contains(needle),
+                "{json}: '{message}' lacks '{needle}'"
+            );
         }
     }
 

@@ -31,12 +31,17 @@ impl SamplerSettings {
 /// Standard normal noise for one image, [3, size, size] row-major, from `seed` alone.
 pub fn seeded_noise(seed: u64, size: usize) -> Vec<f32> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    (0..3 * size * size).map(|_| StandardNormal.sample(&mut rng)).collect()
+    (0..3 * size * size)
+        .map(|_| StandardNormal.sample(&mut rng))
+        .collect()
 }
 
 /// A batch of seeded noise images, [seeds.len(), 3, size, size].
 pub fn noise_batch(seeds: &[u64], size: usize, device: &Device) -> Tensor<4> {
-    let data: Vec<f32> = seeds.iter().flat_map(|&seed| seeded_noise(seed, size)).collect();
+    let data: Vec<f32> = seeds
+        .iter()
+        .flat_map(|&seed| seeded_noise(seed, size))
+        .collect();
     Tensor::from_data(TensorData::new(data, [seeds.len(), 3, size, size]), device)
 }
 
@@ -82,7 +87,13 @@ pub fn sample(
 
 /// v = v_uncond + g (v_cond - v_uncond), with both halves in one batch; g = 1 and g = 0 need
 /// only one of them.
-fn guided_velocity(model: &Generator, x: Tensor<4>, t: f32, condition: Condition, guidance: f32) -> Tensor<4> {
+fn guided_velocity(
+    model: &Generator,
+    x: Tensor<4>,
+    t: f32,
+    condition: Condition,
+    guidance: f32,
+) -> Tensor<4> {
     let batch = x.dims()[0];
     let device = x.device();
     let times = |n: usize| Tensor::<1>::full([n], t, &device);
@@ -94,7 +105,11 @@ fn guided_velocity(model: &Generator, x: Tensor<4>, t: f32, condition: Condition
     }
     let mut conditions = vec![condition; batch];
     conditions.extend(std::iter::repeat_n(Condition::UNCONDITIONAL, batch));
-    let both = model.forward(Tensor::cat(vec![x.clone(), x], 0), times(2 * batch), &conditions);
+    let both = model.forward(
+        Tensor::cat(vec![x.clone(), x], 0),
+        times(2 * batch),
+        &conditions,
+    );
     let conditional = both.clone().narrow(0, 0, batch);
     let unconditional = both.narrow(0, batch, batch);
     unconditional.clone() + (conditional - unconditional).mul_scalar(guidance)
@@ -112,13 +127,27 @@ mod tests {
         assert_eq!(a.len(), 3 * 64);
         let mean = a.iter().sum::<f32>() / a.len() as f32;
         let var = a.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / a.len() as f32;
-        assert!(mean.abs() < 0.2 && (var - 1.0).abs() < 0.3, "mean {mean} var {var}");
+        assert!(
+            mean.abs() < 0.2 && (var - 1.0).abs() < 0.3,
+            "mean {mean} var {var}"
+        );
     }
 
     #[test]
     fn heun_costs_two_evaluations_a_step() {
-        let s = SamplerSettings { steps: 10, guidance: 3.0, kind: SamplerKind::Heun };
+        let s = SamplerSettings {
+            steps: 10,
+            guidance: 3.0,
+            kind: SamplerKind::Heun,
+        };
         assert_eq!(s.evaluations(), 20);
-        assert_eq!(SamplerSettings { kind: SamplerKind::Euler, ..s }.evaluations(), 10);
+        assert_eq!(
+            SamplerSettings {
+                kind: SamplerKind::Euler,
+                ..s
+            }
+            .evaluations(),
+            10
+        );
     }
 }

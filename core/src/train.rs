@@ -1,19 +1,25 @@
 //! The training loop: flow matching (rectified flow) with label dropout for classifier-free
-//! guidance, Adam with warm-up and cosine decay. One step is one batch.
+//! guidance, Adam with warm-up and cosine decay. One step is one batch; a run can stop at any
+//! step boundary, be checkpointed, and resume bit for bit.
 
+use crate::checkpoint::{Checkpoint, CheckpointError, TrainerState};
 use crate::dataset::{Example, ExampleSource};
 use crate::model::{Condition, Generator, ModelConfig};
+use crate::sampler::seeded_noise;
 use crate::weights::{Weights, WeightsError, WeightsHeader};
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
-use burn::tensor::{Device, Distribution, Tensor, TensorData};
+use burn::tensor::{Bytes, Device, Tensor, TensorData};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution as _, StandardNormal};
+use rayon::prelude::*;
+use std::time::Duration;
 use web_time::Instant;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrainConfig {
+    /// Total steps of the run (epochs x steps per epoch); the learning-rate schedule spans them.
     pub steps: u64,
     pub batch_size: usize,
     pub learning_rate: f64,
@@ -24,8 +30,9 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Reading the loss waits for the device, so it is read only every this many steps.
     pub report_every: u64,
-    /// Stop after this long even if steps remain (a Lambda's deadline, a device lease).
-    pub time_limit: Option<std::time::Duration>,
+    /// Stop after this long (counted from the trainer's creation) even if steps remain: a
+    /// Lambda's deadline, a device lease.
+    pub time_limit: Option<Duration>,
 }
 
 impl Default for TrainConfig {
@@ -53,6 +60,25 @@ impl TrainConfig {
     }
 }
 
+/// One seed per (run, step, example), spread so that neighbouring steps share no stream.
+fn noise_seed(seed: u64, step: u64, example: u64) -> u64 {
+    let mut x = seed
+        ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ example.wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+    // splitmix64's finaliser
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+/// What the weights written by a run say about themselves.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Provenance {
+    pub name: String,
+    pub image_size: u32,
+    pub trained_on: String,
+}
+
 /// What the loop tells its observer after each step.
 #[derive(Clone, Debug)]
 pub struct StepReport {
@@ -63,6 +89,14 @@ pub struct StepReport {
     pub images_per_second: f64,
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    Weights(#[from] WeightsError),
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+}
+
 pub struct Trainer {
     model: Option<Generator>,
     model_config: ModelConfig,
@@ -71,34 +105,98 @@ pub struct Trainer {
     config: TrainConfig,
     rng: ChaCha8Rng,
     step: u64,
+    created: Instant,
 }
 
 impl Trainer {
     /// A fresh model on `device` (autodiff is enabled on it here).
     pub fn new(model_config: ModelConfig, device: Device, config: TrainConfig) -> Self {
         let device = device.autodiff();
+        // Parameter initialisation draws from the device's generator.
         device.seed(config.seed);
         let model = model_config.init(&device);
-        Self::with_model(model, model_config, device, config)
+        Self::assemble(
+            model,
+            model_config,
+            AdamConfig::new().init(),
+            device,
+            config,
+            0,
+        )
     }
 
-    /// Continues training from existing weights.
-    pub fn from_weights(weights: &Weights, device: Device, config: TrainConfig) -> Result<Self, WeightsError> {
+    /// Continues training from existing weights, with a fresh optimizer and step count.
+    pub fn from_weights(
+        weights: &Weights,
+        device: Device,
+        config: TrainConfig,
+    ) -> Result<Self, TrainError> {
         let device = device.autodiff();
-        device.seed(config.seed);
         let model = weights.build(&device)?;
-        Ok(Self::with_model(model, weights.header.model.clone(), device, config))
+        Ok(Self::assemble(
+            model,
+            weights.header.model.clone(),
+            AdamConfig::new().init(),
+            device,
+            config,
+            0,
+        ))
     }
 
-    fn with_model(model: Generator, model_config: ModelConfig, device: Device, config: TrainConfig) -> Self {
+    /// Continues a checkpointed run exactly where it stopped: same parameters, optimizer
+    /// moments, step and data order.
+    pub fn resume(
+        checkpoint: &Checkpoint,
+        device: Device,
+        config: TrainConfig,
+    ) -> Result<Self, TrainError> {
+        let device = device.autodiff();
+        let weights = Weights::from_bytes(&checkpoint.weights)?;
+        let model = weights.build(&device)?;
+        let optimizer = AdamConfig::new()
+            .init()
+            .from_bytes(Bytes::from_bytes_vec(checkpoint.optimizer.clone()))
+            .map_err(|e| CheckpointError::Mismatch(format!("optimizer state: {e}")))?;
+        let state = &checkpoint.state;
+        if state.seed != config.seed {
+            return Err(CheckpointError::Mismatch(format!(
+                "the checkpoint was trained with seed {}, this run asks for seed {}",
+                state.seed, config.seed
+            ))
+            .into());
+        }
+        let mut trainer = Self::assemble(
+            model,
+            weights.header.model.clone(),
+            optimizer,
+            device,
+            config,
+            state.step,
+        );
+        let word_pos = state.rng_word_pos.parse::<u128>().map_err(|_| {
+            CheckpointError::Mismatch(format!("bad RNG position '{}'", state.rng_word_pos))
+        })?;
+        trainer.rng.set_word_pos(word_pos);
+        Ok(trainer)
+    }
+
+    fn assemble(
+        model: Generator,
+        model_config: ModelConfig,
+        optimizer: ModuleOptimizer,
+        device: Device,
+        config: TrainConfig,
+        step: u64,
+    ) -> Self {
         Self {
             model: Some(model),
             model_config,
-            optimizer: AdamConfig::new().init(),
+            optimizer,
             device,
             rng: ChaCha8Rng::seed_from_u64(config.seed),
             config,
-            step: 0,
+            step,
+            created: Instant::now(),
         }
     }
 
@@ -106,23 +204,45 @@ impl Trainer {
         self.step
     }
 
-    /// Runs the configured number of steps, or until the time limit, reporting each.
+    pub fn is_finished(&self) -> bool {
+        self.step >= self.config.steps
+    }
+
+    pub fn out_of_time(&self) -> bool {
+        self.config
+            .time_limit
+            .is_some_and(|limit| self.created.elapsed() >= limit)
+    }
+
+    /// Runs to the configured number of steps (or the time limit), reporting each step.
     pub fn run(&mut self, source: &mut dyn ExampleSource, observer: &mut dyn FnMut(&StepReport)) {
+        self.run_until(self.config.steps, source, observer);
+    }
+
+    /// Runs until step `stop` (at most the configured total) or the time limit.
+    pub fn run_until(
+        &mut self,
+        stop: u64,
+        source: &mut dyn ExampleSource,
+        observer: &mut dyn FnMut(&StepReport),
+    ) {
         let started = Instant::now();
         let first = self.step;
-        let time_limit = self.config.time_limit;
-        let out_of_time = || time_limit.is_some_and(|limit| started.elapsed() >= limit);
-        while self.step < self.config.steps && !out_of_time() {
+        let stop = stop.min(self.config.steps);
+        while self.step < stop && !self.out_of_time() {
             let batch = source.next_batch(self.config.batch_size, &mut self.rng);
             let loss = self.train_step(&batch, source.image_size() as usize);
-            let read = self.step % self.config.report_every == 0 || self.step == self.config.steps || out_of_time();
+            let read = self.step % self.config.report_every == 0
+                || self.step == stop
+                || self.out_of_time();
             let loss = read.then(|| loss.into_scalar::<f32>());
             let seconds = started.elapsed().as_secs_f64().max(1e-9);
             observer(&StepReport {
                 step: self.step,
                 total: self.config.steps,
                 loss,
-                images_per_second: ((self.step - first) as usize * self.config.batch_size) as f64 / seconds,
+                images_per_second: ((self.step - first) as usize * self.config.batch_size) as f64
+                    / seconds,
             });
         }
     }
@@ -130,9 +250,21 @@ impl Trainer {
     /// One optimisation step on `batch`; returns the loss without waiting for it.
     pub fn train_step(&mut self, batch: &[Example], size: usize) -> Tensor<1> {
         let n = batch.len();
-        let pixels: Vec<f32> = batch.iter().flat_map(|e| e.pixels.iter().copied()).collect();
-        let images = Tensor::<4>::from_data(TensorData::new(pixels, [n, 3, size, size]), &self.device);
-        let noise = Tensor::<4>::random([n, 3, size, size], Distribution::Normal(0.0, 1.0), &self.device);
+        let pixels: Vec<f32> = batch
+            .iter()
+            .flat_map(|e| e.pixels.iter().copied())
+            .collect();
+        let images =
+            Tensor::<4>::from_data(TensorData::new(pixels, [n, 3, size, size]), &self.device);
+        // Noise is drawn on the host from (seed, step, example): the same whether or not the
+        // run was interrupted, and free of the device generator's global state.
+        let (seed, step) = (self.config.seed, self.step);
+        let noise: Vec<f32> = (0..n)
+            .into_par_iter()
+            .flat_map_iter(|i| seeded_noise(noise_seed(seed, step, i as u64), size))
+            .collect();
+        let noise =
+            Tensor::<4>::from_data(TensorData::new(noise, [n, 3, size, size]), &self.device);
         // Logit-normal times: more training where the velocity is hardest to guess, mid-path.
         let times: Vec<f32> = (0..n)
             .map(|_| {
@@ -155,7 +287,10 @@ impl Trainer {
         let x_t = noise.clone() * (t4.clone().neg() + 1.0) + images.clone() * t4;
         let target = images - noise;
 
-        let model = self.model.take().expect("the model is only absent during a step");
+        let model = self
+            .model
+            .take()
+            .expect("the model is only absent during a step");
         let predicted = model.forward(x_t, t, &conditions);
         let loss = (predicted - target).powi_scalar(2).mean();
         let gradients = GradientsParams::from_grads(loss.backward(), &model);
@@ -167,19 +302,40 @@ impl Trainer {
 
     /// The trained model, without autodiff, for sampling.
     pub fn model(&self) -> Generator {
-        self.model.as_ref().expect("model present between steps").valid()
+        self.model
+            .as_ref()
+            .expect("model present between steps")
+            .valid()
     }
 
     /// The trained model as a weights file.
-    pub fn to_weights(&self, name: &str, image_size: u32, trained_on: &str) -> Result<Vec<u8>, WeightsError> {
+    pub fn to_weights(&self, provenance: &Provenance) -> Result<Vec<u8>, WeightsError> {
         let header = WeightsHeader {
             format: crate::weights::FORMAT_VERSION,
-            name: name.to_string(),
+            name: provenance.name.clone(),
             model: self.model_config.clone(),
-            image_size,
-            trained_on: trained_on.to_string(),
+            image_size: provenance.image_size,
+            trained_on: provenance.trained_on.clone(),
             training_steps: self.step,
         };
         Weights::encode(self.model(), &header)
+    }
+
+    /// Everything needed to resume this run at this step.
+    pub fn checkpoint(&self, provenance: &Provenance) -> Result<Checkpoint, TrainError> {
+        let optimizer = self
+            .optimizer
+            .into_bytes()
+            .map_err(|e| CheckpointError::Mismatch(format!("optimizer state: {e}")))?;
+        Ok(Checkpoint {
+            state: TrainerState {
+                step: self.step,
+                total_steps: self.config.steps,
+                seed: self.config.seed,
+                rng_word_pos: self.rng.get_word_pos().to_string(),
+            },
+            weights: self.to_weights(provenance)?,
+            optimizer: optimizer.to_vec(),
+        })
     }
 }

@@ -22,10 +22,19 @@ pub fn room_for(entry: &CatalogEntry) -> Option<RoomType> {
     }
     let name = entry.name.to_lowercase();
     let has = |words: &[&str]| words.iter().any(|w| name.contains(w));
-    let dining_table = has(&["table"]) && !has(&["bedside", "coffee", "tennis", "pool", "fan", "tablet", "low", "side", "night", "dressing", "changing"]);
-    let dining_chair = has(&["chair"]) && !has(&["arm", "deck", "wheel", "relax", "office", "rocking", "high", "desk"]);
+    let dining_table = has(&["table"])
+        && !has(&[
+            "bedside", "coffee", "tennis", "pool", "fan", "tablet", "low", "side", "night",
+            "dressing", "changing",
+        ]);
+    let dining_chair = has(&["chair"])
+        && !has(&[
+            "arm", "deck", "wheel", "relax", "office", "rocking", "high", "desk",
+        ]);
     let room = match entry.category.as_str() {
-        "Kitchen" | "Living room" if dining_table || dining_chair || has(&["dining"]) => RoomType::DiningRoom,
+        "Kitchen" | "Living room" if dining_table || dining_chair || has(&["dining"]) => {
+            RoomType::DiningRoom
+        }
         "Bedroom" => RoomType::Bedroom,
         "Bathroom" => RoomType::Bathroom,
         "Kitchen" => RoomType::Kitchen,
@@ -90,51 +99,91 @@ fn look(style: Style) -> Look {
     match style {
         Style::Modern => Look {
             saturation: 0.8,
-            ..plain(Rgb([224, 225, 228]), Rgb([70, 72, 78]), FloorFinish::Tiles, Window::Framed(Rgb([30, 30, 34])))
+            ..plain(
+                Rgb([224, 225, 228]),
+                Rgb([70, 72, 78]),
+                FloorFinish::Tiles,
+                Window::Framed(Rgb([30, 30, 34])),
+            )
         },
         Style::Minimalist => Look {
             saturation: 0.3,
-            ..plain(Rgb([247, 246, 242]), Rgb([228, 224, 216]), FloorFinish::Plain, Window::Framed(Rgb([250, 250, 250])))
+            ..plain(
+                Rgb([247, 246, 242]),
+                Rgb([228, 224, 216]),
+                FloorFinish::Plain,
+                Window::Framed(Rgb([250, 250, 250])),
+            )
         },
         Style::Scandinavian => Look {
             tint: [1.08, 1.02, 0.92],
             tint_strength: 0.35,
             saturation: 0.6,
-            ..plain(Rgb([241, 238, 231]), Rgb([220, 193, 150]), FloorFinish::Planks, Window::Framed(Rgb([255, 255, 255])))
+            ..plain(
+                Rgb([241, 238, 231]),
+                Rgb([220, 193, 150]),
+                FloorFinish::Planks,
+                Window::Framed(Rgb([255, 255, 255])),
+            )
         },
         Style::Industrial => Look {
             wall_finish: WallFinish::Brick,
             tint: [0.78, 0.78, 0.84],
             tint_strength: 0.5,
             saturation: 0.5,
-            ..plain(Rgb([150, 80, 60]), Rgb([122, 120, 116]), FloorFinish::Concrete, Window::Grid(Rgb([36, 36, 38])))
+            ..plain(
+                Rgb([150, 80, 60]),
+                Rgb([122, 120, 116]),
+                FloorFinish::Concrete,
+                Window::Grid(Rgb([36, 36, 38])),
+            )
         },
         Style::Bohemian => Look {
             rug: Some([Rgb([178, 40, 52]), Rgb([232, 170, 52]), Rgb([36, 118, 120])]),
             tint: [1.15, 0.95, 0.75],
             tint_strength: 0.45,
             saturation: 1.35,
-            ..plain(Rgb([206, 124, 76]), Rgb([150, 96, 56]), FloorFinish::Planks, Window::None)
+            ..plain(
+                Rgb([206, 124, 76]),
+                Rgb([150, 96, 56]),
+                FloorFinish::Planks,
+                Window::None,
+            )
         },
         Style::MidCentury => Look {
             wall_finish: WallFinish::Panels,
             tint: [1.12, 0.9, 0.68],
             tint_strength: 0.4,
             saturation: 1.1,
-            ..plain(Rgb([60, 122, 118]), Rgb([124, 78, 44]), FloorFinish::Planks, Window::None)
+            ..plain(
+                Rgb([60, 122, 118]),
+                Rgb([124, 78, 44]),
+                FloorFinish::Planks,
+                Window::None,
+            )
         },
         Style::Coastal => Look {
             tint: [0.88, 0.98, 1.12],
             tint_strength: 0.45,
             saturation: 0.8,
-            ..plain(Rgb([194, 222, 236]), Rgb([228, 218, 198]), FloorFinish::Planks, Window::Framed(Rgb([255, 255, 255])))
+            ..plain(
+                Rgb([194, 222, 236]),
+                Rgb([228, 218, 198]),
+                FloorFinish::Planks,
+                Window::Framed(Rgb([255, 255, 255])),
+            )
         },
         Style::Rustic => Look {
             wall_finish: WallFinish::Logs,
             tint: [1.1, 0.9, 0.7],
             tint_strength: 0.45,
             saturation: 0.9,
-            ..plain(Rgb([168, 124, 80]), Rgb([94, 60, 34]), FloorFinish::Planks, Window::None)
+            ..plain(
+                Rgb([168, 124, 80]),
+                Rgb([94, 60, 34]),
+                FloorFinish::Planks,
+                Window::None,
+            )
         },
     }
 }
@@ -163,8 +212,13 @@ impl VignetteRenderer {
         let mut icons: Vec<Vec<Icon>> = RoomType::ALL.iter().map(|_| Vec::new()).collect();
         let open = libraries.iter().filter(|l| l.is_open_content());
         for entry in open.flat_map(|l| &l.entries) {
-            let (Some(room), Ok(image)) = (room_for(entry), decode_rgba(&entry.icon)) else { continue };
-            icons[room.id()].push(Icon { image, footprint: entry.footprint() });
+            let (Some(room), Ok(image)) = (room_for(entry), decode_rgba(&entry.icon)) else {
+                continue;
+            };
+            icons[room.id()].push(Icon {
+                image,
+                footprint: entry.footprint(),
+            });
         }
         for (room, list) in RoomType::ALL.iter().zip(&mut icons) {
             if list.is_empty() {
@@ -177,7 +231,10 @@ impl VignetteRenderer {
 
     /// Icons available per room type.
     pub fn icon_counts(&self) -> Vec<(RoomType, usize)> {
-        RoomType::ALL.iter().map(|r| (*r, self.icons[r.id()].len())).collect()
+        RoomType::ALL
+            .iter()
+            .map(|r| (*r, self.icons[r.id()].len()))
+            .collect()
     }
 
     /// One vignette; the same seed gives the same image.
@@ -200,10 +257,24 @@ impl VignetteRenderer {
             let left = i == 0 && rng.random_bool(0.5) || i == 1;
             let centre_x = if left { 0.22 } else { 0.78 } + rng.random_range(-0.06..0.06);
             let width = s * rng.random_range(0.30..0.42);
-            place(&mut canvas, icon, &look, centre_x * s, s * rng.random_range(0.74..0.82), width);
+            place(
+                &mut canvas,
+                icon,
+                &look,
+                centre_x * s,
+                s * rng.random_range(0.74..0.82),
+                width,
+            );
         }
         let width = s * rng.random_range(0.55..0.72);
-        place(&mut canvas, anchor, &look, s * rng.random_range(0.44..0.56), s * rng.random_range(0.9..0.97), width);
+        place(
+            &mut canvas,
+            anchor,
+            &look,
+            s * rng.random_range(0.44..0.56),
+            s * rng.random_range(0.9..0.97),
+            width,
+        );
         let mut image = imageops::resize(&canvas, self.size, self.size, FilterType::Triangle);
         if rng.random_bool(0.5) {
             imageops::flip_horizontal_in_place(&mut image);
@@ -232,13 +303,19 @@ impl ExampleSource for VignetteRenderer {
             })
             .collect();
         jobs.into_par_iter()
-            .map(|(room, style, seed)| Example { pixels: rgb_to_tensor(&self.render(room, style, seed)), room, style })
+            .map(|(room, style, seed)| Example {
+                pixels: rgb_to_tensor(&self.render(room, style, seed)),
+                room,
+                style,
+            })
             .collect()
     }
 
     fn describe(&self) -> String {
         let icons: usize = self.icons.iter().map(Vec::len).sum();
-        format!("room vignettes from {icons} icons of the CC-BY/CC0 Sweet Home 3D furniture libraries (Debian sweethome3d-furniture)")
+        format!(
+            "room vignettes from {icons} icons of the CC-BY/CC0 Sweet Home 3D furniture libraries (Debian sweethome3d-furniture)"
+        )
     }
 }
 
@@ -293,14 +370,22 @@ fn wall_pixel(look: &Look, x: f32, y: f32, s: f32) -> Rgb<u8> {
             let row = (y / unit) as i32;
             let offset = if row % 2 == 0 { 0.0 } else { unit };
             let mortar = (y % unit) < unit * 0.18 || ((x + offset) % (2.0 * unit)) < unit * 0.18;
-            if mortar { Rgb([190, 182, 170]) } else { shade(look.wall, 0.92 + 0.08 * ((row * 7 % 5) as f32 / 4.0)) }
+            if mortar {
+                Rgb([190, 182, 170])
+            } else {
+                shade(look.wall, 0.92 + 0.08 * ((row * 7 % 5) as f32 / 4.0))
+            }
         }
         WallFinish::Logs => {
             let phase = (y % (1.5 * unit)) / (1.5 * unit);
             shade(look.wall, 0.75 + 0.3 * (std::f32::consts::PI * phase).sin())
         }
         WallFinish::Panels => {
-            if (x % (3.0 * unit)) < unit * 0.25 { shade(look.wall, 0.8) } else { look.wall }
+            if (x % (3.0 * unit)) < unit * 0.25 {
+                shade(look.wall, 0.8)
+            } else {
+                look.wall
+            }
         }
     }
 }
@@ -318,14 +403,23 @@ fn floor_pixel(look: &Look, x: f32, y: f32, horizon: f32, s: f32) -> Rgb<u8> {
             let plank = (across * 6.0).floor();
             let seam = (across * 6.0).fract().abs() < 0.08;
             let end = ((depth * 1.5 + plank * 0.37).fract()) < 0.03;
-            if seam || end { shade(base, 0.8) } else { shade(base, 0.95 + 0.1 * ((plank as i32).rem_euclid(3) as f32 / 2.0)) }
+            if seam || end {
+                shade(base, 0.8)
+            } else {
+                shade(
+                    base,
+                    0.95 + 0.1 * ((plank as i32).rem_euclid(3) as f32 / 2.0),
+                )
+            }
         }
         FloorFinish::Tiles => {
             let grout = (across * 3.0).fract().abs() < 0.04 || (depth * 1.5).fract() < 0.05;
             if grout { shade(base, 1.35) } else { base }
         }
         FloorFinish::Concrete => {
-            let n = ((x * 12.9898 + y * 78.233).sin() * 43_758.547).fract().abs();
+            let n = ((x * 12.9898 + y * 78.233).sin() * 43_758.547)
+                .fract()
+                .abs();
             shade(base, 0.92 + 0.16 * n)
         }
     }
@@ -346,7 +440,8 @@ fn draw_window(image: &mut RgbImage, look: &Look, horizon: f32, inset: f32, rng:
         for x in x0 as u32..(x0 + width) as u32 {
             let (fx, fy) = (x as f32 - x0, y as f32 - y0);
             let on_frame = fx < bar || fx > width - bar || fy < bar || fy > (y1 - y0) - bar;
-            let on_grid = grid && ((fx % (width / 3.0)) < bar * 0.7 || (fy % ((y1 - y0) / 4.0)) < bar * 0.7);
+            let on_grid =
+                grid && ((fx % (width / 3.0)) < bar * 0.7 || (fy % ((y1 - y0) / 4.0)) < bar * 0.7);
             let sky = Rgb([(200.0 + 40.0 * fy / (y1 - y0)) as u8, 228, 248]);
             image.put_pixel(x, y, if on_frame || on_grid { frame } else { sky });
         }
@@ -359,7 +454,8 @@ fn draw_rug(image: &mut RgbImage, colours: [Rgb<u8>; 3], horizon: f32, s: f32) {
         let t = (y as f32 - top) / (bottom - top);
         let half = s * (0.22 + 0.12 * t);
         for x in (s / 2.0 - half) as u32..(s / 2.0 + half) as u32 {
-            let band = ((t * 9.0) as usize + ((x as f32 - s / 2.0).abs() / (s * 0.06)) as usize) % 3;
+            let band =
+                ((t * 9.0) as usize + ((x as f32 - s / 2.0).abs() / (s * 0.06)) as usize) % 3;
             image.put_pixel(x, y, colours[band]);
         }
     }
@@ -370,19 +466,25 @@ fn place(canvas: &mut RgbImage, icon: &Icon, look: &Look, cx: f32, bottom: f32, 
     let w = width.max(4.0) as u32;
     let scaled = imageops::resize(&icon.image, w, w, FilterType::Triangle);
     // Icons leave transparent margins: align the lowest opaque row, not the image's edge.
-    let lowest = (0..w).rev().find(|&y| (0..w).any(|x| scaled.get_pixel(x, y)[3] > 32)).unwrap_or(w - 1);
+    let lowest = (0..w)
+        .rev()
+        .find(|&y| (0..w).any(|x| scaled.get_pixel(x, y)[3] > 32))
+        .unwrap_or(w - 1);
     let x0 = cx as i64 - w as i64 / 2;
     let y0 = bottom as i64 - lowest as i64;
     for (x, y, &Rgba([r, g, b, a])) in scaled.enumerate_pixels() {
         let (px, py) = (x0 + x as i64, y0 + y as i64);
-        if a == 0 || px < 0 || py < 0 || px >= canvas.width() as i64 || py >= canvas.height() as i64 {
+        if a == 0 || px < 0 || py < 0 || px >= canvas.width() as i64 || py >= canvas.height() as i64
+        {
             continue;
         }
         let styled = style_colour([r, g, b], look);
         let alpha = a as f32 / 255.0;
         let under = canvas.get_pixel_mut(px as u32, py as u32);
         for c in 0..3 {
-            under[c] = (styled[c] * alpha + under[c] as f32 * (1.0 - alpha)).round().clamp(0.0, 255.0) as u8;
+            under[c] = (styled[c] * alpha + under[c] as f32 * (1.0 - alpha))
+                .round()
+                .clamp(0.0, 255.0) as u8;
         }
     }
 }

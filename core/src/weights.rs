@@ -60,8 +60,12 @@ impl Weights {
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, WeightsError> {
-        let rest = bytes.strip_prefix(MAGIC.as_slice()).ok_or(WeightsError::BadMagic)?;
-        let (len, rest) = rest.split_first_chunk::<4>().ok_or(WeightsError::Truncated)?;
+        let rest = bytes
+            .strip_prefix(MAGIC.as_slice())
+            .ok_or(WeightsError::BadMagic)?;
+        let (len, rest) = rest
+            .split_first_chunk::<4>()
+            .ok_or(WeightsError::Truncated)?;
         let len = u32::from_le_bytes(*len) as usize;
         if rest.len() < len {
             return Err(WeightsError::Truncated);
@@ -74,7 +78,11 @@ impl Weights {
         let digest = Sha256::digest(bytes);
         let hash: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
         let version = format!("{}@{hash}", header.name);
-        Ok(Self { header, parameters: parameters.to_vec(), version })
+        Ok(Self {
+            header,
+            parameters: parameters.to_vec(),
+            version,
+        })
     }
 
     #[cfg(not(target_family = "wasm"))]
@@ -100,7 +108,10 @@ impl Weights {
 
     /// Serialises a model and its header into a weights file.
     pub fn encode(model: Generator, header: &WeightsHeader) -> Result<Vec<u8>, WeightsError> {
-        let parameters = model.into_record().into_bytes().map_err(|e| WeightsError::Record(e.to_string()))?;
+        let parameters = model
+            .into_record()
+            .into_bytes()
+            .map_err(|e| WeightsError::Record(e.to_string()))?;
         let header = serde_json::to_vec(header)?;
         let mut out = Vec::with_capacity(MAGIC.len() + 4 + header.len() + parameters.len());
         out.extend_from_slice(MAGIC);

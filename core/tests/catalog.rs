@@ -21,7 +21,12 @@ fn libraries() -> &'static [Library] {
 fn every_library_parses_with_its_full_entry_count() {
     let counts: Vec<(String, usize)> = libraries()
         .iter()
-        .map(|l| (l.file.file_name().unwrap().to_string_lossy().into_owned(), l.entries.len()))
+        .map(|l| {
+            (
+                l.file.file_name().unwrap().to_string_lossy().into_owned(),
+                l.entries.len(),
+            )
+        })
         .collect();
     let expected = [
         ("BlendSwap-CC-0.sh3f", 175),
@@ -31,14 +36,27 @@ fn every_library_parses_with_its_full_entry_count() {
         ("Scopia.sh3f", 395),
     ];
     for (file, count) in expected {
-        assert!(counts.contains(&(file.to_string(), count)), "{file}: expected {count} entries in {counts:?}");
+        assert!(
+            counts.contains(&(file.to_string(), count)),
+            "{file}: expected {count} entries in {counts:?}"
+        );
     }
-    let default = libraries().iter().find(|l| l.file.ends_with("sweethome3d.jar")).expect("the default catalog");
+    let default = libraries()
+        .iter()
+        .find(|l| l.file.ends_with("sweethome3d.jar"))
+        .expect("the default catalog");
     assert!(default.entries.len() > 50, "{}", default.entries.len());
-    assert!(!default.is_open_content(), "the jar's catalog is GPL, kept out of training");
+    assert!(
+        !default.is_open_content(),
+        "the jar's catalog is GPL, kept out of training"
+    );
     for library in libraries() {
         for entry in &library.entries {
-            assert!(entry.width > 0.0 && entry.depth > 0.0 && entry.height > 0.0, "{}: {entry:?}", library.name);
+            assert!(
+                entry.width > 0.0 && entry.depth > 0.0 && entry.height > 0.0,
+                "{}: {entry:?}",
+                library.name
+            );
             assert_eq!(&entry.icon[1..4], b"PNG", "{} icon is a PNG", entry.id);
         }
     }
@@ -46,13 +64,30 @@ fn every_library_parses_with_its_full_entry_count() {
 
 #[test]
 fn every_room_type_gets_furniture_and_people_get_none() {
-    let entries: Vec<_> = libraries().iter().filter(|l| l.is_open_content()).flat_map(|l| &l.entries).collect();
+    let entries: Vec<_> = libraries()
+        .iter()
+        .filter(|l| l.is_open_content())
+        .flat_map(|l| &l.entries)
+        .collect();
     for room in RoomType::ALL {
-        let n = entries.iter().filter(|e| room_for(e) == Some(*room)).count();
+        let n = entries
+            .iter()
+            .filter(|e| room_for(e) == Some(*room))
+            .count();
         assert!(n >= 10, "{room}: only {n} pieces");
     }
-    assert!(entries.iter().filter(|e| e.category == "Characters").all(|e| room_for(e).is_none()));
-    assert!(entries.iter().filter(|e| e.door_or_window).all(|e| room_for(e).is_none()));
+    assert!(
+        entries
+            .iter()
+            .filter(|e| e.category == "Characters")
+            .all(|e| room_for(e).is_none())
+    );
+    assert!(
+        entries
+            .iter()
+            .filter(|e| e.door_or_window)
+            .all(|e| room_for(e).is_none())
+    );
 }
 
 fn mean_colour(image: &image::RgbImage) -> [f32; 3] {
@@ -74,7 +109,9 @@ fn vignettes_are_seeded_and_styles_look_apart() {
     assert_ne!(a, renderer.render(RoomType::Bedroom, Style::Industrial, 4));
     // Averaged over seeds, every pair of styles differs clearly in colour.
     let average = |style| {
-        let colours: Vec<_> = (0..12).map(|s| mean_colour(&renderer.render(RoomType::LivingRoom, style, s))).collect();
+        let colours: Vec<_> = (0..12)
+            .map(|s| mean_colour(&renderer.render(RoomType::LivingRoom, style, s)))
+            .collect();
         [0, 1, 2].map(|c| colours.iter().map(|m| m[c]).sum::<f32>() / colours.len() as f32)
     };
     let averages: Vec<_> = Style::ALL.iter().map(|s| (*s, average(*s))).collect();

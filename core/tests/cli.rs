@@ -2,6 +2,8 @@
 
 use std::process::Command;
 
+mod support;
+
 fn designer() -> Command {
     Command::new(env!("CARGO_BIN_EXE_designer"))
 }
@@ -11,12 +13,26 @@ fn generate_writes_identical_pngs_twice_and_prints_json() {
     let out = tempfile::tempdir().unwrap();
     let run = |dir: &std::path::Path| {
         let output = designer()
-            .args(["generate", "--room-type", "office", "--style", "coastal", "--variations", "2", "--seed", "9"])
+            .args([
+                "generate",
+                "--room-type",
+                "office",
+                "--style",
+                "coastal",
+                "--variations",
+                "2",
+                "--seed",
+                "9",
+            ])
             .args(["--steps", "3", "--json", "--out"])
             .arg(dir)
             .output()
             .unwrap();
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         output
     };
     let first = out.path().join("a");
@@ -29,22 +45,43 @@ fn generate_writes_identical_pngs_twice_and_prints_json() {
     for seed in [9, 10] {
         let name = format!("office-coastal-{seed}.png");
         let a = std::fs::read(first.join(&name)).unwrap();
-        assert_eq!(a, std::fs::read(second.join(&name)).unwrap(), "{name} differs between runs");
+        assert_eq!(
+            a,
+            std::fs::read(second.join(&name)).unwrap(),
+            "{name} differs between runs"
+        );
         assert_eq!(&a[1..4], b"PNG");
     }
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("office-coastal-9.png"), "tells where the designs are: {stderr}");
+    assert!(
+        stderr.contains("office-coastal-9.png"),
+        "tells where the designs are: {stderr}"
+    );
 }
 
 #[test]
 fn bad_input_is_a_clear_error_not_a_panic() {
     let cases: [(&[&str], &str); 3] = [
-        (&["generate", "--style", "gothic"], "unknown style 'gothic'; allowed: modern"),
-        (&["generate", "--variations", "99"], "invalid variations: must be between 1 and 16"),
-        (&["generate", "--weights", "/nonexistent/w.weights"], "loading /nonexistent/w.weights"),
+        (
+            &["generate", "--style", "gothic"],
+            "unknown style 'gothic'; allowed: modern",
+        ),
+        (
+            &["generate", "--variations", "99"],
+            "invalid variations: must be between 1 and 16",
+        ),
+        (
+            &["generate", "--weights", "/nonexistent/w.weights"],
+            "loading /nonexistent/w.weights",
+        ),
     ];
     for (args, needle) in cases {
-        let output = designer().args(args).arg("--out").arg(std::env::temp_dir()).output().unwrap();
+        let output = designer()
+            .args(args)
+            .arg("--out")
+            .arg(std::env::temp_dir())
+            .output()
+            .unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(!output.status.success(), "{args:?} succeeded");
         assert!(stderr.contains(needle), "{args:?}: {stderr}");
@@ -62,11 +99,19 @@ fn a_json_request_on_stdin_is_validated_with_the_field_named() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(br#"{"room_type":"bedroom","style":"modern","colour":"red"}"#).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(br#"{"room_type":"bedroom","style":"modern","colour":"red"}"#)
+        .unwrap();
     let output = child.wait_with_output().unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("invalid colour: unknown field `colour`"), "{stderr}");
+    assert!(
+        stderr.contains("invalid colour: unknown field `colour`"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -77,4 +122,149 @@ fn info_reports_the_embedded_model_and_the_vocabulary() {
     assert_eq!(info["room_types"].as_array().unwrap().len(), 6);
     assert_eq!(info["styles"].as_array().unwrap().len(), 8);
     assert!(info["model"].as_str().unwrap().contains('@'));
+}
+
+/// A labelled folder of 8 tiny images in two classes.
+fn labelled_folder(dir: &std::path::Path) {
+    use designer_core::dataset::{LABELS_FILE, LabelLine};
+    use designer_core::{RoomType, Style};
+    let mut labels = String::new();
+    for i in 0..8u8 {
+        let room = if i % 2 == 0 {
+            RoomType::Bedroom
+        } else {
+            RoomType::Kitchen
+        };
+        let image =
+            image::RgbImage::from_fn(16, 16, |x, _| image::Rgb([i * 30, x as u8 * 16, 100]));
+        let name = format!("{i}.png");
+        image.save(dir.join(&name)).unwrap();
+        labels += &serde_json::to_string(&LabelLine {
+            image: name,
+            room_type: room,
+            style: Style::Modern,
+        })
+        .unwrap();
+        labels.push('\n');
+    }
+    std::fs::write(dir.join(LABELS_FILE), labels).unwrap();
+}
+
+fn train_command(
+    data: &std::path::Path,
+    checkpoints: &std::path::Path,
+    out: &std::path::Path,
+) -> Command {
+    let mut command = designer();
+    command
+        .args(["train", "--data"])
+        .arg(data)
+        .args([
+            "--size",
+            "16",
+            "--base-channels",
+            "8",
+            "--seed",
+            "4",
+            "--resume",
+            "--checkpoint-dir",
+        ])
+        .arg(checkpoints)
+        .arg("--out")
+        .arg(out)
+        .env("EPOCHS", "6")
+        .env("STEPS_PER_EPOCH", "10")
+        .env("BATCH_SIZE", "4");
+    command
+}
+
+#[test]
+fn a_killed_training_run_resumes_to_the_same_weights() {
+    let work = tempfile::tempdir().unwrap();
+    let data = work.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    labelled_folder(&data);
+
+    let straight = work.path().join("straight.weights");
+    let output = train_command(&data, &work.path().join("ck-straight"), &straight)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stderr).contains("epoch 6/6"));
+
+    // Kill a second run once it has checkpointed at least one epoch, then resume it.
+    let checkpoints = work.path().join("ck-killed");
+    let resumed = work.path().join("resumed.weights");
+    let mut child = train_command(&data, &checkpoints, &resumed)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let checkpoint_file = checkpoints.join(designer_core::checkpoint::FILE_NAME);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !checkpoint_file.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint appeared"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!resumed.exists(), "the run was killed before it finished");
+    let killed_at = designer_core::checkpoint::Checkpoint::load(&checkpoints)
+        .unwrap()
+        .unwrap()
+        .state
+        .step;
+    assert!(
+        killed_at >= 10 && killed_at < 60,
+        "killed at step {killed_at}"
+    );
+
+    let output = train_command(&data, &checkpoints, &resumed)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("resuming at step {killed_at}")),
+        "{stderr}"
+    );
+    let values = |path: &std::path::Path| support::parameter_values(&std::fs::read(path).unwrap());
+    assert!(
+        values(&straight) == values(&resumed),
+        "resumed parameters differ from the uninterrupted run's"
+    );
+}
+
+#[test]
+fn invalid_training_environment_names_the_variable() {
+    let output = designer()
+        .args(["train", "--catalog", "/nonexistent"])
+        .env("BATCH_SIZE", "lots")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("BATCH_SIZE must be a positive integer, got 'lots'"),
+        "{stderr}"
+    );
+    let help = designer().args(["train", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    for name in [
+        "EPOCHS",
+        "BATCH_SIZE",
+        "STEPS_PER_EPOCH",
+        "LEARNING_RATE",
+        "IMAGE_SIZE",
+        "MAX_IMAGE_SIZE",
+        "CHECKPOINT_DIR",
+    ] {
+        assert!(help.contains(name), "--help lacks {name}");
+    }
 }

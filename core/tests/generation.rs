@@ -8,12 +8,22 @@ use designer_core::weights::{Weights, WeightsError, WeightsHeader};
 use designer_core::{Designer, RoomType, Style};
 
 fn small_request(seed: u64) -> DesignRequest {
-    DesignRequest { variations: 2, seed, steps: 4, size: 32, ..DesignRequest::new(RoomType::Bedroom, Style::Scandinavian) }
+    DesignRequest {
+        variations: 2,
+        seed,
+        steps: 4,
+        size: 32,
+        ..DesignRequest::new(RoomType::Bedroom, Style::Scandinavian)
+    }
 }
 
 fn pngs(designer: &Designer, request: &DesignRequest) -> Vec<Vec<u8>> {
     let response = designer.generate(request).unwrap();
-    response.designs.iter().map(|d| from_base64(&d.png_base64).unwrap()).collect()
+    response
+        .designs
+        .iter()
+        .map(|d| from_base64(&d.png_base64).unwrap())
+        .collect()
 }
 
 #[test]
@@ -37,18 +47,32 @@ fn same_request_gives_byte_identical_pngs_and_seeds_differ() {
     let shifted = pngs(&designer, &small_request(8));
     assert_eq!(first[1], shifted[0]);
     // Guidance changes the result (so the labels reach the model).
-    let unguided = pngs(&designer, &DesignRequest { guidance: 0.0, ..request.clone() });
+    let unguided = pngs(
+        &designer,
+        &DesignRequest {
+            guidance: 0.0,
+            ..request.clone()
+        },
+    );
     assert_ne!(first, unguided);
 }
 
 #[test]
 fn response_holds_decodable_pngs_of_the_requested_size() {
     let designer = Designer::default_cpu().unwrap();
-    let request = DesignRequest { size: 48, variations: 1, steps: 2, ..small_request(1) };
+    let request = DesignRequest {
+        size: 48,
+        variations: 1,
+        steps: 2,
+        ..small_request(1)
+    };
     let response = designer.generate(&request).unwrap();
     assert_eq!(response.designs.len(), 1);
     assert_eq!(response.designs[0].seed, 1);
-    assert_eq!((response.designs[0].width, response.designs[0].height), (48, 48));
+    assert_eq!(
+        (response.designs[0].width, response.designs[0].height),
+        (48, 48)
+    );
     let image = decode_bounded(&from_base64(&response.designs[0].png_base64).unwrap()).unwrap();
     assert_eq!(image.dimensions(), (48, 48));
     let json = serde_json::to_value(&response).unwrap();
@@ -60,10 +84,18 @@ fn response_holds_decodable_pngs_of_the_requested_size() {
 #[test]
 fn invalid_requests_are_refused_before_any_work() {
     let designer = Designer::default_cpu().unwrap();
-    let err = designer.generate(&DesignRequest { variations: 0, ..small_request(1) }).unwrap_err();
+    let err = designer
+        .generate(&DesignRequest {
+            variations: 0,
+            ..small_request(1)
+        })
+        .unwrap_err();
     assert_eq!(err.status(), 400);
     assert!(err.to_string().contains("variations"), "{err}");
-    let bad_photo = DesignRequest { photo: Some("%%%".into()), ..small_request(1) };
+    let bad_photo = DesignRequest {
+        photo: Some("%%%".into()),
+        ..small_request(1)
+    };
     let err = designer.generate(&bad_photo).unwrap_err();
     assert!(err.to_string().contains("invalid photo"), "{err}");
 }
@@ -71,7 +103,9 @@ fn invalid_requests_are_refused_before_any_work() {
 #[test]
 fn a_photo_at_strength_zero_comes_back_unchanged() {
     let designer = Designer::default_cpu().unwrap();
-    let photo = image::RgbImage::from_fn(32, 32, |x, y| image::Rgb([(x * 8) as u8, (y * 8) as u8, 128]));
+    let photo = image::RgbImage::from_fn(32, 32, |x, y| {
+        image::Rgb([(x * 8) as u8, (y * 8) as u8, 128])
+    });
     let request = DesignRequest {
         photo: Some(to_base64(&encode_png(&photo))),
         strength: 0.0,
@@ -81,7 +115,16 @@ fn a_photo_at_strength_zero_comes_back_unchanged() {
     let out = decode_bounded(&pngs(&designer, &request)[0]).unwrap();
     assert_eq!(out, photo);
     // At full strength the photo is ignored and the result differs.
-    let restyled = decode_bounded(&pngs(&designer, &DesignRequest { strength: 0.9, ..request })[0]).unwrap();
+    let restyled = decode_bounded(
+        &pngs(
+            &designer,
+            &DesignRequest {
+                strength: 0.9,
+                ..request
+            },
+        )[0],
+    )
+    .unwrap();
     assert_ne!(restyled, photo);
 }
 
@@ -90,7 +133,14 @@ fn progress_counts_every_model_evaluation() {
     let designer = Designer::default_cpu().unwrap();
     let mut calls = Vec::new();
     designer
-        .generate_with_progress(&DesignRequest { steps: 3, sampler: designer_core::request::SamplerKind::Heun, ..small_request(1) }, &mut |done, total| calls.push((done, total)))
+        .generate_with_progress(
+            &DesignRequest {
+                steps: 3,
+                sampler: designer_core::request::SamplerKind::Heun,
+                ..small_request(1)
+            },
+            &mut |done, total| calls.push((done, total)),
+        )
         .unwrap();
     assert_eq!(calls, vec![(1, 6), (2, 6), (3, 6), (4, 6), (5, 6), (6, 6)]);
 }
@@ -98,7 +148,11 @@ fn progress_counts_every_model_evaluation() {
 #[test]
 fn weights_round_trip_and_corrupt_files_are_refused() {
     let device = Device::flex();
-    let config = ModelConfig { base_channels: 8, cond_dim: 16, groups: 4 };
+    let config = ModelConfig {
+        base_channels: 8,
+        cond_dim: 16,
+        groups: 4,
+    };
     let model = config.init(&device);
     let x = Tensor::<4>::ones([1, 3, 16, 16], &device);
     let t = Tensor::<1>::from_floats([0.5], &device);
@@ -115,18 +169,40 @@ fn weights_round_trip_and_corrupt_files_are_refused() {
     let bytes = Weights::encode(model, &header).unwrap();
     let weights = Weights::from_bytes(&bytes).unwrap();
     assert_eq!(weights.header, header);
-    let after = weights.build(&device).unwrap().forward(x, t, &condition).into_data();
+    let after = weights
+        .build(&device)
+        .unwrap()
+        .forward(x, t, &condition)
+        .into_data();
     assert_eq!(before, after);
 
-    assert!(matches!(Weights::from_bytes(b"PK\x03\x04 not weights"), Err(WeightsError::BadMagic)));
-    assert!(matches!(Weights::from_bytes(&bytes[..10]), Err(WeightsError::Truncated)));
+    assert!(matches!(
+        Weights::from_bytes(b"PK\x03\x04 not weights"),
+        Err(WeightsError::BadMagic)
+    ));
+    assert!(matches!(
+        Weights::from_bytes(&bytes[..10]),
+        Err(WeightsError::Truncated)
+    ));
     let truncated = Weights::from_bytes(&bytes[..bytes.len() - 100]).unwrap();
-    assert!(matches!(truncated.build(&device), Err(WeightsError::Record(_))));
-    let other_shape = WeightsHeader { model: ModelConfig { base_channels: 16, ..header.model.clone() }, ..header };
+    assert!(matches!(
+        truncated.build(&device),
+        Err(WeightsError::Record(_))
+    ));
+    let other_shape = WeightsHeader {
+        model: ModelConfig {
+            base_channels: 16,
+            ..header.model.clone()
+        },
+        ..header
+    };
     let mut mismatched = bytes.clone();
     let header_len = u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as usize;
     let new_header = serde_json::to_vec(&other_shape).unwrap();
     mismatched.splice(12..12 + header_len, new_header.iter().copied());
     mismatched.splice(8..12, (new_header.len() as u32).to_le_bytes());
-    assert!(matches!(Weights::from_bytes(&mismatched).unwrap().build(&device), Err(WeightsError::Record(_))));
+    assert!(matches!(
+        Weights::from_bytes(&mismatched).unwrap().build(&device),
+        Err(WeightsError::Record(_))
+    ));
 }

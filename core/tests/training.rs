@@ -6,7 +6,7 @@ use designer_core::dataset::{ExampleSource, LABELS_FILE, LabelLine, LabelledFold
 use designer_core::image::encode_png;
 use designer_core::model::ModelConfig;
 use designer_core::request::DesignRequest;
-use designer_core::train::{TrainConfig, Trainer};
+use designer_core::train::{Provenance, TrainConfig, Trainer};
 use designer_core::weights::Weights;
 use designer_core::{Designer, RoomType, Style};
 use image::{Rgb, RgbImage};
@@ -14,11 +14,18 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::io::Write;
 
+mod support;
+use support::parameter_values;
+
 /// Two labels, two looks: a red top half for bedrooms, a blue left half for kitchens.
-fn write_folder(dir: &std::path::Path) {
+pub fn write_folder(dir: &std::path::Path) {
     let mut labels = std::fs::File::create(dir.join(LABELS_FILE)).unwrap();
     for i in 0..8u32 {
-        let (room, style) = if i % 2 == 0 { (RoomType::Bedroom, Style::Rustic) } else { (RoomType::Kitchen, Style::Modern) };
+        let (room, style) = if i % 2 == 0 {
+            (RoomType::Bedroom, Style::Rustic)
+        } else {
+            (RoomType::Kitchen, Style::Modern)
+        };
         let image = RgbImage::from_fn(24, 24, |x, y| match room {
             RoomType::Bedroom if y < 12 => Rgb([220, 40 + i as u8, 40]),
             RoomType::Kitchen if x < 12 => Rgb([30, 60, 200 + i as u8]),
@@ -26,7 +33,17 @@ fn write_folder(dir: &std::path::Path) {
         });
         let name = format!("{i}.png");
         std::fs::write(dir.join(&name), encode_png(&image)).unwrap();
-        writeln!(labels, "{}", serde_json::to_string(&LabelLine { image: name, room_type: room, style }).unwrap()).unwrap();
+        writeln!(
+            labels,
+            "{}",
+            serde_json::to_string(&LabelLine {
+                image: name,
+                room_type: room,
+                style
+            })
+            .unwrap()
+        )
+        .unwrap();
     }
 }
 
@@ -37,21 +54,49 @@ fn a_tiny_training_run_lowers_the_loss_and_its_weights_generate() {
     let mut folder = LabelledFolder::open(dir.path(), 16).unwrap();
     assert_eq!(folder.len(), 8);
 
-    let config = TrainConfig { steps: 60, batch_size: 8, learning_rate: 3e-3, warmup_steps: 5, report_every: 1, ..TrainConfig::default() };
-    let mut trainer = Trainer::new(ModelConfig { base_channels: 8, cond_dim: 32, groups: 4 }, Device::flex(), config);
+    let config = TrainConfig {
+        steps: 60,
+        batch_size: 8,
+        learning_rate: 3e-3,
+        warmup_steps: 5,
+        report_every: 1,
+        ..TrainConfig::default()
+    };
+    let mut trainer = Trainer::new(
+        ModelConfig {
+            base_channels: 8,
+            cond_dim: 32,
+            groups: 4,
+        },
+        Device::flex(),
+        config,
+    );
     let mut losses = Vec::new();
     trainer.run(&mut folder, &mut |report| losses.extend(report.loss));
     assert_eq!(trainer.step_count(), 60);
     assert_eq!(losses.len(), 60);
     let mean = |s: &[f32]| s.iter().sum::<f32>() / s.len() as f32;
     let (early, late) = (mean(&losses[..10]), mean(&losses[50..]));
-    assert!(late < early * 0.7, "loss did not fall enough: {early} -> {late}");
+    assert!(
+        late < early * 0.7,
+        "loss did not fall enough: {early} -> {late}"
+    );
 
-    let bytes = trainer.to_weights("tiny", 16, &folder.describe()).unwrap();
+    let provenance = Provenance {
+        name: "tiny".into(),
+        image_size: 16,
+        trained_on: folder.describe(),
+    };
+    let bytes = trainer.to_weights(&provenance).unwrap();
     let weights = Weights::from_bytes(&bytes).unwrap();
     assert_eq!(weights.header.training_steps, 60);
     let designer = Designer::new(&weights, Device::flex(), "cpu").unwrap();
-    let request = DesignRequest { size: 32, steps: 2, variations: 1, ..DesignRequest::new(RoomType::Bedroom, Style::Rustic) };
+    let request = DesignRequest {
+        size: 32,
+        steps: 2,
+        variations: 1,
+        ..DesignRequest::new(RoomType::Bedroom, Style::Rustic)
+    };
     assert_eq!(designer.generate(&request).unwrap().designs.len(), 1);
 }
 
@@ -59,12 +104,31 @@ fn a_tiny_training_run_lowers_the_loss_and_its_weights_generate() {
 fn bad_label_files_name_the_line() {
     let dir = tempfile::tempdir().unwrap();
     write_folder(dir.path());
-    let mut labels = std::fs::OpenOptions::new().append(true).open(dir.path().join(LABELS_FILE)).unwrap();
-    writeln!(labels, r#"{{"image":"0.png","room_type":"attic","style":"modern"}}"#).unwrap();
-    let err = LabelledFolder::open(dir.path(), 16).err().unwrap().to_string();
-    assert!(err.contains("labels.jsonl:9") && err.contains("unknown room type 'attic'"), "{err}");
+    let mut labels = std::fs::OpenOptions::new()
+        .append(true)
+        .open(dir.path().join(LABELS_FILE))
+        .unwrap();
+    writeln!(
+        labels,
+        r#"{{"image":"0.png","room_type":"attic","style":"modern"}}"#
+    )
+    .unwrap();
+    let err = LabelledFolder::open(dir.path(), 16)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("labels.jsonl:9") && err.contains("unknown room type 'attic'"),
+        "{err}"
+    );
     let empty = tempfile::tempdir().unwrap();
-    assert!(LabelledFolder::open(empty.path(), 16).err().unwrap().to_string().contains("cannot read"));
+    assert!(
+        LabelledFolder::open(empty.path(), 16)
+            .err()
+            .unwrap()
+            .to_string()
+            .contains("cannot read")
+    );
 }
 
 #[test]
@@ -74,11 +138,71 @@ fn examples_are_drawn_reproducibly_and_mirroring_flips_rows() {
     let mut folder = LabelledFolder::open(dir.path(), 16).unwrap();
     let draw = |folder: &mut LabelledFolder| {
         let mut rng = ChaCha8Rng::seed_from_u64(5);
-        (0..10).map(|_| folder.next_example(&mut rng).pixels).collect::<Vec<_>>()
+        (0..10)
+            .map(|_| folder.next_example(&mut rng).pixels)
+            .collect::<Vec<_>>()
     };
     assert_eq!(draw(&mut folder), draw(&mut folder));
     let example = folder.next_example(&mut ChaCha8Rng::seed_from_u64(1));
     let flipped = mirrored(&example, 16);
     assert_eq!(flipped.pixels[0], example.pixels[15]);
     assert_eq!(mirrored(&flipped, 16).pixels, example.pixels);
+}
+
+#[test]
+fn a_resumed_run_ends_exactly_where_an_uninterrupted_one_does() {
+    use designer_core::checkpoint::Checkpoint;
+    let dir = tempfile::tempdir().unwrap();
+    write_folder(dir.path());
+    let provenance = Provenance {
+        name: "tiny".into(),
+        image_size: 16,
+        trained_on: "test".into(),
+    };
+    let config = TrainConfig {
+        steps: 12,
+        batch_size: 4,
+        warmup_steps: 2,
+        seed: 9,
+        ..TrainConfig::default()
+    };
+    let model = ModelConfig {
+        base_channels: 8,
+        cond_dim: 16,
+        groups: 4,
+    };
+    let mut folder = LabelledFolder::open(dir.path(), 16).unwrap();
+
+    // Both runs start from one initialisation: burn draws initial parameters from a
+    // process-wide generator, which the tests running beside this one use too.
+    let fresh = Trainer::new(model, Device::flex(), config.clone());
+    let initial = Weights::from_bytes(&fresh.to_weights(&provenance).unwrap()).unwrap();
+    let mut straight = Trainer::from_weights(&initial, Device::flex(), config.clone()).unwrap();
+    straight.run(&mut folder, &mut |_| {});
+
+    let mut first_half = Trainer::from_weights(&initial, Device::flex(), config.clone()).unwrap();
+    first_half.run_until(5, &mut folder, &mut |_| {});
+    let bytes = first_half
+        .checkpoint(&provenance)
+        .unwrap()
+        .encode()
+        .unwrap();
+    drop(first_half);
+    let checkpoint = Checkpoint::decode(&bytes).unwrap();
+    assert_eq!(checkpoint.state.step, 5);
+    let mut resumed = Trainer::resume(&checkpoint, Device::flex(), config.clone()).unwrap();
+    resumed.run(&mut folder, &mut |_| {});
+
+    assert_eq!(resumed.step_count(), 12);
+    let values = |t: &Trainer| parameter_values(&t.to_weights(&provenance).unwrap());
+    assert!(
+        values(&straight) == values(&resumed),
+        "resumed parameters differ from the uninterrupted run's"
+    );
+    let other_seed = TrainConfig { seed: 10, ..config };
+    let err = Trainer::resume(&checkpoint, Device::flex(), other_seed)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("seed 9"), "{err}");
 }

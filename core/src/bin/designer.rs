@@ -4,11 +4,13 @@ use anyhow::{Context, Result, bail};
 use burn::tensor::Device;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use designer_core::catalog;
+use designer_core::checkpoint::Checkpoint;
+use designer_core::config::TrainSettings;
 use designer_core::dataset::{ExampleSource, LABELS_FILE, LabelLine, LabelledFolder};
 use designer_core::image::{encode_png, from_base64};
 use designer_core::model::ModelConfig;
 use designer_core::request::{DesignRequest, SamplerKind};
-use designer_core::train::{TrainConfig, Trainer};
+use designer_core::train::{Provenance, TrainConfig, Trainer};
 use designer_core::vignette::VignetteRenderer;
 use designer_core::weights::Weights;
 use designer_core::{Designer, RoomType, Style};
@@ -18,7 +20,11 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 #[derive(Parser)]
-#[command(name = "designer", version, about = "AI interior designer: room designs from a room type and a style")]
+#[command(
+    name = "designer",
+    version,
+    about = "AI interior designer: room designs from a room type and a style"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -63,7 +69,9 @@ impl Backend {
             #[cfg(feature = "gpu")]
             Backend::Vulkan => Ok(Device::vulkan(Default::default())),
             #[cfg(not(feature = "gpu"))]
-            Backend::Vulkan => bail!("this build has no GPU support; rebuild with `--features gpu`"),
+            Backend::Vulkan => {
+                bail!("this build has no GPU support; rebuild with `--features gpu`")
+            }
         }
     }
 
@@ -127,28 +135,42 @@ struct SourceArgs {
     /// rendered from it on the fly.
     #[arg(long)]
     catalog: Option<PathBuf>,
-    /// Image size the model trains at.
-    #[arg(long, default_value_t = 64)]
-    size: u32,
 }
 
 #[derive(Args)]
+#[command(after_help = train_env_help())]
 struct TrainArgs {
     #[command(flatten)]
     source: SourceArgs,
-    #[arg(long, default_value_t = 2000)]
-    steps: u64,
-    #[arg(long, default_value_t = 32)]
-    batch_size: usize,
-    #[arg(long, default_value_t = 2e-3)]
-    learning_rate: f64,
+    /// Overrides EPOCHS.
+    #[arg(long)]
+    epochs: Option<u64>,
+    /// Overrides STEPS_PER_EPOCH.
+    #[arg(long)]
+    steps_per_epoch: Option<u64>,
+    /// Overrides BATCH_SIZE.
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Overrides LEARNING_RATE.
+    #[arg(long)]
+    learning_rate: Option<f64>,
+    /// Overrides IMAGE_SIZE.
+    #[arg(long)]
+    size: Option<u32>,
+    /// Overrides CHECKPOINT_DIR.
+    #[arg(long)]
+    checkpoint_dir: Option<PathBuf>,
+    /// Continue from the checkpoint in the checkpoint folder, if there is one.
+    #[arg(long)]
+    resume: bool,
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Stop after this many seconds even if steps remain; the weights are still written.
+    /// Stop after this many seconds even if steps remain; the checkpoint and weights are
+    /// still written.
     #[arg(long)]
     time_limit: Option<u64>,
-    /// Continue from these weights instead of a fresh model.
-    #[arg(long)]
+    /// Start from these weights (with a fresh optimizer) instead of a fresh model.
+    #[arg(long, conflicts_with = "resume")]
     init: Option<PathBuf>,
     /// Channels at full resolution (fresh models only).
     #[arg(long, default_value_t = ModelConfig::default().base_channels)]
@@ -162,6 +184,14 @@ struct TrainArgs {
     metrics: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = Backend::Cpu)]
     backend: Backend,
+}
+
+fn train_env_help() -> String {
+    let mut help = String::from("Environment (flags override):\n");
+    for (name, meaning) in designer_core::config::VARIABLES {
+        help.push_str(&format!("  {name:<16} {meaning}\n"));
+    }
+    help
 }
 
 #[derive(Args)]
@@ -197,8 +227,11 @@ struct SheetArgs {
     weights: WeightsArg,
 }
 
-fn parse_label<T: std::str::FromStr<Err = designer_core::labels::UnknownLabel>>(s: &str) -> Result<T, String> {
-    s.parse().map_err(|e: designer_core::labels::UnknownLabel| e.to_string())
+fn parse_label<T: std::str::FromStr<Err = designer_core::labels::UnknownLabel>>(
+    s: &str,
+) -> Result<T, String> {
+    s.parse()
+        .map_err(|e: designer_core::labels::UnknownLabel| e.to_string())
 }
 
 fn main() -> Result<()> {
@@ -213,18 +246,26 @@ fn main() -> Result<()> {
 
 fn load_designer(args: &WeightsArg) -> Result<Designer> {
     let weights = match &args.weights {
-        Some(path) => Weights::from_file(path).with_context(|| format!("loading {}", path.display()))?,
+        Some(path) => {
+            Weights::from_file(path).with_context(|| format!("loading {}", path.display()))?
+        }
         None => Weights::embedded().context("loading the embedded weights")?,
     };
-    Ok(Designer::new(&weights, args.backend.device()?, args.backend.name())?)
+    Ok(Designer::new(
+        &weights,
+        args.backend.device()?,
+        args.backend.name(),
+    )?)
 }
 
 fn bar(total: u64, what: &str) -> ProgressBar {
     let bar = ProgressBar::new(total);
     bar.set_style(
-        ProgressStyle::with_template("{msg:>12} [{bar:30}] {pos}/{len} {elapsed_precise} eta {eta}")
-            .expect("valid template")
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{msg:>12} [{bar:30}] {pos}/{len} {elapsed_precise} eta {eta}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
     );
     bar.set_message(what.to_string());
     bar
@@ -236,7 +277,8 @@ fn generate(args: GenerateArgs) -> Result<()> {
             let json = if path.as_os_str() == "-" {
                 std::io::read_to_string(std::io::stdin())?
             } else {
-                std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?
             };
             DesignRequest::from_json(&json)?
         }
@@ -273,11 +315,16 @@ fn generate(args: GenerateArgs) -> Result<()> {
     })?;
     progress.finish_and_clear();
 
-    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
     let mut written = Vec::new();
     for design in &response.designs {
-        let path = args.out.join(format!("{}-{}-{}.png", request.room_type, request.style, design.seed));
-        std::fs::write(&path, from_base64(&design.png_base64)?).with_context(|| format!("writing {}", path.display()))?;
+        let path = args.out.join(format!(
+            "{}-{}-{}.png",
+            request.room_type, request.style, design.seed
+        ));
+        std::fs::write(&path, from_base64(&design.png_base64)?)
+            .with_context(|| format!("writing {}", path.display()))?;
         written.push(path);
     }
     if args.json {
@@ -300,56 +347,146 @@ fn generate(args: GenerateArgs) -> Result<()> {
     Ok(())
 }
 
-fn open_source(args: &SourceArgs) -> Result<Box<dyn ExampleSource>> {
+fn open_source(args: &SourceArgs, size: u32) -> Result<Box<dyn ExampleSource>> {
     match (&args.data, &args.catalog) {
-        (Some(folder), _) => Ok(Box::new(LabelledFolder::open(folder, args.size)?)),
-        (None, Some(root)) => Ok(Box::new(VignetteRenderer::new(&catalog::read_all(root)?, args.size)?)),
-        (None, None) => bail!("give --data FOLDER (images + labels.jsonl) or --catalog FOLDER (Sweet Home 3D catalogs)"),
+        (Some(folder), _) => Ok(Box::new(LabelledFolder::open(folder, size)?)),
+        (None, Some(root)) => Ok(Box::new(VignetteRenderer::new(
+            &catalog::read_all(root)?,
+            size,
+        )?)),
+        (None, None) => bail!(
+            "give --data FOLDER (images + labels.jsonl) or --catalog FOLDER (Sweet Home 3D catalogs)"
+        ),
     }
 }
 
 fn train(args: TrainArgs) -> Result<()> {
-    let mut source = open_source(&args.source)?;
+    let mut settings = TrainSettings::from_env()?;
+    settings.epochs = args.epochs.unwrap_or(settings.epochs);
+    settings.steps_per_epoch = args.steps_per_epoch.unwrap_or(settings.steps_per_epoch);
+    settings.batch_size = args.batch_size.unwrap_or(settings.batch_size);
+    settings.learning_rate = args.learning_rate.unwrap_or(settings.learning_rate);
+    settings.image_size = args.size.unwrap_or(settings.image_size);
+    settings.checkpoint_dir = args
+        .checkpoint_dir
+        .clone()
+        .unwrap_or(settings.checkpoint_dir);
+
+    let mut source = open_source(&args.source, settings.image_size)?;
     let config = TrainConfig {
-        steps: args.steps,
-        batch_size: args.batch_size,
-        learning_rate: args.learning_rate,
+        steps: settings.total_steps(),
+        batch_size: settings.batch_size,
+        learning_rate: settings.learning_rate,
         seed: args.seed,
         time_limit: args.time_limit.map(std::time::Duration::from_secs),
         ..TrainConfig::default()
     };
+    let provenance = Provenance {
+        name: args.name.clone(),
+        image_size: settings.image_size,
+        trained_on: source.describe(),
+    };
     let device = args.backend.device()?;
-    let mut trainer = match &args.init {
-        Some(path) => Trainer::from_weights(&Weights::from_file(path)?, device, config)?,
-        None => Trainer::new(ModelConfig { base_channels: args.base_channels, ..ModelConfig::default() }, device, config),
+    let checkpoint = if args.resume {
+        Checkpoint::load(&settings.checkpoint_dir)?
+    } else {
+        None
+    };
+    let mut trainer = match (&checkpoint, &args.init) {
+        (Some(checkpoint), _) => {
+            eprintln!(
+                "resuming at step {} from {}",
+                checkpoint.state.step,
+                settings.checkpoint_dir.display()
+            );
+            Trainer::resume(checkpoint, device, config)?
+        }
+        (None, Some(path)) => Trainer::from_weights(&Weights::from_file(path)?, device, config)?,
+        (None, None) => {
+            if args.resume {
+                eprintln!(
+                    "no checkpoint in {} yet: starting fresh",
+                    settings.checkpoint_dir.display()
+                );
+            }
+            Trainer::new(
+                ModelConfig {
+                    base_channels: args.base_channels,
+                    ..ModelConfig::default()
+                },
+                device,
+                config,
+            )
+        }
     };
     let mut metrics = match &args.metrics {
-        Some(path) => Some(std::fs::OpenOptions::new().create(true).append(true).open(path)?),
+        Some(path) => Some(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)?,
+        ),
         None => None,
     };
-    eprintln!("training on {}", source.describe());
-    let progress = bar(args.steps, "training");
+    eprintln!(
+        "training on {}: {} epochs x {} steps of {} images at {} px",
+        source.describe(),
+        settings.epochs,
+        settings.steps_per_epoch,
+        settings.batch_size,
+        settings.image_size
+    );
+    let progress = bar(settings.total_steps(), "training");
     progress.set_style(
         ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {elapsed_precise} eta {eta}")
             .expect("valid template")
             .progress_chars("=> "),
     );
+    progress.set_position(trainer.step_count());
     let mut last_loss = f32::NAN;
-    trainer.run(source.as_mut(), &mut |report| {
-        if let Some(loss) = report.loss {
-            last_loss = loss;
-            if let Some(file) = metrics.as_mut() {
-                let line = serde_json::json!({"step": report.step, "loss": loss, "images_per_second": report.images_per_second});
-                let _ = writeln!(file, "{line}");
+    while !trainer.is_finished() && !trainer.out_of_time() {
+        let epoch_end =
+            (trainer.step_count() / settings.steps_per_epoch + 1) * settings.steps_per_epoch;
+        trainer.run_until(epoch_end, source.as_mut(), &mut |report| {
+            if let Some(loss) = report.loss {
+                last_loss = loss;
+                if let Some(file) = metrics.as_mut() {
+                    let line = serde_json::json!({"step": report.step, "loss": loss, "images_per_second": report.images_per_second});
+                    let _ = writeln!(file, "{line}");
+                }
             }
-        }
-        progress.set_message(format!("loss {last_loss:.4} {:.0} img/s", report.images_per_second));
-        progress.set_position(report.step);
-    });
+            progress.set_message(format!("loss {last_loss:.4} {:.0} img/s", report.images_per_second));
+            progress.set_position(report.step);
+        });
+        let saved = trainer
+            .checkpoint(&provenance)?
+            .save(&settings.checkpoint_dir)?;
+        // Printed around the bar, and also when stderr is no terminal (logs, CI).
+        progress.suspend(|| {
+            eprintln!(
+                "epoch {}/{}: step {}, loss {last_loss:.4}, checkpoint {}",
+                trainer.step_count().div_ceil(settings.steps_per_epoch),
+                settings.epochs,
+                trainer.step_count(),
+                saved.display()
+            )
+        });
+    }
     progress.finish();
-    let bytes = trainer.to_weights(&args.name, args.source.size, &source.describe())?;
+    if !trainer.is_finished() {
+        eprintln!(
+            "time limit reached at step {}; `--resume` continues",
+            trainer.step_count()
+        );
+    }
+    let bytes = trainer.to_weights(&provenance)?;
     write_atomically(&args.out, &bytes)?;
-    eprintln!("wrote {} ({} bytes, {})", args.out.display(), bytes.len(), Weights::from_bytes(&bytes)?.version());
+    eprintln!(
+        "wrote {} ({} bytes, {})",
+        args.out.display(),
+        bytes.len(),
+        Weights::from_bytes(&bytes)?.version()
+    );
     Ok(())
 }
 
@@ -359,7 +496,8 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
         std::fs::create_dir_all(parent)?;
     }
     let temporary = path.with_extension("partial");
-    std::fs::write(&temporary, bytes).with_context(|| format!("writing {}", temporary.display()))?;
+    std::fs::write(&temporary, bytes)
+        .with_context(|| format!("writing {}", temporary.display()))?;
     std::fs::rename(&temporary, path).with_context(|| format!("renaming to {}", path.display()))?;
     Ok(())
 }
@@ -374,12 +512,27 @@ fn dataset(args: DatasetArgs) -> Result<()> {
         let room = RoomType::ALL[(i as usize) % RoomType::ALL.len()];
         let style = Style::ALL[(i as usize / RoomType::ALL.len()) % Style::ALL.len()];
         let name = format!("{i:06}.png");
-        std::fs::write(args.out.join(&name), encode_png(&renderer.render(room, style, seed)))?;
-        writeln!(labels, "{}", serde_json::to_string(&LabelLine { image: name, room_type: room, style })?)?;
+        std::fs::write(
+            args.out.join(&name),
+            encode_png(&renderer.render(room, style, seed)),
+        )?;
+        writeln!(
+            labels,
+            "{}",
+            serde_json::to_string(&LabelLine {
+                image: name,
+                room_type: room,
+                style
+            })?
+        )?;
         progress.inc(1);
     }
     progress.finish_and_clear();
-    eprintln!("wrote {} labelled images to {}", args.count, args.out.display());
+    eprintln!(
+        "wrote {} labelled images to {}",
+        args.count,
+        args.out.display()
+    );
     Ok(())
 }
 
@@ -387,9 +540,18 @@ fn sheet(args: SheetArgs) -> Result<()> {
     let cell = args.size;
     let gap = 2;
     let (cols, rows) = (Style::ALL.len() as u32, RoomType::ALL.len() as u32);
-    let mut sheet = RgbImage::from_pixel(cols * (cell + gap) + gap, rows * (cell + gap) + gap, image::Rgb([255, 255, 255]));
+    let mut sheet = RgbImage::from_pixel(
+        cols * (cell + gap) + gap,
+        rows * (cell + gap) + gap,
+        image::Rgb([255, 255, 255]),
+    );
     let mut put = |row: u32, col: u32, image: &RgbImage| {
-        image::imageops::replace(&mut sheet, image, (gap + col * (cell + gap)) as i64, (gap + row * (cell + gap)) as i64);
+        image::imageops::replace(
+            &mut sheet,
+            image,
+            (gap + col * (cell + gap)) as i64,
+            (gap + row * (cell + gap)) as i64,
+        );
     };
     let progress = bar((cols * rows).into(), "sheet");
     match &args.catalog {
@@ -397,7 +559,11 @@ fn sheet(args: SheetArgs) -> Result<()> {
             let renderer = VignetteRenderer::new(&catalog::read_all(root)?, cell)?;
             for (row, room) in RoomType::ALL.iter().enumerate() {
                 for (col, style) in Style::ALL.iter().enumerate() {
-                    put(row as u32, col as u32, &renderer.render(*room, *style, args.seed + col as u64));
+                    put(
+                        row as u32,
+                        col as u32,
+                        &renderer.render(*room, *style, args.seed + col as u64),
+                    );
                     progress.inc(1);
                 }
             }
@@ -416,15 +582,26 @@ fn sheet(args: SheetArgs) -> Result<()> {
                     };
                     let response = designer.generate(&request)?;
                     let png = from_base64(&response.designs[0].png_base64)?;
-                    put(row as u32, col as u32, &image::load_from_memory(&png)?.to_rgb8());
+                    put(
+                        row as u32,
+                        col as u32,
+                        &image::load_from_memory(&png)?.to_rgb8(),
+                    );
                     progress.inc(1);
                 }
             }
         }
     }
     progress.finish_and_clear();
-    sheet.save(&args.out).with_context(|| format!("writing {}", args.out.display()))?;
-    eprintln!("wrote {} (rows: {}; columns: {})", args.out.display(), RoomType::allowed(), Style::allowed());
+    sheet
+        .save(&args.out)
+        .with_context(|| format!("writing {}", args.out.display()))?;
+    eprintln!(
+        "wrote {} (rows: {}; columns: {})",
+        args.out.display(),
+        RoomType::allowed(),
+        Style::allowed()
+    );
     Ok(())
 }
 
