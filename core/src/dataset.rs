@@ -9,7 +9,7 @@ use crate::labels::{RoomType, Style};
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
 /// One training image: [3, size, size] pixels in [-1, 1] and its labels.
@@ -143,6 +143,65 @@ impl ExampleSource for LabelledFolder {
             self.examples.len(),
             self.root.display()
         )
+    }
+}
+
+/// Writes a labelled folder: numbered PNGs and their `labels.jsonl` lines.
+pub struct LabelledFolderWriter {
+    root: PathBuf,
+    labels: std::io::BufWriter<std::fs::File>,
+    count: usize,
+}
+
+impl LabelledFolderWriter {
+    /// Creates `root` (and parents) and an empty `labels.jsonl` in it.
+    pub fn create(root: &Path) -> Result<Self, DatasetError> {
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| DatasetError::Io { path, source }
+        };
+        std::fs::create_dir_all(root).map_err(io(root))?;
+        let labels_path = root.join(LABELS_FILE);
+        let labels = std::fs::File::create(&labels_path).map_err(io(&labels_path))?;
+        Ok(Self {
+            root: root.to_path_buf(),
+            labels: std::io::BufWriter::new(labels),
+            count: 0,
+        })
+    }
+
+    /// Adds one image with its labels.
+    pub fn add(
+        &mut self,
+        image: &image::RgbImage,
+        room_type: RoomType,
+        style: Style,
+    ) -> Result<(), DatasetError> {
+        let name = format!("{:06}.png", self.count);
+        let path = self.root.join(&name);
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| DatasetError::Io { path, source }
+        };
+        std::fs::write(&path, crate::image::encode_png(image)).map_err(io(&path))?;
+        let line = serde_json::to_string(&LabelLine {
+            image: name,
+            room_type,
+            style,
+        })
+        .expect("labels always serialise");
+        writeln!(self.labels, "{line}").map_err(io(&self.root.join(LABELS_FILE)))?;
+        self.count += 1;
+        Ok(())
+    }
+
+    /// Flushes the labels file; returns how many images were written.
+    pub fn finish(mut self) -> Result<usize, DatasetError> {
+        let path = self.root.join(LABELS_FILE);
+        self.labels
+            .flush()
+            .map_err(|source| DatasetError::Io { path, source })?;
+        Ok(self.count)
     }
 }
 

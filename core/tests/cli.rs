@@ -124,32 +124,6 @@ fn info_reports_the_embedded_model_and_the_vocabulary() {
     assert!(info["model"].as_str().unwrap().contains('@'));
 }
 
-/// A labelled folder of 8 tiny images in two classes.
-fn labelled_folder(dir: &std::path::Path) {
-    use designer_core::dataset::{LABELS_FILE, LabelLine};
-    use designer_core::{RoomType, Style};
-    let mut labels = String::new();
-    for i in 0..8u8 {
-        let room = if i % 2 == 0 {
-            RoomType::Bedroom
-        } else {
-            RoomType::Kitchen
-        };
-        let image =
-            image::RgbImage::from_fn(16, 16, |x, _| image::Rgb([i * 30, x as u8 * 16, 100]));
-        let name = format!("{i}.png");
-        image.save(dir.join(&name)).unwrap();
-        labels += &serde_json::to_string(&LabelLine {
-            image: name,
-            room_type: room,
-            style: Style::Modern,
-        })
-        .unwrap();
-        labels.push('\n');
-    }
-    std::fs::write(dir.join(LABELS_FILE), labels).unwrap();
-}
-
 fn train_command(
     data: &std::path::Path,
     checkpoints: &std::path::Path,
@@ -183,7 +157,7 @@ fn a_killed_training_run_resumes_to_the_same_weights() {
     let work = tempfile::tempdir().unwrap();
     let data = work.path().join("data");
     std::fs::create_dir(&data).unwrap();
-    labelled_folder(&data);
+    support::write_two_class_folder(&data, 16);
 
     let straight = work.path().join("straight.weights");
     let output = train_command(&data, &work.path().join("ck-straight"), &straight)

@@ -2,14 +2,12 @@
 //! writes load back into a working Designer.
 
 use burn::tensor::Device;
-use designer_core::dataset::{ExampleSource, LABELS_FILE, LabelLine, LabelledFolder, mirrored};
-use designer_core::image::encode_png;
+use designer_core::dataset::{ExampleSource, LABELS_FILE, LabelledFolder, mirrored};
 use designer_core::model::ModelConfig;
 use designer_core::request::DesignRequest;
 use designer_core::train::{Provenance, TrainConfig, Trainer};
 use designer_core::weights::Weights;
 use designer_core::{Designer, RoomType, Style};
-use image::{Rgb, RgbImage};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::io::Write;
@@ -17,34 +15,8 @@ use std::io::Write;
 mod support;
 use support::parameter_values;
 
-/// Two labels, two looks: a red top half for bedrooms, a blue left half for kitchens.
-pub fn write_folder(dir: &std::path::Path) {
-    let mut labels = std::fs::File::create(dir.join(LABELS_FILE)).unwrap();
-    for i in 0..8u32 {
-        let (room, style) = if i % 2 == 0 {
-            (RoomType::Bedroom, Style::Rustic)
-        } else {
-            (RoomType::Kitchen, Style::Modern)
-        };
-        let image = RgbImage::from_fn(24, 24, |x, y| match room {
-            RoomType::Bedroom if y < 12 => Rgb([220, 40 + i as u8, 40]),
-            RoomType::Kitchen if x < 12 => Rgb([30, 60, 200 + i as u8]),
-            _ => Rgb([240, 240, 240]),
-        });
-        let name = format!("{i}.png");
-        std::fs::write(dir.join(&name), encode_png(&image)).unwrap();
-        writeln!(
-            labels,
-            "{}",
-            serde_json::to_string(&LabelLine {
-                image: name,
-                room_type: room,
-                style
-            })
-            .unwrap()
-        )
-        .unwrap();
-    }
+fn write_folder(dir: &std::path::Path) {
+    support::write_two_class_folder(dir, 24);
 }
 
 #[test]

@@ -6,8 +6,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use designer_core::catalog;
 use designer_core::checkpoint::Checkpoint;
 use designer_core::config::TrainSettings;
-use designer_core::dataset::{ExampleSource, LABELS_FILE, LabelLine, LabelledFolder};
-use designer_core::image::{encode_png, from_base64};
+use designer_core::dataset::{ExampleSource, LabelledFolder, LabelledFolderWriter};
+use designer_core::image::from_base64;
 use designer_core::model::ModelConfig;
 use designer_core::request::{DesignRequest, SamplerKind};
 use designer_core::train::{Provenance, TrainConfig, Trainer};
@@ -504,35 +504,22 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
 
 fn dataset(args: DatasetArgs) -> Result<()> {
     let renderer = VignetteRenderer::new(&catalog::read_all(&args.catalog)?, args.size)?;
-    std::fs::create_dir_all(&args.out)?;
-    let mut labels = std::io::BufWriter::new(std::fs::File::create(args.out.join(LABELS_FILE))?);
+    let mut folder = LabelledFolderWriter::create(&args.out)?;
     let progress = bar(args.count, "rendering");
     for i in 0..args.count {
-        let seed = args.seed.wrapping_add(i);
+        // Every room type in every style in turn, so any prefix of the folder is balanced.
         let room = RoomType::ALL[(i as usize) % RoomType::ALL.len()];
         let style = Style::ALL[(i as usize / RoomType::ALL.len()) % Style::ALL.len()];
-        let name = format!("{i:06}.png");
-        std::fs::write(
-            args.out.join(&name),
-            encode_png(&renderer.render(room, style, seed)),
-        )?;
-        writeln!(
-            labels,
-            "{}",
-            serde_json::to_string(&LabelLine {
-                image: name,
-                room_type: room,
-                style
-            })?
+        folder.add(
+            &renderer.render(room, style, args.seed.wrapping_add(i)),
+            room,
+            style,
         )?;
         progress.inc(1);
     }
     progress.finish_and_clear();
-    eprintln!(
-        "wrote {} labelled images to {}",
-        args.count,
-        args.out.display()
-    );
+    let written = folder.finish()?;
+    eprintln!("wrote {written} labelled images to {}", args.out.display());
     Ok(())
 }
 

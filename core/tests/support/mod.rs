@@ -21,3 +21,26 @@ pub fn parameter_values(weights_file: &[u8]) -> Vec<f32> {
     model.visit(&mut collect);
     collect.0
 }
+
+/// A labelled folder of 8 small images in two clearly different classes: bedrooms with a red
+/// top half, kitchens with a blue left half.
+pub fn write_two_class_folder(dir: &std::path::Path, side: u32) {
+    use designer_core::dataset::LabelledFolderWriter;
+    use designer_core::{RoomType, Style};
+    use image::{Rgb, RgbImage};
+    let mut folder = LabelledFolderWriter::create(dir).unwrap();
+    for i in 0..8u32 {
+        let (room, style) = if i % 2 == 0 {
+            (RoomType::Bedroom, Style::Rustic)
+        } else {
+            (RoomType::Kitchen, Style::Modern)
+        };
+        let image = RgbImage::from_fn(side, side, |x, y| match room {
+            RoomType::Bedroom if y < side / 2 => Rgb([220, 40 + i as u8, 40]),
+            RoomType::Kitchen if x < side / 2 => Rgb([30, 60, 200 + i as u8]),
+            _ => Rgb([240, 240, 240]),
+        });
+        folder.add(&image, room, style).unwrap();
+    }
+    assert_eq!(folder.finish().unwrap(), 8);
+}
