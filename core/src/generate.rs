@@ -14,6 +14,16 @@ pub struct Designer {
     device: Device,
     backend: String,
     model_version: String,
+    /// Variations are split over this many threads. burn's CPU backend runs this small
+    /// network on one core, so each core takes a share of the batch instead.
+    threads: usize,
+}
+
+fn cpu_threads() -> usize {
+    #[cfg(not(target_family = "wasm"))]
+    return std::thread::available_parallelism().map_or(1, |n| n.get());
+    #[cfg(target_family = "wasm")]
+    return 1;
 }
 
 /// A started generation: the sampled batch, not yet read back from the device.
@@ -30,12 +40,26 @@ impl Designer {
             device,
             backend: backend.to_string(),
             model_version: weights.version().to_string(),
+            threads: 1,
         })
+    }
+
+    /// `weights` on the CPU backend, the batch split over every core.
+    pub fn cpu(weights: &Weights) -> Result<Self, WeightsError> {
+        let mut designer = Self::new(weights, Device::flex(), "cpu")?;
+        designer.threads = cpu_threads();
+        Ok(designer)
     }
 
     /// The embedded default weights on the CPU backend.
     pub fn default_cpu() -> Result<Self, WeightsError> {
-        Self::new(&Weights::embedded()?, Device::flex(), "cpu")
+        Self::cpu(&Weights::embedded()?)
+    }
+
+    /// Splits each request's variations over `threads` threads (1: no splitting).
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
+        self
     }
 
     pub fn model_version(&self) -> &str {
@@ -108,15 +132,64 @@ impl Designer {
             kind: request.sampler,
         };
         let condition = Condition::new(request.room_type, request.style);
-        let images = sampler::sample(
-            &self.model,
-            start,
-            t_start,
-            condition,
-            settings,
-            on_progress,
-        );
+        let images = self.sample_split(start, t_start, condition, settings, on_progress);
         Ok(Pending { images, started })
+    }
+
+    /// Samples the batch in up to `threads` contiguous parts at once. Rows of a batch never
+    /// interact, so the images are the same however the batch is split (tested).
+    fn sample_split(
+        &self,
+        start: Tensor<4>,
+        t_start: f32,
+        condition: Condition,
+        settings: SamplerSettings,
+        on_progress: &mut dyn FnMut(u32, u32),
+    ) -> Tensor<4> {
+        let batch = start.dims()[0];
+        let parts = self.threads.min(batch);
+        if parts <= 1 || cfg!(target_family = "wasm") {
+            return sampler::sample(
+                &self.model,
+                start,
+                t_start,
+                condition,
+                settings,
+                on_progress,
+            );
+        }
+        let chunk = batch.div_ceil(parts);
+        let mut chunks: Vec<Tensor<4>> = (0..batch)
+            .step_by(chunk)
+            .map(|first| start.clone().narrow(0, first, chunk.min(batch - first)))
+            .collect();
+        let first = chunks.remove(0);
+        let model = &self.model;
+        std::thread::scope(|scope| {
+            let others: Vec<_> = chunks
+                .into_iter()
+                .map(|part| {
+                    scope.spawn(move || {
+                        sampler::sample(model, part, t_start, condition, settings, &mut |_, _| {})
+                    })
+                })
+                .collect();
+            // The calling thread takes the first part and reports progress for all.
+            let mut sampled = vec![sampler::sample(
+                model,
+                first,
+                t_start,
+                condition,
+                settings,
+                on_progress,
+            )];
+            sampled.extend(
+                others
+                    .into_iter()
+                    .map(|h| h.join().expect("sampling thread panicked")),
+            );
+            Tensor::cat(sampled, 0)
+        })
     }
 
     fn photo_batch(&self, photo: &str, size: u32, batch: usize) -> Result<Tensor<4>, DesignError> {

@@ -58,6 +58,21 @@ fn same_request_gives_byte_identical_pngs_and_seeds_differ() {
 }
 
 #[test]
+fn splitting_the_batch_over_threads_changes_no_pixel() {
+    let weights = Weights::embedded().unwrap();
+    let request = DesignRequest {
+        variations: 3,
+        ..small_request(11)
+    };
+    let one = Designer::cpu(&weights).unwrap().with_threads(1);
+    let expected = pngs(&one, &request);
+    for threads in [2, 3, 8] {
+        let split = Designer::cpu(&weights).unwrap().with_threads(threads);
+        assert_eq!(pngs(&split, &request), expected, "{threads} threads");
+    }
+}
+
+#[test]
 fn response_holds_decodable_pngs_of_the_requested_size() {
     let designer = Designer::default_cpu().unwrap();
     let request = DesignRequest {

@@ -251,11 +251,10 @@ fn load_designer(args: &WeightsArg) -> Result<Designer> {
         }
         None => Weights::embedded().context("loading the embedded weights")?,
     };
-    Ok(Designer::new(
-        &weights,
-        args.backend.device()?,
-        args.backend.name(),
-    )?)
+    Ok(match args.backend {
+        Backend::Cpu => Designer::cpu(&weights)?,
+        gpu => Designer::new(&weights, gpu.device()?, gpu.name())?,
+    })
 }
 
 fn bar(total: u64, what: &str) -> ProgressBar {
