@@ -336,13 +336,10 @@ fn backdrop(look: &Look, side: u32, rng: &mut ChaCha8Rng) -> RgbImage {
     for y in 0..side {
         for x in 0..side {
             let (fx, fy) = (x as f32 + 0.5, y as f32 + 0.5);
-            // Side walls meet the floor along lines from the back corners to the image corners.
-            let depth = ((fy - horizon) / (s - horizon)).max(0.0);
-            let wall_left = inset * (1.0 - depth);
-            let on_floor = fy >= horizon && fx >= wall_left * 0.0 && {
+            // The floor widens from the back wall's corners outwards, past the image's edges.
+            let on_floor = fy >= horizon && {
                 let left_edge = inset - inset * ((fy - horizon) / (s - horizon)).min(1.0) * 1.6;
-                let right_edge = s - left_edge;
-                fx >= left_edge && fx <= right_edge
+                fx >= left_edge && fx <= s - left_edge
             };
             let pixel = if on_floor {
                 floor_pixel(look, fx, fy, horizon, s)
