@@ -221,3 +221,41 @@ fn weights_round_trip_and_corrupt_files_are_refused() {
         Err(WeightsError::Record(_))
     ));
 }
+
+#[test]
+fn f16_weights_are_half_the_size_and_draw_nearly_the_same() {
+    use designer_core::weights::Precision;
+    // Freshly initialised f32 parameters, which f16 cannot hold exactly.
+    let header = Weights::embedded().unwrap().header;
+    let model = header.model.init(&Device::flex());
+    let encode = |model, precision| {
+        let bytes = Weights::encode_as(model, &header, precision).unwrap();
+        (bytes.len(), Weights::from_bytes(&bytes).unwrap())
+    };
+    let (full_size, full) = encode(model.clone(), Precision::F32);
+    let (half_size, half) = encode(model, Precision::F16);
+    assert!(
+        half_size * 10 < full_size * 6,
+        "{half_size} vs {full_size} bytes"
+    );
+    assert_ne!(
+        half.version(),
+        full.version(),
+        "the version follows the bytes"
+    );
+    let request = DesignRequest {
+        variations: 1,
+        ..small_request(5)
+    };
+    let full = decode_bounded(&pngs(&Designer::cpu(&full).unwrap(), &request)[0]).unwrap();
+    let reduced = decode_bounded(&pngs(&Designer::cpu(&half).unwrap(), &request)[0]).unwrap();
+    assert_ne!(full, reduced, "f16 really rounds");
+    let diffs: Vec<i32> = full
+        .as_raw()
+        .iter()
+        .zip(reduced.as_raw())
+        .map(|(a, b)| (*a as i32 - *b as i32).abs())
+        .collect();
+    let mean = diffs.iter().sum::<i32>() as f64 / diffs.len() as f64;
+    assert!(mean < 3.0, "mean pixel difference {mean}");
+}

@@ -12,7 +12,7 @@ use designer_core::model::ModelConfig;
 use designer_core::request::{DesignRequest, SamplerKind};
 use designer_core::train::{Provenance, TrainConfig, Trainer};
 use designer_core::vignette::VignetteRenderer;
-use designer_core::weights::Weights;
+use designer_core::weights::{Precision, Weights};
 use designer_core::{Designer, RoomType, Style};
 use image::RgbImage;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -42,6 +42,25 @@ enum Command {
     Sheet(SheetArgs),
     /// Print the model version, labels and limits as JSON.
     Info(WeightsArg),
+    /// Rewrite weights for shipping (f16 halves the size); the version hash changes with them.
+    Export(ExportArgs),
+}
+
+#[derive(Args)]
+struct ExportArgs {
+    /// Weights to export (default: the embedded ones).
+    #[arg(long)]
+    weights: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = PrecisionArg::F16)]
+    precision: PrecisionArg,
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum PrecisionArg {
+    F32,
+    F16,
 }
 
 #[derive(Args)]
@@ -241,6 +260,7 @@ fn main() -> Result<()> {
         Command::Dataset(args) => dataset(args),
         Command::Sheet(args) => sheet(args),
         Command::Info(args) => info(args),
+        Command::Export(args) => export(args),
     }
 }
 
@@ -587,6 +607,29 @@ fn sheet(args: SheetArgs) -> Result<()> {
         args.out.display(),
         RoomType::allowed(),
         Style::allowed()
+    );
+    Ok(())
+}
+
+fn export(args: ExportArgs) -> Result<()> {
+    let weights = match &args.weights {
+        Some(path) => {
+            Weights::from_file(path).with_context(|| format!("loading {}", path.display()))?
+        }
+        None => Weights::embedded()?,
+    };
+    let precision = match args.precision {
+        PrecisionArg::F32 => Precision::F32,
+        PrecisionArg::F16 => Precision::F16,
+    };
+    let model = weights.build(&Device::flex())?;
+    let bytes = Weights::encode_as(model, &weights.header, precision)?;
+    write_atomically(&args.out, &bytes)?;
+    eprintln!(
+        "wrote {} ({} bytes, {})",
+        args.out.display(),
+        bytes.len(),
+        Weights::from_bytes(&bytes)?.version()
     );
     Ok(())
 }
