@@ -8,32 +8,37 @@ fn designer() -> Command {
     Command::new(env!("CARGO_BIN_EXE_designer"))
 }
 
+/// Runs the command and checks that it succeeded, showing its stderr if not.
+fn succeed(command: &mut Command) -> std::process::Output {
+    let output = command.output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
 #[test]
 fn generate_writes_identical_pngs_twice_and_prints_json() {
     let out = tempfile::tempdir().unwrap();
     let run = |dir: &std::path::Path| {
-        let output = designer()
-            .args([
-                "generate",
-                "--room-type",
-                "office",
-                "--style",
-                "coastal",
-                "--variations",
-                "2",
-                "--seed",
-                "9",
-            ])
-            .args(["--steps", "3", "--json", "--out"])
-            .arg(dir)
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        output
+        succeed(
+            designer()
+                .args([
+                    "generate",
+                    "--room-type",
+                    "office",
+                    "--style",
+                    "coastal",
+                    "--variations",
+                    "2",
+                    "--seed",
+                    "9",
+                ])
+                .args(["--steps", "3", "--json", "--out"])
+                .arg(dir),
+        )
     };
     let first = out.path().join("a");
     let second = out.path().join("b");
@@ -160,14 +165,11 @@ fn a_killed_training_run_resumes_to_the_same_weights() {
     support::write_two_class_folder(&data, 16);
 
     let straight = work.path().join("straight.weights");
-    let output = train_command(&data, &work.path().join("ck-straight"), &straight)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = succeed(&mut train_command(
+        &data,
+        &work.path().join("ck-straight"),
+        &straight,
+    ));
     assert!(String::from_utf8_lossy(&output.stderr).contains("epoch 6/6"));
 
     // Kill a second run once it has checkpointed at least one epoch, then resume it.

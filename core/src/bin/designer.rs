@@ -264,13 +264,30 @@ fn main() -> Result<()> {
     }
 }
 
-fn load_designer(args: &WeightsArg) -> Result<Designer> {
-    let weights = match &args.weights {
+/// The weights at `path`, or the embedded default.
+fn load_weights(path: Option<&Path>) -> Result<Weights> {
+    match path {
         Some(path) => {
-            Weights::from_file(path).with_context(|| format!("loading {}", path.display()))?
+            Weights::from_file(path).with_context(|| format!("loading {}", path.display()))
         }
-        None => Weights::embedded().context("loading the embedded weights")?,
-    };
+        None => Weights::embedded().context("loading the embedded weights"),
+    }
+}
+
+/// Writes a weights file atomically and says where, how big and which version.
+fn save_weights(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomically(path, bytes)?;
+    eprintln!(
+        "wrote {} ({} bytes, {})",
+        path.display(),
+        bytes.len(),
+        Weights::from_bytes(bytes)?.version()
+    );
+    Ok(())
+}
+
+fn load_designer(args: &WeightsArg) -> Result<Designer> {
+    let weights = load_weights(args.weights.as_deref())?;
     Ok(match args.backend {
         Backend::Cpu => Designer::cpu(&weights)?,
         gpu => Designer::new(&weights, gpu.device()?, gpu.name())?,
@@ -499,14 +516,7 @@ fn train(args: TrainArgs) -> Result<()> {
         );
     }
     let bytes = trainer.to_weights(&provenance)?;
-    write_atomically(&args.out, &bytes)?;
-    eprintln!(
-        "wrote {} ({} bytes, {})",
-        args.out.display(),
-        bytes.len(),
-        Weights::from_bytes(&bytes)?.version()
-    );
-    Ok(())
+    save_weights(&args.out, &bytes)
 }
 
 /// Writes next to the target, then renames: a killed run never leaves half a file.
@@ -612,33 +622,18 @@ fn sheet(args: SheetArgs) -> Result<()> {
 }
 
 fn export(args: ExportArgs) -> Result<()> {
-    let weights = match &args.weights {
-        Some(path) => {
-            Weights::from_file(path).with_context(|| format!("loading {}", path.display()))?
-        }
-        None => Weights::embedded()?,
-    };
+    let weights = load_weights(args.weights.as_deref())?;
     let precision = match args.precision {
         PrecisionArg::F32 => Precision::F32,
         PrecisionArg::F16 => Precision::F16,
     };
     let model = weights.build(&Device::flex())?;
     let bytes = Weights::encode_as(model, &weights.header, precision)?;
-    write_atomically(&args.out, &bytes)?;
-    eprintln!(
-        "wrote {} ({} bytes, {})",
-        args.out.display(),
-        bytes.len(),
-        Weights::from_bytes(&bytes)?.version()
-    );
-    Ok(())
+    save_weights(&args.out, &bytes)
 }
 
 fn info(args: WeightsArg) -> Result<()> {
-    let weights = match &args.weights {
-        Some(path) => Weights::from_file(path)?,
-        None => Weights::embedded()?,
-    };
+    let weights = load_weights(args.weights.as_deref())?;
     let info = serde_json::json!({
         "model": weights.version(),
         "weights": weights.header,
