@@ -4,6 +4,7 @@
 //! Layout: `DSGNCK01`, state length (u32 LE), state JSON, weights length (u64 LE), a weights
 //! file (see [`crate::weights`]), the optimizer's burnpack bytes.
 
+use crate::weights::{FrameError, split_framed};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -60,16 +61,10 @@ impl Checkpoint {
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Self, CheckpointError> {
-        let rest = bytes
-            .strip_prefix(MAGIC.as_slice())
-            .ok_or(CheckpointError::BadMagic)?;
-        let (len, rest) = rest
-            .split_first_chunk::<4>()
-            .ok_or(CheckpointError::Truncated)?;
-        let len = u32::from_le_bytes(*len) as usize;
-        let (state, rest) = rest
-            .split_at_checked(len)
-            .ok_or(CheckpointError::Truncated)?;
+        let (state, rest) = split_framed(bytes, MAGIC).map_err(|e| match e {
+            FrameError::BadMagic => CheckpointError::BadMagic,
+            FrameError::Truncated => CheckpointError::Truncated,
+        })?;
         let (len, rest) = rest
             .split_first_chunk::<8>()
             .ok_or(CheckpointError::Truncated)?;

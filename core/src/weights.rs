@@ -45,6 +45,27 @@ pub enum WeightsError {
     Io(#[from] std::io::Error),
 }
 
+/// Why a framed file (magic, u32 LE length, JSON header, payload) could not be split.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FrameError {
+    BadMagic,
+    Truncated,
+}
+
+/// Splits `magic`, a u32 little-endian length and that many header bytes from the payload:
+/// the framing weights files and checkpoints share.
+pub(crate) fn split_framed<'a>(
+    bytes: &'a [u8],
+    magic: &[u8; 8],
+) -> Result<(&'a [u8], &'a [u8]), FrameError> {
+    let rest = bytes
+        .strip_prefix(magic.as_slice())
+        .ok_or(FrameError::BadMagic)?;
+    let (len, rest) = rest.split_first_chunk::<4>().ok_or(FrameError::Truncated)?;
+    rest.split_at_checked(u32::from_le_bytes(*len) as usize)
+        .ok_or(FrameError::Truncated)
+}
+
 /// How parameters are stored in a weights file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Precision {
@@ -77,17 +98,10 @@ impl Weights {
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, WeightsError> {
-        let rest = bytes
-            .strip_prefix(MAGIC.as_slice())
-            .ok_or(WeightsError::BadMagic)?;
-        let (len, rest) = rest
-            .split_first_chunk::<4>()
-            .ok_or(WeightsError::Truncated)?;
-        let len = u32::from_le_bytes(*len) as usize;
-        if rest.len() < len {
-            return Err(WeightsError::Truncated);
-        }
-        let (header, parameters) = rest.split_at(len);
+        let (header, parameters) = split_framed(bytes, MAGIC).map_err(|e| match e {
+            FrameError::BadMagic => WeightsError::BadMagic,
+            FrameError::Truncated => WeightsError::Truncated,
+        })?;
         let header: WeightsHeader = serde_json::from_slice(header)?;
         if header.format != FORMAT_VERSION {
             return Err(WeightsError::Format(header.format));
