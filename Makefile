@@ -12,14 +12,14 @@ WASM       := wasm32-unknown-unknown
 # default catalog).
 SH3D_PACKAGES := sweethome3d-furniture sweethome3d
 
-.PHONY: run test setup data train sheet wasm clean
+.PHONY: run test setup data scenes train sheet wasm clean
 
 ## Generate 4 bedroom / scandinavian designs with the embedded model into designs/.
 run: $(BIN)
 	$(BIN) generate --room-type bedroom --style scandinavian --variations 4 --seed 42 --out $(DESIGNS)
 	@echo "Designs written to $(CURDIR)/$(DESIGNS)/"
 
-## Every test: unit, integration (CLI, catalog, training), and the core's wasm32 build.
+## Every test: unit, integration (CLI, catalog and scenes, training), and the core's wasm32 build.
 test: setup data
 	$(CARGO) test --release --workspace --features designer-core/cli
 	$(CARGO) build --release -p designer-core --target $(WASM)
@@ -42,15 +42,20 @@ $(CATALOG)/.done:
 	rm -rf $(DEBS)
 	touch $@
 
-## Train on CPU from the catalog, resuming from checkpoints/ if a run was stopped (the default
-## model was trained on GPU: see README). EPOCHS, BATCH_SIZE, STEPS_PER_EPOCH... apply.
+## A labelled training set of furnished-room renders in data/scenes (SCENES images, 128 px).
+SCENES ?= 50000
+scenes: $(BIN) data
+	$(BIN) scenes --catalog $(CATALOG) --count $(SCENES) --size 128 --out data/scenes
+
+## Train on CPU on scenes rendered on the fly, resuming from checkpoints/ if a run was stopped
+## (the default model was trained on GPU: see README). EPOCHS, BATCH_SIZE, STEPS_PER_EPOCH... apply.
 TRAIN_ARGS ?=
 train: $(BIN) data
-	$(BIN) train --catalog $(CATALOG) --resume $(TRAIN_ARGS) --name designer-vignettes-64 --out model.weights --metrics metrics.jsonl
+	$(BIN) train --catalog $(CATALOG) --resume $(TRAIN_ARGS) --name designer-scenes-64 --out model.weights --metrics metrics.jsonl
 
-## Contact sheets: the training vignettes and the embedded model's designs (rooms x styles).
+## Contact sheets (room types x styles): the training scenes and the embedded model's designs.
 sheet: $(BIN) data
-	$(BIN) sheet --catalog $(CATALOG) --size 96 --out docs/vignettes.png
+	$(BIN) scenes --catalog $(CATALOG) --sheet docs/scenes.png --size 128 --seed 3
 	$(BIN) sheet --size 64 --out docs/designs.png
 
 clean:

@@ -23,10 +23,19 @@ pub struct CatalogEntry {
     pub width: f32,
     pub depth: f32,
     pub height: f32,
+    /// Height of the piece's bottom above the floor, centimetres (wall cabinets, windows).
+    pub elevation: f32,
     pub door_or_window: bool,
     pub creator: Option<String>,
+    /// The entry's own licence where it names one, else its library's.
+    pub license: String,
     /// The icon as stored: PNG bytes.
     pub icon: Vec<u8>,
+    /// Path of the OBJ model inside the library's zip, without the leading `/`.
+    pub model: String,
+    /// Row-major 3x3 rotation that turns the OBJ into Sweet Home 3D's orientation (y up, the
+    /// front facing +z), where the model needs one.
+    pub model_rotation: Option<[f32; 9]>,
 }
 
 impl CatalogEntry {
@@ -88,6 +97,14 @@ pub fn read_library(path: &Path) -> Result<Library, CatalogError> {
         java_properties::read(entry).map_err(|e| read_err(format!("{properties_name}: {e}")))?
     };
 
+    let license = if properties_name == DEFAULT_PROPERTIES {
+        DEFAULT_CATALOG_LICENSE.to_string()
+    } else {
+        properties
+            .get("license")
+            .cloned()
+            .unwrap_or_else(|| "unknown".into())
+    };
     let mut entries = Vec::new();
     for index in 1.. {
         let key = |name: &str| format!("{name}#{index}");
@@ -109,6 +126,23 @@ pub fn read_library(path: &Path) -> Result<Library, CatalogError> {
                 .trim()
                 .parse()
                 .map_err(|_| read_err(format!("entry {index}: '{name}' is not a number")))
+        };
+        let optional_number =
+            |name: &'static str| -> Result<Option<f32>, CatalogError> {
+                match properties.get(&key(name)) {
+                    None => Ok(None),
+                    Some(v) => v.trim().parse().map(Some).map_err(|_| {
+                        read_err(format!("entry {index}: '{name}' is not a number: {v}"))
+                    }),
+                }
+            };
+        let model_rotation = match properties.get(&key("modelRotation")) {
+            None => None,
+            Some(v) => Some(parse_rotation(v).ok_or_else(|| {
+                read_err(format!(
+                    "entry {index}: 'modelRotation' is not 9 numbers: {v}"
+                ))
+            })?),
         };
         let icon_path = get("icon")?;
         let mut icon = Vec::new();
@@ -133,11 +167,18 @@ pub fn read_library(path: &Path) -> Result<Library, CatalogError> {
             width: number("width")?,
             depth: number("depth")?,
             height: number("height")?,
+            elevation: optional_number("elevation")?.unwrap_or(0.0),
             door_or_window: properties
                 .get(&key("doorOrWindow"))
                 .is_some_and(|v| v == "true"),
             creator: properties.get(&key("creator")).cloned(),
+            license: properties
+                .get(&key("license"))
+                .cloned()
+                .unwrap_or_else(|| license.clone()),
             icon,
+            model: get("model")?.trim_start_matches('/').to_string(),
+            model_rotation,
         });
     }
     Ok(Library {
@@ -146,16 +187,18 @@ pub fn read_library(path: &Path) -> Result<Library, CatalogError> {
             .get("name")
             .cloned()
             .unwrap_or_else(|| "Sweet Home 3D default catalog".into()),
-        license: if properties_name == DEFAULT_PROPERTIES {
-            DEFAULT_CATALOG_LICENSE.to_string()
-        } else {
-            properties
-                .get("license")
-                .cloned()
-                .unwrap_or_else(|| "unknown".into())
-        },
+        license,
         entries,
     })
+}
+
+fn parse_rotation(text: &str) -> Option<[f32; 9]> {
+    let numbers: Vec<f32> = text
+        .split_whitespace()
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .ok()?;
+    numbers.try_into().ok()
 }
 
 /// Every library under `root` (an unpacked Debian package tree or any folder holding `.sh3f`

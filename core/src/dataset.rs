@@ -35,8 +35,9 @@ pub trait ExampleSource {
 }
 
 /// One line of `labels.jsonl`.
+/// What training reads of a line of `labels.jsonl`; other fields (a scene's layout, say) are
+/// kept for people and tools and ignored here.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct LabelLine {
     pub image: String,
     pub room_type: RoomType,
@@ -44,6 +45,8 @@ pub struct LabelLine {
 }
 
 pub const LABELS_FILE: &str = "labels.jsonl";
+/// Images per subfolder of a written dataset.
+pub const SHARD_SIZE: usize = 1000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DatasetError {
@@ -170,24 +173,35 @@ impl LabelledFolderWriter {
         })
     }
 
-    /// Adds one image with its labels.
-    pub fn add(
+    /// Adds one image; its line in `labels.jsonl` is `details` (which must carry `room_type`
+    /// and `style`, as [`LabelLine`] reads them) plus the image's path. Images go into shards of
+    /// [`SHARD_SIZE`] so no folder grows huge.
+    pub fn add<D: Serialize>(
         &mut self,
         image: &image::RgbImage,
-        room_type: RoomType,
-        style: Style,
+        details: &D,
     ) -> Result<(), DatasetError> {
-        let name = format!("{:06}.png", self.count);
-        let path = self.root.join(&name);
+        #[derive(Serialize)]
+        struct Line<'a, D> {
+            image: String,
+            #[serde(flatten)]
+            details: &'a D,
+        }
         let io = |path: &Path| {
             let path = path.to_path_buf();
             move |source| DatasetError::Io { path, source }
         };
+        let shard = format!("shard-{:05}", self.count / SHARD_SIZE);
+        if self.count.is_multiple_of(SHARD_SIZE) {
+            let dir = self.root.join(&shard);
+            std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        }
+        let name = format!("{shard}/{:08}.png", self.count);
+        let path = self.root.join(&name);
         std::fs::write(&path, crate::image::encode_png(image)).map_err(io(&path))?;
-        let line = serde_json::to_string(&LabelLine {
+        let line = serde_json::to_string(&Line {
             image: name,
-            room_type,
-            style,
+            details,
         })
         .expect("labels always serialise");
         writeln!(self.labels, "{line}").map_err(io(&self.root.join(LABELS_FILE)))?;

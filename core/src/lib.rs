@@ -24,8 +24,8 @@ pub mod train;
 
 #[cfg(feature = "catalog")]
 pub mod catalog;
-#[cfg(feature = "catalog")]
-pub mod vignette;
+#[cfg(feature = "scene")]
+pub mod scene;
 
 pub use generate::Designer;
 pub use labels::{RoomType, Style};

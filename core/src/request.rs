@@ -126,7 +126,7 @@ impl DesignRequest {
                 ),
             ));
         }
-        if !(MIN_SIZE..=MAX_SIZE).contains(&self.size) || self.size % SIZE_MULTIPLE != 0 {
+        if !(MIN_SIZE..=MAX_SIZE).contains(&self.size) || !self.size.is_multiple_of(SIZE_MULTIPLE) {
             return Err(DesignError::invalid(
                 "size",
                 format!(

@@ -232,7 +232,7 @@ impl Trainer {
         while self.step < stop && !self.out_of_time() {
             let batch = source.next_batch(self.config.batch_size, &mut self.rng);
             let loss = self.train_step(&batch, source.image_size() as usize);
-            let read = self.step % self.config.report_every == 0
+            let read = self.step.is_multiple_of(self.config.report_every)
                 || self.step == stop
                 || self.out_of_time();
             let loss = read.then(|| loss.into_scalar::<f32>());

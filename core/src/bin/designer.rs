@@ -10,8 +10,9 @@ use designer_core::dataset::{ExampleSource, LabelledFolder, LabelledFolderWriter
 use designer_core::image::from_base64;
 use designer_core::model::ModelConfig;
 use designer_core::request::{DesignRequest, SamplerKind};
+use designer_core::scene::SceneEngine;
+use designer_core::scene::source::SceneSource;
 use designer_core::train::{Provenance, TrainConfig, Trainer};
-use designer_core::vignette::VignetteRenderer;
 use designer_core::weights::{Precision, Weights};
 use designer_core::{Designer, RoomType, Style};
 use image::RgbImage;
@@ -34,11 +35,11 @@ struct Cli {
 enum Command {
     /// Generate design variations as PNG files.
     Generate(GenerateArgs),
-    /// Train the generator on labelled images or on vignettes of the furniture catalog.
+    /// Train the generator on labelled images or on scenes rendered from the furniture catalog.
     Train(TrainArgs),
-    /// Write labelled training images (room vignettes from the furniture catalog) to a folder.
-    Dataset(DatasetArgs),
-    /// Write a contact sheet: one image per room type (rows) and style (columns).
+    /// Render furnished rooms from the furniture catalog: a labelled dataset or a contact sheet.
+    Scenes(ScenesArgs),
+    /// Write a contact sheet of generated designs: room types (rows) by styles (columns).
     Sheet(SheetArgs),
     /// Print the model version, labels and limits as JSON.
     Info(WeightsArg),
@@ -150,8 +151,8 @@ struct SourceArgs {
     /// A folder of images with a labels.jsonl.
     #[arg(long, conflicts_with = "catalog")]
     data: Option<PathBuf>,
-    /// A folder holding the Sweet Home 3D catalogs (`.sh3f`, `sweethome3d.jar`); vignettes are
-    /// rendered from it on the fly.
+    /// A folder holding the Sweet Home 3D catalogs (`.sh3f`, `sweethome3d.jar`); furnished
+    /// rooms are rendered from it on the fly.
     #[arg(long)]
     catalog: Option<PathBuf>,
 }
@@ -214,24 +215,29 @@ fn train_env_help() -> String {
 }
 
 #[derive(Args)]
-struct DatasetArgs {
-    #[arg(long)]
+#[command(group(clap::ArgGroup::new("output").required(true).args(["out", "sheet"])))]
+struct ScenesArgs {
+    /// The folder holding the Sweet Home 3D catalogs (`make data` fills it).
+    #[arg(long, default_value = ".cache/catalog")]
     catalog: PathBuf,
+    /// Write this many labelled renders (images in shards plus labels.jsonl) to --out.
     #[arg(long, default_value_t = 1000)]
     count: u64,
-    #[arg(long, default_value_t = 64)]
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Write a contact sheet instead: every room type (rows) in every style (columns).
+    #[arg(long)]
+    sheet: Option<PathBuf>,
+    /// Side of each render in pixels (64 to 512).
+    #[arg(long, default_value_t = 128)]
     size: u32,
+    /// Render i uses seed + i.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    #[arg(long)]
-    out: PathBuf,
 }
 
 #[derive(Args)]
 struct SheetArgs {
-    /// Draw catalog vignettes (the training images) instead of generated designs.
-    #[arg(long)]
-    catalog: Option<PathBuf>,
     #[arg(long, default_value_t = 64)]
     size: u32,
     #[arg(long, default_value_t = 20)]
@@ -257,7 +263,7 @@ fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Generate(args) => generate(args),
         Command::Train(args) => train(args),
-        Command::Dataset(args) => dataset(args),
+        Command::Scenes(args) => scenes(args),
         Command::Sheet(args) => sheet(args),
         Command::Info(args) => info(args),
         Command::Export(args) => export(args),
@@ -386,10 +392,7 @@ fn generate(args: GenerateArgs) -> Result<()> {
 fn open_source(args: &SourceArgs, size: u32) -> Result<Box<dyn ExampleSource>> {
     match (&args.data, &args.catalog) {
         (Some(folder), _) => Ok(Box::new(LabelledFolder::open(folder, size)?)),
-        (None, Some(root)) => Ok(Box::new(VignetteRenderer::new(
-            &catalog::read_all(root)?,
-            size,
-        )?)),
+        (None, Some(root)) => Ok(Box::new(SceneSource::new(load_scene_engine(root)?, size)?)),
         (None, None) => bail!(
             "give --data FOLDER (images + labels.jsonl) or --catalog FOLDER (Sweet Home 3D catalogs)"
         ),
@@ -531,94 +534,136 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-fn dataset(args: DatasetArgs) -> Result<()> {
-    let renderer = VignetteRenderer::new(&catalog::read_all(&args.catalog)?, args.size)?;
-    let mut folder = LabelledFolderWriter::create(&args.out)?;
-    let progress = bar(args.count, "rendering");
-    for i in 0..args.count {
-        // Every room type in every style in turn, so any prefix of the folder is balanced.
-        let room = RoomType::ALL[(i as usize) % RoomType::ALL.len()];
-        let style = Style::ALL[(i as usize / RoomType::ALL.len()) % Style::ALL.len()];
-        folder.add(
-            &renderer.render(room, style, args.seed.wrapping_add(i)),
-            room,
-            style,
-        )?;
-        progress.inc(1);
-    }
-    progress.finish_and_clear();
-    let written = folder.finish()?;
-    eprintln!("wrote {written} labelled images to {}", args.out.display());
-    Ok(())
+fn load_scene_engine(catalog_root: &Path) -> Result<std::sync::Arc<SceneEngine>> {
+    let spinner = ProgressBar::new_spinner().with_message("loading catalog models");
+    spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+    let engine = SceneEngine::load(&catalog::read_all(catalog_root)?)?;
+    spinner.finish_and_clear();
+    eprintln!(
+        "{} catalog pieces loaded ({} left out)",
+        engine.pieces().len(),
+        engine.skipped().len()
+    );
+    Ok(std::sync::Arc::new(engine))
 }
 
-fn sheet(args: SheetArgs) -> Result<()> {
-    let cell = args.size;
+/// A grid of images: `rows` x `columns` cells of `cell` pixels.
+fn contact_sheet(
+    rows: u32,
+    columns: u32,
+    cell: u32,
+    mut image_at: impl FnMut(u32, u32) -> Result<RgbImage>,
+) -> Result<RgbImage> {
     let gap = 2;
-    let (cols, rows) = (Style::ALL.len() as u32, RoomType::ALL.len() as u32);
     let mut sheet = RgbImage::from_pixel(
-        cols * (cell + gap) + gap,
+        columns * (cell + gap) + gap,
         rows * (cell + gap) + gap,
         image::Rgb([255, 255, 255]),
     );
-    let mut put = |row: u32, col: u32, image: &RgbImage| {
-        image::imageops::replace(
-            &mut sheet,
-            image,
-            (gap + col * (cell + gap)) as i64,
-            (gap + row * (cell + gap)) as i64,
-        );
-    };
-    let progress = bar((cols * rows).into(), "sheet");
-    match &args.catalog {
-        Some(root) => {
-            let renderer = VignetteRenderer::new(&catalog::read_all(root)?, cell)?;
-            for (row, room) in RoomType::ALL.iter().enumerate() {
-                for (col, style) in Style::ALL.iter().enumerate() {
-                    put(
-                        row as u32,
-                        col as u32,
-                        &renderer.render(*room, *style, args.seed + col as u64),
-                    );
-                    progress.inc(1);
-                }
-            }
-        }
-        None => {
-            let designer = load_designer(&args.weights)?;
-            for (row, room) in RoomType::ALL.iter().enumerate() {
-                for (col, style) in Style::ALL.iter().enumerate() {
-                    let request = DesignRequest {
-                        variations: 1,
-                        seed: args.seed + col as u64,
-                        steps: args.steps,
-                        guidance: args.guidance,
-                        size: cell,
-                        ..DesignRequest::new(*room, *style)
-                    };
-                    let response = designer.generate(&request)?;
-                    let png = from_base64(&response.designs[0].png_base64)?;
-                    put(
-                        row as u32,
-                        col as u32,
-                        &image::load_from_memory(&png)?.to_rgb8(),
-                    );
-                    progress.inc(1);
-                }
-            }
+    let progress = bar((rows * columns).into(), "sheet");
+    for row in 0..rows {
+        for column in 0..columns {
+            let image = image_at(row, column)?;
+            image::imageops::replace(
+                &mut sheet,
+                &image,
+                (gap + column * (cell + gap)) as i64,
+                (gap + row * (cell + gap)) as i64,
+            );
+            progress.inc(1);
         }
     }
     progress.finish_and_clear();
+    Ok(sheet)
+}
+
+fn save_sheet(sheet: &RgbImage, path: &Path) -> Result<()> {
     sheet
-        .save(&args.out)
-        .with_context(|| format!("writing {}", args.out.display()))?;
+        .save(path)
+        .with_context(|| format!("writing {}", path.display()))?;
     eprintln!(
         "wrote {} (rows: {}; columns: {})",
-        args.out.display(),
+        path.display(),
         RoomType::allowed(),
         Style::allowed()
     );
     Ok(())
+}
+
+fn scenes(args: ScenesArgs) -> Result<()> {
+    if !(designer_core::scene::MIN_SIZE..=designer_core::scene::MAX_SIZE).contains(&args.size) {
+        bail!(
+            "--size {} is outside {}..={}",
+            args.size,
+            designer_core::scene::MIN_SIZE,
+            designer_core::scene::MAX_SIZE
+        );
+    }
+    let engine = load_scene_engine(&args.catalog)?;
+    if let Some(path) = &args.sheet {
+        // One seed per row: the same room in every style.
+        let (rows, columns) = (RoomType::ALL.len() as u32, Style::ALL.len() as u32);
+        let sheet = contact_sheet(rows, columns, args.size, |row, column| {
+            let room = RoomType::ALL[row as usize];
+            let style = Style::ALL[column as usize];
+            Ok(engine.scene(room, style, args.seed, args.size)?.1)
+        })?;
+        return save_sheet(&sheet, path);
+    }
+    let out = args.out.as_ref().expect("clap requires --out or --sheet");
+    let mut folder = LabelledFolderWriter::create(out)?;
+    let progress = bar(args.count, "rendering");
+    let started = std::time::Instant::now();
+    // Chunks keep both cores busy while the writer stays in order.
+    let chunk = 64u64;
+    for first in (0..args.count).step_by(chunk as usize) {
+        let renders = designer_core::scene::source::render_many(
+            &engine,
+            (first..(first + chunk).min(args.count)).map(|i| {
+                // Every room type in every style in turn, so any prefix is balanced.
+                let room = RoomType::ALL[(i as usize) % RoomType::ALL.len()];
+                let style = Style::ALL[(i as usize / RoomType::ALL.len()) % Style::ALL.len()];
+                (room, style, args.seed.wrapping_add(i))
+            }),
+            args.size,
+        )?;
+        for (scene, image) in renders {
+            folder.add(&image, &scene)?;
+            progress.inc(1);
+        }
+    }
+    progress.finish_and_clear();
+    let written = folder.finish()?;
+    let seconds = started.elapsed().as_secs_f64();
+    eprintln!(
+        "wrote {written} renders to {} in {seconds:.1} s ({:.1} renders/s)",
+        out.display(),
+        written as f64 / seconds
+    );
+    Ok(())
+}
+
+fn sheet(args: SheetArgs) -> Result<()> {
+    let designer = load_designer(&args.weights)?;
+    let sheet = contact_sheet(
+        RoomType::ALL.len() as u32,
+        Style::ALL.len() as u32,
+        args.size,
+        |row, column| {
+            let request = DesignRequest {
+                variations: 1,
+                seed: args.seed + column as u64,
+                steps: args.steps,
+                guidance: args.guidance,
+                size: args.size,
+                ..DesignRequest::new(RoomType::ALL[row as usize], Style::ALL[column as usize])
+            };
+            let response = designer.generate(&request)?;
+            let png = from_base64(&response.designs[0].png_base64)?;
+            Ok(image::load_from_memory(&png)?.to_rgb8())
+        },
+    )?;
+    save_sheet(&sheet, &args.out)
 }
 
 fn export(args: ExportArgs) -> Result<()> {

@@ -40,7 +40,12 @@ pub fn write_two_class_folder(dir: &std::path::Path, side: u32) {
             RoomType::Kitchen if x < side / 2 => Rgb([30, 60, 200 + i as u8]),
             _ => Rgb([240, 240, 240]),
         });
-        folder.add(&image, room, style).unwrap();
+        folder
+            .add(
+                &image,
+                &serde_json::json!({ "room_type": room, "style": style }),
+            )
+            .unwrap();
     }
     assert_eq!(folder.finish().unwrap(), 8);
 }
