@@ -367,10 +367,9 @@ impl<'a> Layout<'a> {
                 Wall::Left | Wall::Right => self.room.depth * 0.75,
                 _ => wall.length(&self.room),
             };
-            if length < 2.0 * half + 2.0 {
+            let Some(along) = between(&mut self.rng, half + 1.0, length - half - 1.0) else {
                 continue;
-            }
-            let along = self.rng.random_range(half + 1.0..length - half - 1.0);
+            };
             if let Some(i) = self.against(piece, wall, along) {
                 return Some(i);
             }
@@ -522,10 +521,9 @@ impl<'a> Layout<'a> {
                     Wall::Left | Wall::Right => self.room.depth * 0.65,
                     _ => self.room.width,
                 };
-                if length < 2.0 * width + 1.0 {
+                let Some(along) = between(&mut self.rng, width, length - width) else {
                     continue;
-                }
-                let along = self.rng.random_range(width..length - width);
+                };
                 let y = self.rng.random_range(140.0..165.0);
                 if self.picture(wall, along, y, width, height) {
                     break;
@@ -561,6 +559,12 @@ pub fn opening_box(item: &Placement) -> Box3 {
         None => {}
     }
     Box3 { min, max }
+}
+
+/// A uniform draw from `low..high`, or `None` where rounding left the range empty (a wall
+/// exactly as long as the piece plus its margins).
+fn between(rng: &mut ChaCha8Rng, low: f32, high: f32) -> Option<f32> {
+    (low < high).then(|| rng.random_range(low..high))
 }
 
 /// Rotates a floor-plan offset by `angle` degrees the way pieces turn.
@@ -778,10 +782,9 @@ fn place_windows(l: &mut Layout) {
         let wall = walls[l.rng.random_range(0..walls.len())];
         let length = wall.length(&l.room);
         let half = l.info(window).size.x / 2.0;
-        if length < 2.0 * half + 40.0 {
+        let Some(along) = between(&mut l.rng, half + 20.0, length - half - 20.0) else {
             continue;
-        }
-        let along = l.rng.random_range(half + 20.0..length - half - 20.0);
+        };
         if l.opening(window, wall, along).is_some() {
             placed += 1;
         }
@@ -1178,4 +1181,42 @@ fn office(l: &mut Layout) {
     l.companion(Role::FloorPlant, &VISIBLE_WALLS, 0.6);
     l.companion(Role::Armchair, &SIDE_WALLS, 0.3);
     l.pictures_above(d);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_range_is_no_draw_rather_than_a_panic() {
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        // A wall exactly as long as a piece and its margins leaves no room to choose.
+        let (half, length) = (54.25f32, 148.5f32);
+        assert_eq!(between(&mut rng, half + 20.0, length - half - 20.0), None);
+        assert_eq!(between(&mut rng, 3.0, 2.0), None);
+        let x = between(&mut rng, 1.0, 2.0).unwrap();
+        assert!((1.0..2.0).contains(&x));
+    }
+
+    #[test]
+    fn turning_a_piece_swaps_its_footprint() {
+        let piece = |angle| Placement {
+            piece: 0,
+            id: "x".into(),
+            role: Role::Bed,
+            x: 100.0,
+            z: 50.0,
+            elevation: 0.0,
+            angle,
+            size: Vec3::new(160.0, 90.0, 200.0),
+            wall: None,
+        };
+        let b = piece(0).bounds();
+        assert_eq!((b.max.x - b.min.x, b.max.z - b.min.z), (160.0, 200.0));
+        let b = piece(90).bounds();
+        assert_eq!((b.max.x - b.min.x, b.max.z - b.min.z), (200.0, 160.0));
+        // Front (+z) turned by 90 degrees faces +x, as Wall::Left's angle needs.
+        let front = rotate(Vec2::new(0.0, 1.0), Wall::Left.angle());
+        assert!((front - Vec2::new(1.0, 0.0)).length() < 1e-6);
+    }
 }
