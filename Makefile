@@ -19,10 +19,12 @@ run: $(BIN)
 	$(BIN) generate --room-type bedroom --style scandinavian --variations 4 --seed 42 --out $(DESIGNS)
 	@echo "Designs written to $(CURDIR)/$(DESIGNS)/"
 
-## Every test: unit, integration (CLI, catalog and scenes, training), and the core's wasm32 build.
+## Every test: unit, integration (CLI, catalog and scenes, training), and the core's wasm32
+## builds (the default, target-neutral one and the scene engine's).
 test: setup data
 	$(CARGO) test --release --workspace --features designer-core/cli
 	$(CARGO) build --release -p designer-core --target $(WASM)
+	$(CARGO) build --release -p designer-core --target $(WASM) --features scene
 
 setup:
 	@rustup target list --installed | grep -qx $(WASM) || rustup target add $(WASM)
