@@ -20,6 +20,10 @@ pub struct TrainerState {
     pub seed: u64,
     /// ChaCha8 stream position of the data RNG (u128, as text: JSON numbers stop at 2^53).
     pub rng_word_pos: String,
+    /// The data source's position (a streamed folder's buffered lines and cursor), if it has
+    /// one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<serde_json::Value>,
 }
 
 #[derive(Clone, Debug)]
@@ -118,6 +122,7 @@ mod tests {
                 total_steps: 10,
                 seed: 3,
                 rng_word_pos: u128::MAX.to_string(),
+                source: Some(serde_json::json!({"cursor": 12})),
             },
             weights: vec![1, 2, 3],
             optimizer: vec![9; 5],

@@ -6,6 +6,7 @@
 
 use crate::image::{decode_bounded, rgb_to_tensor, square};
 use crate::labels::{RoomType, Style};
+use crate::shuffle::ShuffleBuffer;
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -25,13 +26,104 @@ pub trait ExampleSource {
     fn image_size(&self) -> u32;
     /// The next example; sources that sample at random take their randomness from `rng`, so
     /// a seeded run is reproducible.
-    fn next_example(&mut self, rng: &mut ChaCha8Rng) -> Example;
+    fn next_example(&mut self, rng: &mut ChaCha8Rng) -> Result<Example, SourceError>;
     /// `n` examples; sources that can make them in parallel override this.
-    fn next_batch(&mut self, n: usize, rng: &mut ChaCha8Rng) -> Vec<Example> {
+    fn next_batch(&mut self, n: usize, rng: &mut ChaCha8Rng) -> Result<Vec<Example>, SourceError> {
         (0..n).map(|_| self.next_example(rng)).collect()
     }
     /// What the images are, for the weights' provenance.
     fn describe(&self) -> String;
+    /// Items left out so far (unreadable, undecodable, refused downloads), by reason.
+    fn skipped(&self) -> SkipCounts {
+        SkipCounts::default()
+    }
+    /// What a checkpoint must keep for the stream to continue exactly where it was; `None`
+    /// for sources without a position (rendered on the fly, or the network's order).
+    fn state(&self) -> Option<serde_json::Value> {
+        None
+    }
+    /// Puts the stream back where [`ExampleSource::state`] said it was.
+    fn restore(&mut self, _state: &serde_json::Value) -> Result<(), SourceError> {
+        Ok(())
+    }
+}
+
+/// Why an item of a dataset was left out. Never fatal: it is counted and the stream goes on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Skip {
+    /// Larger than MAX_IMAGE_SIZE, by its Content-Length or by what arrived.
+    TooLarge,
+    Timeout,
+    /// An HTTP error status (after retries, for 5xx).
+    HttpStatus,
+    /// A redirect to a loopback, private or link-local address.
+    Redirect,
+    /// Connection refused, reset, DNS...
+    Network,
+    /// Bytes that are no image format we read.
+    NotImage,
+    /// An image that does not decode, or would decode too large (a decompression bomb).
+    Decode,
+    /// A labels or manifest line that does not parse.
+    BadLine,
+    /// A file that cannot be read.
+    Unreadable,
+}
+
+impl Skip {
+    pub fn name(self) -> &'static str {
+        match self {
+            Skip::TooLarge => "too_large",
+            Skip::Timeout => "timeout",
+            Skip::HttpStatus => "http_status",
+            Skip::Redirect => "refused_redirect",
+            Skip::Network => "network",
+            Skip::NotImage => "not_an_image",
+            Skip::Decode => "decode",
+            Skip::BadLine => "bad_line",
+            Skip::Unreadable => "unreadable",
+        }
+    }
+}
+
+/// Skipped items per reason.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SkipCounts(pub std::collections::BTreeMap<Skip, u64>);
+
+impl SkipCounts {
+    pub fn add(&mut self, reason: Skip) {
+        *self.0.entry(reason).or_insert(0) += 1;
+    }
+
+    pub fn get(&self, reason: Skip) -> u64 {
+        self.0.get(&reason).copied().unwrap_or(0)
+    }
+
+    pub fn total(&self) -> u64 {
+        self.0.values().sum()
+    }
+}
+
+impl std::fmt::Display for SkipCounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("none");
+        }
+        let parts: Vec<String> = self
+            .0
+            .iter()
+            .map(|(k, v)| format!("{} {v}", k.name()))
+            .collect();
+        f.write_str(&parts.join(", "))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("{what}: a whole pass over the data gave no usable image (skipped: {skipped})")]
+    NothingUsable { what: String, skipped: SkipCounts },
+    #[error("cannot continue the data stream from the checkpoint: {0}")]
+    Restore(String),
 }
 
 /// One line of `labels.jsonl`.
@@ -69,21 +161,137 @@ pub enum DatasetError {
 
 /// A folder of labelled images, decoded and resized once into memory; examples are drawn
 /// uniformly at random and mirrored half of the time.
+/// A folder of images with a `labels.jsonl`, streamed: the labels file is read a line at a
+/// time, pass after pass, each image decoded when its line comes up and kept only while it
+/// waits in the shuffle buffer. Memory is the buffer's, whatever the folder's size.
 pub struct LabelledFolder {
     root: PathBuf,
     size: u32,
-    examples: Vec<Example>,
+    lines: usize,
+    stream: FolderStream,
+    /// Buffered examples with the byte offset of their line, so a checkpoint can name them.
+    buffer: ShuffleBuffer<(u64, Example)>,
+}
+
+struct FolderStream {
+    root: PathBuf,
+    size: u32,
+    reader: Option<BufReader<std::fs::File>>,
+    /// Byte offset of the next line to read.
+    cursor: u64,
+    usable_this_pass: u64,
+    skipped: SkipCounts,
+}
+
+impl FolderStream {
+    fn labels_path(&self) -> PathBuf {
+        self.root.join(LABELS_FILE)
+    }
+
+    fn seek(&mut self, offset: u64) -> std::io::Result<()> {
+        use std::io::Seek;
+        let mut file = std::fs::File::open(self.labels_path())?;
+        file.seek(std::io::SeekFrom::Start(offset))?;
+        self.reader = Some(BufReader::new(file));
+        self.cursor = offset;
+        Ok(())
+    }
+
+    /// The example a labels line describes.
+    fn example(&self, line: &str) -> Result<Example, Skip> {
+        let label: LabelLine = serde_json::from_str(line).map_err(|_| Skip::BadLine)?;
+        let bytes = std::fs::read(self.root.join(&label.image)).map_err(|_| Skip::Unreadable)?;
+        let image = decode_bounded(&bytes).map_err(|_| Skip::Decode)?;
+        Ok(Example {
+            pixels: rgb_to_tensor(&square(&image, self.size)),
+            room: label.room_type,
+            style: label.style,
+        })
+    }
+
+    /// The example on the line at `offset`.
+    fn example_at(&mut self, offset: u64) -> Result<Example, Skip> {
+        use std::io::Seek;
+        let mut file = std::fs::File::open(self.labels_path()).map_err(|_| Skip::Unreadable)?;
+        file.seek(std::io::SeekFrom::Start(offset))
+            .map_err(|_| Skip::Unreadable)?;
+        let mut line = String::new();
+        BufReader::new(file)
+            .read_line(&mut line)
+            .map_err(|_| Skip::Unreadable)?;
+        self.example(line.trim())
+    }
+}
+
+impl Iterator for FolderStream {
+    type Item = (u64, Example);
+
+    /// The next usable example, starting a new pass at the end of the file; `None` once a
+    /// whole pass gave nothing usable.
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if self.reader.is_none() && self.seek(self.cursor).is_err() {
+                self.skipped.add(Skip::Unreadable);
+                return None;
+            }
+            let reader = self.reader.as_mut().expect("opened above");
+            let mut line = String::new();
+            let offset = self.cursor;
+            match reader.read_line(&mut line) {
+                Ok(0) => {
+                    if self.usable_this_pass == 0 {
+                        return None;
+                    }
+                    self.usable_this_pass = 0;
+                    self.reader = None;
+                    self.cursor = 0;
+                    continue;
+                }
+                Ok(n) => self.cursor += n as u64,
+                Err(_) => {
+                    self.skipped.add(Skip::Unreadable);
+                    return None;
+                }
+            }
+            if line.trim().is_empty() {
+                continue;
+            }
+            match self.example(line.trim()) {
+                Ok(example) => {
+                    self.usable_this_pass += 1;
+                    return Some((offset, example));
+                }
+                Err(reason) => self.skipped.add(reason),
+            }
+        }
+    }
+}
+
+/// The folder's stream position: the buffered lines (in buffer order) and the next line.
+#[derive(Serialize, Deserialize)]
+struct FolderState {
+    buffered: Vec<u64>,
+    cursor: u64,
+    usable_this_pass: u64,
 }
 
 impl LabelledFolder {
+    /// Checks every line of `labels.jsonl` (a bad line is an error here, naming it, rather than
+    /// a skip later) and that the first image decodes, without keeping any of them.
     pub fn open(root: &Path, size: u32) -> Result<Self, DatasetError> {
+        Self::open_buffered(root, size, crate::shuffle::capacity_for(0))
+    }
+
+    /// As [`LabelledFolder::open`], with a shuffle buffer of `capacity` examples.
+    pub fn open_buffered(root: &Path, size: u32, capacity: usize) -> Result<Self, DatasetError> {
         let labels_path = root.join(LABELS_FILE);
         let io = |path: &Path| {
             let path = path.to_path_buf();
             move |source| DatasetError::Io { path, source }
         };
         let file = std::fs::File::open(&labels_path).map_err(io(&labels_path))?;
-        let mut examples = Vec::new();
+        let mut lines = 0;
+        let mut first_image = None;
         for (index, line) in BufReader::new(file).lines().enumerate() {
             let line = line.map_err(io(&labels_path))?;
             if line.trim().is_empty() {
@@ -95,34 +303,46 @@ impl LabelledFolder {
                     line: index + 1,
                     message: e.to_string(),
                 })?;
-            let image_path = root.join(&label.image);
-            let bytes = std::fs::read(&image_path).map_err(io(&image_path))?;
-            let image = decode_bounded(&bytes).map_err(|e| DatasetError::Image {
-                path: image_path.clone(),
-                message: e.to_string(),
-            })?;
-            examples.push(Example {
-                pixels: rgb_to_tensor(&square(&image, size)),
-                room: label.room_type,
-                style: label.style,
-            });
+            first_image.get_or_insert(label.image);
+            lines += 1;
         }
-        if examples.is_empty() {
+        let Some(first_image) = first_image else {
             return Err(DatasetError::Empty(root.to_path_buf()));
-        }
+        };
+        let image_path = root.join(first_image);
+        let bytes = std::fs::read(&image_path).map_err(io(&image_path))?;
+        decode_bounded(&bytes).map_err(|e| DatasetError::Image {
+            path: image_path.clone(),
+            message: e.to_string(),
+        })?;
         Ok(Self {
             root: root.to_path_buf(),
             size,
-            examples,
+            lines,
+            stream: FolderStream {
+                root: root.to_path_buf(),
+                size,
+                reader: None,
+                cursor: 0,
+                usable_this_pass: 0,
+                skipped: SkipCounts::default(),
+            },
+            buffer: ShuffleBuffer::new(capacity),
         })
     }
 
+    /// Lines in `labels.jsonl`.
     pub fn len(&self) -> usize {
-        self.examples.len()
+        self.lines
     }
 
     pub fn is_empty(&self) -> bool {
-        self.examples.is_empty()
+        self.lines == 0
+    }
+
+    /// Examples waiting in the shuffle buffer.
+    pub fn buffered(&self) -> usize {
+        self.buffer.len()
     }
 }
 
@@ -131,25 +351,68 @@ impl ExampleSource for LabelledFolder {
         self.size
     }
 
-    fn next_example(&mut self, rng: &mut ChaCha8Rng) -> Example {
-        let example = &self.examples[rng.random_range(0..self.examples.len())];
-        if rng.random_bool(0.5) {
-            mirrored(example, self.size as usize)
+    fn next_example(&mut self, rng: &mut ChaCha8Rng) -> Result<Example, SourceError> {
+        let Some((_, example)) = self.buffer.next(rng, &mut self.stream) else {
+            return Err(SourceError::NothingUsable {
+                what: self.root.display().to_string(),
+                skipped: self.stream.skipped.clone(),
+            });
+        };
+        Ok(if rng.random_bool(0.5) {
+            mirrored(&example, self.size as usize)
         } else {
-            example.clone()
-        }
+            example
+        })
     }
 
     fn describe(&self) -> String {
         format!(
             "{} labelled images from {}",
-            self.examples.len(),
+            self.lines,
             self.root.display()
         )
     }
+
+    fn skipped(&self) -> SkipCounts {
+        self.stream.skipped.clone()
+    }
+
+    fn state(&self) -> Option<serde_json::Value> {
+        let state = FolderState {
+            buffered: self
+                .buffer
+                .items()
+                .iter()
+                .map(|(offset, _)| *offset)
+                .collect(),
+            cursor: self.stream.cursor,
+            usable_this_pass: self.stream.usable_this_pass,
+        };
+        Some(serde_json::to_value(state).expect("plain numbers serialise"))
+    }
+
+    fn restore(&mut self, state: &serde_json::Value) -> Result<(), SourceError> {
+        let state: FolderState = serde_json::from_value(state.clone())
+            .map_err(|e| SourceError::Restore(e.to_string()))?;
+        let mut items = Vec::with_capacity(state.buffered.len());
+        for offset in state.buffered {
+            let example = self.stream.example_at(offset).map_err(|reason| {
+                SourceError::Restore(format!(
+                    "line at byte {offset} of {}: {}",
+                    self.stream.labels_path().display(),
+                    reason.name()
+                ))
+            })?;
+            items.push((offset, example));
+        }
+        self.buffer.replace(items);
+        self.stream.reader = None;
+        self.stream.cursor = state.cursor;
+        self.stream.usable_this_pass = state.usable_this_pass;
+        Ok(())
+    }
 }
 
-/// Writes a labelled folder: numbered PNGs and their `labels.jsonl` lines.
 pub struct LabelledFolderWriter {
     root: PathBuf,
     labels: std::io::BufWriter<std::fs::File>,

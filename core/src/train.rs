@@ -3,7 +3,7 @@
 //! step boundary, be checkpointed, and resume bit for bit.
 
 use crate::checkpoint::{Checkpoint, CheckpointError, TrainerState};
-use crate::dataset::{Example, ExampleSource};
+use crate::dataset::{Example, ExampleSource, SourceError};
 use crate::model::{Condition, Generator, ModelConfig};
 use crate::sampler::seeded_noise;
 use crate::weights::{Weights, WeightsError, WeightsHeader};
@@ -95,6 +95,8 @@ pub enum TrainError {
     Weights(#[from] WeightsError),
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
+    #[error(transparent)]
+    Source(#[from] SourceError),
 }
 
 pub struct Trainer {
@@ -144,11 +146,12 @@ impl Trainer {
     }
 
     /// Continues a checkpointed run exactly where it stopped: same parameters, optimizer
-    /// moments, step and data order.
+    /// moments, step and data order (`source` is put back where the checkpoint left it).
     pub fn resume(
         checkpoint: &Checkpoint,
         device: Device,
         config: TrainConfig,
+        source: &mut dyn ExampleSource,
     ) -> Result<Self, TrainError> {
         let device = device.autodiff();
         let weights = Weights::from_bytes(&checkpoint.weights)?;
@@ -177,6 +180,9 @@ impl Trainer {
             CheckpointError::Mismatch(format!("bad RNG position '{}'", state.rng_word_pos))
         })?;
         trainer.rng.set_word_pos(word_pos);
+        if let Some(position) = &state.source {
+            source.restore(position)?;
+        }
         Ok(trainer)
     }
 
@@ -215,8 +221,12 @@ impl Trainer {
     }
 
     /// Runs to the configured number of steps (or the time limit), reporting each step.
-    pub fn run(&mut self, source: &mut dyn ExampleSource, observer: &mut dyn FnMut(&StepReport)) {
-        self.run_until(self.config.steps, source, observer);
+    pub fn run(
+        &mut self,
+        source: &mut dyn ExampleSource,
+        observer: &mut dyn FnMut(&StepReport),
+    ) -> Result<(), SourceError> {
+        self.run_until(self.config.steps, source, observer)
     }
 
     /// Runs until step `stop` (at most the configured total) or the time limit.
@@ -225,12 +235,12 @@ impl Trainer {
         stop: u64,
         source: &mut dyn ExampleSource,
         observer: &mut dyn FnMut(&StepReport),
-    ) {
+    ) -> Result<(), SourceError> {
         let started = Instant::now();
         let first = self.step;
         let stop = stop.min(self.config.steps);
         while self.step < stop && !self.out_of_time() {
-            let batch = source.next_batch(self.config.batch_size, &mut self.rng);
+            let batch = source.next_batch(self.config.batch_size, &mut self.rng)?;
             let loss = self.train_step(&batch, source.image_size() as usize);
             let read = self.step.is_multiple_of(self.config.report_every)
                 || self.step == stop
@@ -245,6 +255,7 @@ impl Trainer {
                     / seconds,
             });
         }
+        Ok(())
     }
 
     /// One optimisation step on `batch`; returns the loss without waiting for it.
@@ -321,8 +332,12 @@ impl Trainer {
         Weights::encode(self.model(), &header)
     }
 
-    /// Everything needed to resume this run at this step.
-    pub fn checkpoint(&self, provenance: &Provenance) -> Result<Checkpoint, TrainError> {
+    /// Everything needed to resume this run at this step, with `source`'s position.
+    pub fn checkpoint(
+        &self,
+        provenance: &Provenance,
+        source: &dyn ExampleSource,
+    ) -> Result<Checkpoint, TrainError> {
         let optimizer = self
             .optimizer
             .into_bytes()
@@ -333,6 +348,7 @@ impl Trainer {
                 total_steps: self.config.steps,
                 seed: self.config.seed,
                 rng_word_pos: self.rng.get_word_pos().to_string(),
+                source: source.state(),
             },
             weights: self.to_weights(provenance)?,
             optimizer: optimizer.to_vec(),

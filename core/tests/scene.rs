@@ -338,6 +338,7 @@ fn the_streaming_source_follows_the_trainers_rng() {
     ) -> Vec<(RoomType, Style, Vec<f32>)> {
         source
             .next_batch(4, rng)
+            .unwrap()
             .into_iter()
             .map(|e| (e.room, e.style, e.pixels))
             .collect()

@@ -44,7 +44,9 @@ fn a_tiny_training_run_lowers_the_loss_and_its_weights_generate() {
         config,
     );
     let mut losses = Vec::new();
-    trainer.run(&mut folder, &mut |report| losses.extend(report.loss));
+    trainer
+        .run(&mut folder, &mut |report| losses.extend(report.loss))
+        .unwrap();
     assert_eq!(trainer.step_count(), 60);
     assert_eq!(losses.len(), 60);
     let mean = |s: &[f32]| s.iter().sum::<f32>() / s.len() as f32;
@@ -107,15 +109,18 @@ fn bad_label_files_name_the_line() {
 fn examples_are_drawn_reproducibly_and_mirroring_flips_rows() {
     let dir = tempfile::tempdir().unwrap();
     write_folder(dir.path());
-    let mut folder = LabelledFolder::open(dir.path(), 16).unwrap();
-    let draw = |folder: &mut LabelledFolder| {
+    let open = || LabelledFolder::open(dir.path(), 16).unwrap();
+    let draw = |mut folder: LabelledFolder| {
         let mut rng = ChaCha8Rng::seed_from_u64(5);
         (0..10)
-            .map(|_| folder.next_example(&mut rng).pixels)
+            .map(|_| folder.next_example(&mut rng).unwrap().pixels)
             .collect::<Vec<_>>()
     };
-    assert_eq!(draw(&mut folder), draw(&mut folder));
-    let example = folder.next_example(&mut ChaCha8Rng::seed_from_u64(1));
+    assert_eq!(draw(open()), draw(open()));
+    let mut folder = open();
+    let example = folder
+        .next_example(&mut ChaCha8Rng::seed_from_u64(1))
+        .unwrap();
     let flipped = mirrored(&example, 16);
     assert_eq!(flipped.pixels[0], example.pixels[15]);
     assert_eq!(mirrored(&flipped, 16).pixels, example.pixels);
@@ -143,27 +148,34 @@ fn a_resumed_run_ends_exactly_where_an_uninterrupted_one_does() {
         cond_dim: 16,
         groups: 4,
     };
-    let mut folder = LabelledFolder::open(dir.path(), 16).unwrap();
+    let open = || LabelledFolder::open(dir.path(), 16).unwrap();
 
     // Both runs start from one initialisation: burn draws initial parameters from a
     // process-wide generator, which the tests running beside this one use too.
     let fresh = Trainer::new(model, Device::flex(), config.clone());
     let initial = Weights::from_bytes(&fresh.to_weights(&provenance).unwrap()).unwrap();
     let mut straight = Trainer::from_weights(&initial, Device::flex(), config.clone()).unwrap();
-    straight.run(&mut folder, &mut |_| {});
+    straight.run(&mut open(), &mut |_| {}).unwrap();
 
     let mut first_half = Trainer::from_weights(&initial, Device::flex(), config.clone()).unwrap();
-    first_half.run_until(5, &mut folder, &mut |_| {});
+    let mut first_folder = open();
+    first_half
+        .run_until(5, &mut first_folder, &mut |_| {})
+        .unwrap();
     let bytes = first_half
-        .checkpoint(&provenance)
+        .checkpoint(&provenance, &first_folder)
         .unwrap()
         .encode()
         .unwrap();
     drop(first_half);
     let checkpoint = Checkpoint::decode(&bytes).unwrap();
     assert_eq!(checkpoint.state.step, 5);
-    let mut resumed = Trainer::resume(&checkpoint, Device::flex(), config.clone()).unwrap();
-    resumed.run(&mut folder, &mut |_| {});
+    // The folder streams through its shuffle buffer: the checkpoint names what it held.
+    assert!(checkpoint.state.source.is_some());
+    let mut folder = open();
+    let mut resumed =
+        Trainer::resume(&checkpoint, Device::flex(), config.clone(), &mut folder).unwrap();
+    resumed.run(&mut folder, &mut |_| {}).unwrap();
 
     assert_eq!(resumed.step_count(), 12);
     let values = |t: &Trainer| parameter_values(&t.to_weights(&provenance).unwrap());
@@ -172,9 +184,49 @@ fn a_resumed_run_ends_exactly_where_an_uninterrupted_one_does() {
         "resumed parameters differ from the uninterrupted run's"
     );
     let other_seed = TrainConfig { seed: 10, ..config };
-    let err = Trainer::resume(&checkpoint, Device::flex(), other_seed)
+    let err = Trainer::resume(&checkpoint, Device::flex(), other_seed, &mut open())
         .err()
         .unwrap()
         .to_string();
     assert!(err.contains("seed 9"), "{err}");
+}
+
+#[test]
+fn unreadable_images_are_skipped_and_counted_not_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    write_folder(dir.path());
+    // Break two of the eight images after the folder was written: one truncated, one gone.
+    let labels = std::fs::read_to_string(dir.path().join(LABELS_FILE)).unwrap();
+    let images: Vec<String> = labels
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["image"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    std::fs::write(dir.path().join(&images[3]), b"\x89PNG\r\n\x1a\nshort").unwrap();
+    std::fs::remove_file(dir.path().join(&images[5])).unwrap();
+    let mut folder = LabelledFolder::open(dir.path(), 16).unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let batch = folder.next_batch(20, &mut rng).unwrap();
+    assert_eq!(batch.len(), 20);
+    let skipped = folder.skipped();
+    assert!(
+        skipped.get(designer_core::dataset::Skip::Decode) >= 1,
+        "{skipped}"
+    );
+    assert!(
+        skipped.get(designer_core::dataset::Skip::Unreadable) >= 1,
+        "{skipped}"
+    );
+    assert!(skipped.to_string().contains("decode"));
+
+    // A folder with nothing usable left is an error that says so, not a hang or a panic.
+    for image in &images {
+        std::fs::write(dir.path().join(image), b"not an image").unwrap();
+    }
+    let err = folder.next_batch(2000, &mut rng).err().unwrap().to_string();
+    assert!(err.contains("no usable image"), "{err}");
 }

@@ -389,9 +389,13 @@ fn generate(args: GenerateArgs) -> Result<()> {
     Ok(())
 }
 
-fn open_source(args: &SourceArgs, size: u32) -> Result<Box<dyn ExampleSource>> {
+fn open_source(args: &SourceArgs, size: u32, batch_size: usize) -> Result<Box<dyn ExampleSource>> {
     match (&args.data, &args.catalog) {
-        (Some(folder), _) => Ok(Box::new(LabelledFolder::open(folder, size)?)),
+        (Some(folder), _) => Ok(Box::new(LabelledFolder::open_buffered(
+            folder,
+            size,
+            designer_core::shuffle::capacity_for(batch_size),
+        )?)),
         (None, Some(root)) => Ok(Box::new(SceneSource::new(load_scene_engine(root)?, size)?)),
         (None, None) => bail!(
             "give --data FOLDER (images + labels.jsonl) or --catalog FOLDER (Sweet Home 3D catalogs)"
@@ -411,7 +415,7 @@ fn train(args: TrainArgs) -> Result<()> {
         .clone()
         .unwrap_or(settings.checkpoint_dir);
 
-    let mut source = open_source(&args.source, settings.image_size)?;
+    let mut source = open_source(&args.source, settings.image_size, settings.batch_size)?;
     let config = TrainConfig {
         steps: settings.total_steps(),
         batch_size: settings.batch_size,
@@ -438,7 +442,7 @@ fn train(args: TrainArgs) -> Result<()> {
                 checkpoint.state.step,
                 settings.checkpoint_dir.display()
             );
-            Trainer::resume(checkpoint, device, config)?
+            Trainer::resume(checkpoint, device, config, source.as_mut())?
         }
         (None, Some(path)) => Trainer::from_weights(&Weights::from_file(path)?, device, config)?,
         (None, None) => {
@@ -486,7 +490,7 @@ fn train(args: TrainArgs) -> Result<()> {
     while !trainer.is_finished() && !trainer.out_of_time() {
         let epoch_end =
             (trainer.step_count() / settings.steps_per_epoch + 1) * settings.steps_per_epoch;
-        trainer.run_until(epoch_end, source.as_mut(), &mut |report| {
+        let mut report_step = |report: &designer_core::train::StepReport| {
             if let Some(loss) = report.loss {
                 last_loss = loss;
                 if let Some(file) = metrics.as_mut() {
@@ -494,19 +498,24 @@ fn train(args: TrainArgs) -> Result<()> {
                     let _ = writeln!(file, "{line}");
                 }
             }
-            progress.set_message(format!("loss {last_loss:.4} {:.0} img/s", report.images_per_second));
+            progress.set_message(format!(
+                "loss {last_loss:.4} {:.0} img/s",
+                report.images_per_second
+            ));
             progress.set_position(report.step);
-        });
+        };
+        trainer.run_until(epoch_end, source.as_mut(), &mut report_step)?;
         let saved = trainer
-            .checkpoint(&provenance)?
+            .checkpoint(&provenance, source.as_ref())?
             .save(&settings.checkpoint_dir)?;
         // Printed around the bar, and also when stderr is no terminal (logs, CI).
         progress.suspend(|| {
             eprintln!(
-                "epoch {}/{}: step {}, loss {last_loss:.4}, checkpoint {}",
+                "epoch {}/{}: step {}, loss {last_loss:.4}, skipped items: {}, checkpoint {}",
                 trainer.step_count().div_ceil(settings.steps_per_epoch),
                 settings.epochs,
                 trainer.step_count(),
+                source.skipped(),
                 saved.display()
             )
         });

@@ -25,7 +25,7 @@ pub use training::SceneSource;
 #[cfg(feature = "train")]
 mod training {
     use super::*;
-    use crate::dataset::{Example, ExampleSource};
+    use crate::dataset::{Example, ExampleSource, SourceError};
     use crate::image::rgb_to_tensor;
     use rand::RngExt;
     use rand_chacha::ChaCha8Rng;
@@ -52,11 +52,15 @@ mod training {
             self.size
         }
 
-        fn next_example(&mut self, rng: &mut ChaCha8Rng) -> Example {
-            self.next_batch(1, rng).remove(0)
+        fn next_example(&mut self, rng: &mut ChaCha8Rng) -> Result<Example, SourceError> {
+            Ok(self.next_batch(1, rng)?.remove(0))
         }
 
-        fn next_batch(&mut self, n: usize, rng: &mut ChaCha8Rng) -> Vec<Example> {
+        fn next_batch(
+            &mut self,
+            n: usize,
+            rng: &mut ChaCha8Rng,
+        ) -> Result<Vec<Example>, SourceError> {
             let jobs: Vec<(RoomType, Style, u64)> = (0..n)
                 .map(|_| {
                     let room = RoomType::ALL[rng.random_range(0..RoomType::ALL.len())];
@@ -64,7 +68,7 @@ mod training {
                     (room, style, rng.random())
                 })
                 .collect();
-            render_many(&self.engine, jobs.into_iter(), self.size)
+            Ok(render_many(&self.engine, jobs.into_iter(), self.size)
                 .expect("the size was checked when the source was made")
                 .into_iter()
                 .map(|(scene, image)| Example {
@@ -72,7 +76,7 @@ mod training {
                     room: scene.room_type,
                     style: scene.style,
                 })
-                .collect()
+                .collect())
         }
 
         fn describe(&self) -> String {
