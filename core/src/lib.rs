@@ -26,6 +26,8 @@ pub mod train;
 
 #[cfg(feature = "catalog")]
 pub mod catalog;
+#[cfg(feature = "download")]
+pub mod download;
 #[cfg(feature = "scene")]
 pub mod scene;
 

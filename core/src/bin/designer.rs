@@ -7,6 +7,7 @@ use designer_core::catalog;
 use designer_core::checkpoint::Checkpoint;
 use designer_core::config::TrainSettings;
 use designer_core::dataset::{ExampleSource, LabelledFolder, LabelledFolderWriter};
+use designer_core::download::{DownloadConfig, UrlSource};
 use designer_core::image::from_base64;
 use designer_core::model::ModelConfig;
 use designer_core::request::{DesignRequest, SamplerKind};
@@ -147,14 +148,25 @@ enum SamplerArg {
 }
 
 #[derive(Args)]
+#[command(group(clap::ArgGroup::new("source").args(["data", "catalog", "manifest"])))]
 struct SourceArgs {
     /// A folder of images with a labels.jsonl.
-    #[arg(long, conflicts_with = "catalog")]
+    #[arg(long)]
     data: Option<PathBuf>,
     /// A folder holding the Sweet Home 3D catalogs (`.sh3f`, `sweethome3d.jar`); furnished
     /// rooms are rendered from it on the fly.
     #[arg(long)]
     catalog: Option<PathBuf>,
+    /// A JSONL manifest of {"url", "room_type", "style"} lines; images are downloaded (at most
+    /// MAX_IMAGE_SIZE bytes each) and bad ones skipped and counted.
+    #[arg(long)]
+    manifest: Option<PathBuf>,
+    /// Downloads in flight at once.
+    #[arg(long, default_value_t = 8)]
+    downloads: usize,
+    /// Follow redirects to loopback, private and link-local addresses.
+    #[arg(long)]
+    allow_private_redirects: bool,
 }
 
 #[derive(Args)]
@@ -389,18 +401,32 @@ fn generate(args: GenerateArgs) -> Result<()> {
     Ok(())
 }
 
-fn open_source(args: &SourceArgs, size: u32, batch_size: usize) -> Result<Box<dyn ExampleSource>> {
-    match (&args.data, &args.catalog) {
-        (Some(folder), _) => Ok(Box::new(LabelledFolder::open_buffered(
-            folder,
-            size,
-            designer_core::shuffle::capacity_for(batch_size),
-        )?)),
-        (None, Some(root)) => Ok(Box::new(SceneSource::new(load_scene_engine(root)?, size)?)),
-        (None, None) => bail!(
-            "give --data FOLDER (images + labels.jsonl) or --catalog FOLDER (Sweet Home 3D catalogs)"
-        ),
+fn open_source(args: &SourceArgs, settings: &TrainSettings) -> Result<Box<dyn ExampleSource>> {
+    let size = settings.image_size;
+    let capacity = designer_core::shuffle::capacity_for(settings.batch_size);
+    if let Some(folder) = &args.data {
+        return Ok(Box::new(LabelledFolder::open_buffered(
+            folder, size, capacity,
+        )?));
     }
+    if let Some(root) = &args.catalog {
+        return Ok(Box::new(SceneSource::new(load_scene_engine(root)?, size)?));
+    }
+    if let Some(manifest) = &args.manifest {
+        if args.downloads == 0 {
+            bail!("--downloads must be at least 1");
+        }
+        let config = DownloadConfig {
+            max_bytes: settings.max_image_size,
+            parallel: args.downloads,
+            allow_private_redirects: args.allow_private_redirects,
+            ..DownloadConfig::default()
+        };
+        return Ok(Box::new(UrlSource::open(manifest, size, capacity, config)?));
+    }
+    bail!(
+        "give --data FOLDER (images + labels.jsonl), --catalog FOLDER (Sweet Home 3D catalogs) or --manifest FILE (image URLs)"
+    )
 }
 
 fn train(args: TrainArgs) -> Result<()> {
@@ -415,7 +441,7 @@ fn train(args: TrainArgs) -> Result<()> {
         .clone()
         .unwrap_or(settings.checkpoint_dir);
 
-    let mut source = open_source(&args.source, settings.image_size, settings.batch_size)?;
+    let mut source = open_source(&args.source, &settings)?;
     let config = TrainConfig {
         steps: settings.total_steps(),
         batch_size: settings.batch_size,
