@@ -352,17 +352,14 @@ impl ExampleSource for LabelledFolder {
     }
 
     fn next_example(&mut self, rng: &mut ChaCha8Rng) -> Result<Example, SourceError> {
-        let Some((_, example)) = self.buffer.next(rng, &mut self.stream) else {
-            return Err(SourceError::NothingUsable {
-                what: self.root.display().to_string(),
-                skipped: self.stream.skipped.clone(),
-            });
-        };
-        Ok(if rng.random_bool(0.5) {
-            mirrored(&example, self.size as usize)
-        } else {
-            example
-        })
+        let drawn = self.buffer.next(rng, &mut self.stream).map(|(_, e)| e);
+        finish_draw(
+            drawn,
+            rng,
+            self.size,
+            &self.root.display(),
+            &self.stream.skipped,
+        )
     }
 
     fn describe(&self) -> String {
@@ -480,6 +477,28 @@ impl LabelledFolderWriter {
             .map_err(|source| DatasetError::Io { path, source })?;
         Ok(self.count)
     }
+}
+
+/// The last step of every streamed source: the shuffle buffer's draw, mirrored half the time,
+/// or the error of a stream that gave nothing usable in a whole pass.
+pub(crate) fn finish_draw(
+    drawn: Option<Example>,
+    rng: &mut ChaCha8Rng,
+    size: u32,
+    what: &dyn std::fmt::Display,
+    skipped: &SkipCounts,
+) -> Result<Example, SourceError> {
+    let Some(example) = drawn else {
+        return Err(SourceError::NothingUsable {
+            what: what.to_string(),
+            skipped: skipped.clone(),
+        });
+    };
+    Ok(if rng.random_bool(0.5) {
+        mirrored(&example, size as usize)
+    } else {
+        example
+    })
 }
 
 /// The example flipped left to right: a room seen in a mirror is still that room.

@@ -10,12 +10,11 @@
 //! fatal.
 
 use crate::dataset::{
-    DatasetError, Example, ExampleSource, Skip, SkipCounts, SourceError, mirrored,
+    DatasetError, Example, ExampleSource, Skip, SkipCounts, SourceError, finish_draw,
 };
 use crate::image::{decode_bounded_any, rgb_to_tensor, square};
 use crate::labels::{RoomType, Style};
 use crate::shuffle::ShuffleBuffer;
-use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 use serde::Deserialize;
 use std::io::{BufRead, BufReader, Read};
@@ -402,17 +401,14 @@ impl ExampleSource for UrlSource {
     }
 
     fn next_example(&mut self, rng: &mut ChaCha8Rng) -> Result<Example, SourceError> {
-        let Some(example) = self.buffer.next(rng, &mut self.stream) else {
-            return Err(SourceError::NothingUsable {
-                what: self.manifest.display().to_string(),
-                skipped: self.stream.skipped.clone(),
-            });
-        };
-        Ok(if rng.random_bool(0.5) {
-            mirrored(&example, self.size as usize)
-        } else {
-            example
-        })
+        let drawn = self.buffer.next(rng, &mut self.stream);
+        finish_draw(
+            drawn,
+            rng,
+            self.size,
+            &self.manifest.display(),
+            &self.stream.skipped,
+        )
     }
 
     fn describe(&self) -> String {

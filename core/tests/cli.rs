@@ -322,3 +322,46 @@ fn scenes_refuses_bad_sizes_and_a_missing_catalog_clearly() {
     let output = designer().args(["scenes"]).output().unwrap();
     assert!(!output.status.success(), "needs --out or --sheet");
 }
+
+#[test]
+fn eval_reports_accuracies_and_a_frechet_distance() {
+    let output = succeed(
+        designer()
+            .args([
+                "eval",
+                "--json",
+                "--train-per-label",
+                "2",
+                "--test-per-label",
+                "1",
+            ])
+            .args([
+                "--generated-per-label",
+                "1",
+                "--epochs",
+                "1",
+                "--steps",
+                "2",
+                "--catalog",
+            ])
+            .arg(catalog_root()),
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["real"]["count"], 48);
+    assert_eq!(report["generated"]["count"], 48);
+    assert_eq!(report["classifier"]["train_renders"], 96);
+    for set in ["real", "generated"] {
+        for head in ["room_type", "style", "both"] {
+            let a = report[set]["accuracy"][head].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&a), "{set} {head}: {a}");
+        }
+    }
+    assert!(report["frechet_distance"].as_f64().unwrap() >= 0.0);
+    assert!(report["model"].as_str().unwrap().starts_with("designer-"));
+    let bad = designer()
+        .args(["eval", "--test-per-label", "0"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("at least 1"));
+}

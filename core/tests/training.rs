@@ -230,3 +230,20 @@ fn unreadable_images_are_skipped_and_counted_not_fatal() {
     let err = folder.next_batch(2000, &mut rng).err().unwrap().to_string();
     assert!(err.contains("no usable image"), "{err}");
 }
+
+#[test]
+fn the_eval_classifier_learns_two_clearly_different_classes() {
+    use designer_core::eval::{evaluate, train_classifier};
+    let dir = tempfile::tempdir().unwrap();
+    support::write_two_class_folder(dir.path(), 64);
+    let mut folder = LabelledFolder::open(dir.path(), 64).unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let examples = folder.next_batch(64, &mut rng).unwrap();
+    let device = Device::flex();
+    let classifier = train_classifier(&examples, 64, 6, 16, 1, &device, &mut |_, _, _| {});
+    let (accuracy, features) = evaluate(&classifier, &examples, 64, &device);
+    // Bedroom/rustic versus kitchen/modern: both heads separate them.
+    assert!(accuracy.both > 0.95, "{accuracy:?}");
+    assert_eq!(features.len(), 64);
+    assert_eq!(features[0].len(), designer_core::eval::FEATURES);
+}

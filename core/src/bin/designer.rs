@@ -42,6 +42,8 @@ enum Command {
     Scenes(ScenesArgs),
     /// Write a contact sheet of generated designs: room types (rows) by styles (columns).
     Sheet(SheetArgs),
+    /// Measure the model: a classifier trained on held-out renders judges generated designs.
+    Eval(EvalArgs),
     /// Print the model version, labels and limits as JSON.
     Info(WeightsArg),
     /// Rewrite weights for shipping (f16 halves the size); the version hash changes with them.
@@ -249,6 +251,36 @@ struct ScenesArgs {
 }
 
 #[derive(Args)]
+struct EvalArgs {
+    /// The folder holding the Sweet Home 3D catalogs (`make data` fills it).
+    #[arg(long, default_value = ".cache/catalog")]
+    catalog: PathBuf,
+    /// Classifier training renders per (room type, style) pair.
+    #[arg(long, default_value_t = 100)]
+    train_per_label: u64,
+    /// Held-out test renders per pair.
+    #[arg(long, default_value_t = 10)]
+    test_per_label: u64,
+    /// Generated designs per pair.
+    #[arg(long, default_value_t = 4)]
+    generated_per_label: u32,
+    #[arg(long, default_value_t = 8)]
+    epochs: usize,
+    /// Sampler steps and guidance of the generated designs (the request defaults).
+    #[arg(long, default_value_t = 20)]
+    steps: u32,
+    #[arg(long, default_value_t = 3.0)]
+    guidance: f32,
+    #[arg(long, default_value_t = 64)]
+    size: u32,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    weights: WeightsArg,
+}
+
+#[derive(Args)]
 struct SheetArgs {
     #[arg(long, default_value_t = 64)]
     size: u32,
@@ -276,6 +308,7 @@ fn main() -> Result<()> {
         Command::Generate(args) => generate(args),
         Command::Train(args) => train(args),
         Command::Scenes(args) => scenes(args),
+        Command::Eval(args) => eval(args),
         Command::Sheet(args) => sheet(args),
         Command::Info(args) => info(args),
         Command::Export(args) => export(args),
@@ -675,6 +708,132 @@ fn scenes(args: ScenesArgs) -> Result<()> {
         out.display(),
         written as f64 / seconds
     );
+    Ok(())
+}
+
+/// Seeds of the classifier's renders: far from 0.. (the CLI's datasets) and drawn from by the
+/// generator's training (uniform over u64) with odds of about 1e-13 per run.
+const EVAL_TRAIN_SEEDS: u64 = 1 << 62;
+const EVAL_TEST_SEEDS: u64 = (1 << 62) + (1 << 40);
+
+fn eval(args: EvalArgs) -> Result<()> {
+    use designer_core::eval::{evaluate, frechet_distance, train_classifier};
+    use designer_core::image::rgb_to_tensor;
+    if args.train_per_label == 0 || args.test_per_label == 0 || args.generated_per_label == 0 {
+        bail!("--train-per-label, --test-per-label and --generated-per-label must be at least 1");
+    }
+    let engine = load_scene_engine(&args.catalog)?;
+    let designer = load_designer(&args.weights)?;
+    let size = args.size;
+    let pairs: Vec<(RoomType, Style)> = RoomType::ALL
+        .iter()
+        .flat_map(|r| Style::ALL.iter().map(move |s| (*r, *s)))
+        .collect();
+    let render = |per_label: u64,
+                  base: u64,
+                  what: &str|
+     -> Result<Vec<designer_core::dataset::Example>> {
+        let progress = bar(per_label * pairs.len() as u64, what);
+        let mut examples = Vec::new();
+        for k in 0..per_label {
+            let jobs = pairs
+                .iter()
+                .enumerate()
+                .map(|(i, (r, s))| (*r, *s, base + k * 1000 + i as u64));
+            for (scene, image) in designer_core::scene::source::render_many(&engine, jobs, size)? {
+                examples.push(designer_core::dataset::Example {
+                    pixels: rgb_to_tensor(&image),
+                    room: scene.room_type,
+                    style: scene.style,
+                });
+                progress.inc(1);
+            }
+        }
+        progress.finish_and_clear();
+        Ok(examples)
+    };
+    let training = render(args.train_per_label, EVAL_TRAIN_SEEDS, "renders")?;
+    let test = render(args.test_per_label, EVAL_TEST_SEEDS, "test renders")?;
+    let device = Device::flex();
+    let progress = bar(0, "classifier");
+    let classifier = train_classifier(
+        &training,
+        size as usize,
+        args.epochs,
+        64,
+        0,
+        &device,
+        &mut |step, total, loss| {
+            progress.set_length(total as u64);
+            progress.set_position(step as u64);
+            progress.set_message(format!("loss {loss:.3}"));
+        },
+    );
+    progress.finish_and_clear();
+    let (real, real_features) = evaluate(&classifier, &test, size as usize, &device);
+
+    let progress = bar(pairs.len() as u64, "generating");
+    let mut generated = Vec::new();
+    for (i, (room, style)) in pairs.iter().enumerate() {
+        let request = DesignRequest {
+            variations: args.generated_per_label,
+            seed: 7_000 + i as u64 * 100,
+            steps: args.steps,
+            guidance: args.guidance,
+            size,
+            ..DesignRequest::new(*room, *style)
+        };
+        for design in designer.generate(&request)?.designs {
+            let image = image::load_from_memory(&from_base64(&design.png_base64)?)?.to_rgb8();
+            generated.push(designer_core::dataset::Example {
+                pixels: rgb_to_tensor(&image),
+                room: *room,
+                style: *style,
+            });
+        }
+        progress.inc(1);
+    }
+    progress.finish_and_clear();
+    let (fake, fake_features) = evaluate(&classifier, &generated, size as usize, &device);
+    // The distance between two sets of real renders of the generated set's size: what "as
+    // close as real" reads on this scale.
+    let (_, reference_features) = evaluate(
+        &classifier,
+        &training[..generated.len().min(training.len())],
+        size as usize,
+        &device,
+    );
+    let fid = frechet_distance(&real_features, &fake_features);
+    let fid_real = frechet_distance(&real_features, &reference_features);
+    let report = serde_json::json!({
+        "model": designer.model_version(),
+        "size": size,
+        "classifier": {"train_renders": training.len(), "epochs": args.epochs},
+        "real": {"count": test.len(), "accuracy": real},
+        "generated": {"count": generated.len(), "steps": args.steps, "guidance": args.guidance, "accuracy": fake},
+        "generated_vs_real_accuracy": fake.both / real.both.max(1e-9),
+        "frechet_distance": fid,
+        "frechet_distance_real_vs_real": fid_real,
+    });
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "{}: classifier on {} held-out renders: room {:.1} %, style {:.1} %, both {:.1} %\n\
+             generated ({} designs): room {:.1} %, style {:.1} %, both {:.1} % ({:.0} % of real)\n\
+             Frechet distance on classifier features: {fid:.3} (two real sets: {fid_real:.3})",
+            designer.model_version(),
+            test.len(),
+            real.room_type * 100.0,
+            real.style * 100.0,
+            real.both * 100.0,
+            generated.len(),
+            fake.room_type * 100.0,
+            fake.style * 100.0,
+            fake.both * 100.0,
+            fake.both / real.both.max(1e-9) * 100.0,
+        );
+    }
     Ok(())
 }
 

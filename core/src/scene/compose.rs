@@ -954,18 +954,7 @@ fn dining_room(l: &mut Layout) {
             l.put(chair, Vec2::new(x, tb.max.z + c.z / 2.0 + 2.0), 180, 0.0);
         }
         if size.z >= 80.0 {
-            l.put(
-                chair,
-                Vec2::new(tb.min.x - c.z / 2.0 - 2.0, centre.y),
-                90,
-                0.0,
-            );
-            l.put(
-                chair,
-                Vec2::new(tb.max.x + c.z / 2.0 + 2.0, centre.y),
-                270,
-                0.0,
-            );
+            chairs_at_ends(l, chair, &tb);
         }
     }
     place_door(l);
@@ -978,6 +967,24 @@ fn dining_room(l: &mut Layout) {
     l.companion(Role::Bookcase, &VISIBLE_WALLS, 0.3);
     l.companion(Role::FloorPlant, &VISIBLE_WALLS, 0.7);
     l.pictures_anywhere(&VISIBLE_WALLS, 2);
+}
+
+/// A chair at each end of a table, facing it.
+fn chairs_at_ends(l: &mut Layout, chair: usize, table: &Box3) {
+    let depth = l.info(chair).size.z;
+    let z = (table.min.z + table.max.z) / 2.0;
+    l.put(
+        chair,
+        Vec2::new(table.min.x - depth / 2.0 - 2.0, z),
+        90,
+        0.0,
+    );
+    l.put(
+        chair,
+        Vec2::new(table.max.x + depth / 2.0 + 2.0, z),
+        270,
+        0.0,
+    );
 }
 
 /// A run of kitchen modules along `wall` from one end, fridge first where there is one.
@@ -1060,19 +1067,7 @@ fn kitchen(l: &mut Layout) {
         if let Some(t) = l.put(table, centre, 0, 0.0) {
             let tb = l.items[t].bounds();
             if let Some(chair) = l.pick(Role::DiningChair, |_| true) {
-                let c = l.info(chair).size;
-                l.put(
-                    chair,
-                    Vec2::new(tb.min.x - c.z / 2.0 - 2.0, centre.y),
-                    90,
-                    0.0,
-                );
-                l.put(
-                    chair,
-                    Vec2::new(tb.max.x + c.z / 2.0 + 2.0, centre.y),
-                    270,
-                    0.0,
-                );
+                chairs_at_ends(l, chair, &tb);
             }
         }
     }
