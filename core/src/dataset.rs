@@ -124,6 +124,8 @@ pub enum SourceError {
     NothingUsable { what: String, skipped: SkipCounts },
     #[error("cannot continue the data stream from the checkpoint: {0}")]
     Restore(String),
+    #[error("cannot make training images: {0}")]
+    Render(String),
 }
 
 /// One line of `labels.jsonl`.

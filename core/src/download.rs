@@ -257,36 +257,45 @@ pub struct UrlSource {
     buffer: ShuffleBuffer<Example>,
 }
 
+/// A job or its result, tagged with the pass over the manifest it belongs to.
+type Job = (u64, Result<ManifestLine, Skip>);
+type Done = (u64, Result<Example, Skip>);
+
 struct UrlStream {
-    results: Receiver<Result<Example, Skip>>,
+    results: Receiver<Done>,
     lines: u64,
-    seen_this_pass: u64,
-    usable_this_pass: u64,
+    /// Per pass still open: results back, usable ones among them. Downloads finish in any
+    /// order, so passes overlap; a pass ends when all its lines are back.
+    passes: std::collections::BTreeMap<u64, (u64, u64)>,
     skipped: SkipCounts,
 }
 
 impl Iterator for UrlStream {
     type Item = Example;
 
-    /// The next usable download; `None` once as many items as the manifest holds came back
-    /// with none usable (the threads finish in any order, so a "pass" is counted, not marked).
+    /// The next usable download; `None` once every line of some pass came back unusable.
     fn next(&mut self) -> Option<Example> {
         loop {
-            if self.seen_this_pass >= self.lines {
-                if self.usable_this_pass == 0 {
+            let (pass, result) = self.results.recv().ok()?;
+            let (back, usable) = self.passes.entry(pass).or_insert((0, 0));
+            *back += 1;
+            *usable += u64::from(result.is_ok());
+            let (back, usable) = (*back, *usable);
+            let example = match result {
+                Ok(example) => Some(example),
+                Err(reason) => {
+                    self.skipped.add(reason);
+                    None
+                }
+            };
+            if back == self.lines {
+                self.passes.remove(&pass);
+                if usable == 0 {
                     return None;
                 }
-                self.seen_this_pass = 0;
-                self.usable_this_pass = 0;
             }
-            let result = self.results.recv().ok()?;
-            self.seen_this_pass += 1;
-            match result {
-                Ok(example) => {
-                    self.usable_this_pass += 1;
-                    return Some(example);
-                }
-                Err(reason) => self.skipped.add(reason),
+            if example.is_some() {
+                return example;
             }
         }
     }
@@ -319,7 +328,7 @@ impl UrlSource {
                 source: std::io::Error::other(e.to_string()),
             })?);
         let parallel = downloader.config().parallel.max(1);
-        let (jobs_in, jobs_out) = sync_channel::<Result<ManifestLine, Skip>>(parallel);
+        let (jobs_in, jobs_out) = sync_channel::<Job>(parallel);
         let (results_in, results) = sync_channel(parallel * 2);
         spawn_reader(manifest.to_path_buf(), jobs_in);
         let jobs_out = std::sync::Arc::new(std::sync::Mutex::new(jobs_out));
@@ -335,8 +344,7 @@ impl UrlSource {
             stream: UrlStream {
                 results,
                 lines,
-                seen_this_pass: 0,
-                usable_this_pass: 0,
+                passes: std::collections::BTreeMap::new(),
                 skipped: SkipCounts::default(),
             },
             buffer: ShuffleBuffer::new(capacity),
@@ -345,9 +353,9 @@ impl UrlSource {
 }
 
 /// Reads the manifest pass after pass into the job queue; stops when nobody listens.
-fn spawn_reader(manifest: PathBuf, jobs: SyncSender<Result<ManifestLine, Skip>>) {
+fn spawn_reader(manifest: PathBuf, jobs: SyncSender<Job>) {
     std::thread::spawn(move || {
-        loop {
+        for pass in 0.. {
             let Ok(file) = std::fs::File::open(&manifest) else {
                 return;
             };
@@ -359,7 +367,7 @@ fn spawn_reader(manifest: PathBuf, jobs: SyncSender<Result<ManifestLine, Skip>>)
                     continue;
                 }
                 let job = serde_json::from_str::<ManifestLine>(&line).map_err(|_| Skip::BadLine);
-                if jobs.send(job).is_err() {
+                if jobs.send((pass, job)).is_err() {
                     return;
                 }
             }
@@ -368,13 +376,13 @@ fn spawn_reader(manifest: PathBuf, jobs: SyncSender<Result<ManifestLine, Skip>>)
 }
 
 fn download_worker(
-    jobs: &std::sync::Mutex<Receiver<Result<ManifestLine, Skip>>>,
-    results: &SyncSender<Result<Example, Skip>>,
+    jobs: &std::sync::Mutex<Receiver<Job>>,
+    results: &SyncSender<Done>,
     downloader: &Downloader,
     size: u32,
 ) {
     loop {
-        let job = match jobs.lock() {
+        let (pass, job) = match jobs.lock() {
             Ok(receiver) => match receiver.recv() {
                 Ok(job) => job,
                 Err(_) => return,
@@ -389,7 +397,7 @@ fn download_worker(
                 style: line.style,
             })
         });
-        if results.send(result).is_err() {
+        if results.send((pass, result)).is_err() {
             return;
         }
     }

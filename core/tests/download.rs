@@ -358,7 +358,9 @@ fn a_manifest_trains_on_the_good_items_and_counts_the_bad_ones() {
     let mut source = UrlSource::open(&manifest, 8, 16, config()).unwrap();
     let err = source.next_batch(4, &mut rng).err().unwrap().to_string();
     assert!(
-        err.contains("no usable image") && err.contains("not_an_image"),
+        err.contains("no usable image")
+            && err.contains("not_an_image")
+            && err.contains("http_status"),
         "{err}"
     );
 }

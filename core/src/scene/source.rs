@@ -31,11 +31,45 @@ mod training {
     use rand_chacha::ChaCha8Rng;
     use std::sync::Arc;
 
+    type Job = (RoomType, Style, u64);
+
     /// Training examples rendered on demand: labels and seeds drawn from the trainer's RNG,
-    /// so a resumed run sees the same rooms it would have seen.
+    /// so a resumed run sees the same rooms it would have seen. Each batch's jobs are drawn
+    /// one batch early and rendered on a background thread while the trainer works on the
+    /// current batch: on the GPU machine rendering and training took turns, each about half
+    /// of a step.
     pub struct SceneSource {
         engine: Arc<SceneEngine>,
         size: u32,
+        ahead: Option<Ahead>,
+    }
+
+    /// The next batch: its jobs, and the thread rendering them.
+    struct Ahead {
+        jobs: Vec<Job>,
+        renders: std::thread::JoinHandle<Vec<Example>>,
+    }
+
+    fn draw_jobs(n: usize, rng: &mut ChaCha8Rng) -> Vec<Job> {
+        (0..n)
+            .map(|_| {
+                let room = RoomType::ALL[rng.random_range(0..RoomType::ALL.len())];
+                let style = Style::ALL[rng.random_range(0..Style::ALL.len())];
+                (room, style, rng.random())
+            })
+            .collect()
+    }
+
+    fn render_jobs(engine: &SceneEngine, jobs: &[Job], size: u32) -> Vec<Example> {
+        render_many(engine, jobs.iter().copied(), size)
+            .expect("the size was checked when the source was made")
+            .into_iter()
+            .map(|(scene, image)| Example {
+                pixels: rgb_to_tensor(&image),
+                room: scene.room_type,
+                style: scene.style,
+            })
+            .collect()
     }
 
     impl SceneSource {
@@ -43,7 +77,19 @@ mod training {
             if !(super::super::MIN_SIZE..=super::super::MAX_SIZE).contains(&size) {
                 return Err(SceneError::Size(size));
             }
-            Ok(Self { engine, size })
+            Ok(Self {
+                engine,
+                size,
+                ahead: None,
+            })
+        }
+
+        fn start(&self, jobs: Vec<Job>) -> Ahead {
+            let (engine, size, mine) = (self.engine.clone(), self.size, jobs.clone());
+            Ahead {
+                jobs,
+                renders: std::thread::spawn(move || render_jobs(&engine, &mine, size)),
+            }
         }
     }
 
@@ -61,22 +107,47 @@ mod training {
             n: usize,
             rng: &mut ChaCha8Rng,
         ) -> Result<Vec<Example>, SourceError> {
-            let jobs: Vec<(RoomType, Style, u64)> = (0..n)
-                .map(|_| {
-                    let room = RoomType::ALL[rng.random_range(0..RoomType::ALL.len())];
-                    let style = Style::ALL[rng.random_range(0..Style::ALL.len())];
-                    (room, style, rng.random())
-                })
+            let current = match self.ahead.take() {
+                Some(ahead) if ahead.jobs.len() == n => ahead
+                    .renders
+                    .join()
+                    .map_err(|_| SourceError::Render("a render thread failed".into()))?,
+                // None ahead yet (or of another batch size: those rooms are skipped).
+                _ => render_jobs(&self.engine, &draw_jobs(n, rng), self.size),
+            };
+            self.ahead = Some(self.start(draw_jobs(n, rng)));
+            Ok(current)
+        }
+
+        /// The jobs of the batch being rendered ahead: already drawn from the RNG the
+        /// checkpoint saves, so they must be rendered again on resume.
+        fn state(&self) -> Option<serde_json::Value> {
+            let jobs: Vec<(&str, &str, String)> = self
+                .ahead
+                .as_ref()?
+                .jobs
+                .iter()
+                .map(|(room, style, seed)| (room.name(), style.name(), seed.to_string()))
                 .collect();
-            Ok(render_many(&self.engine, jobs.into_iter(), self.size)
-                .expect("the size was checked when the source was made")
-                .into_iter()
-                .map(|(scene, image)| Example {
-                    pixels: rgb_to_tensor(&image),
-                    room: scene.room_type,
-                    style: scene.style,
+            Some(serde_json::json!({ "ahead": jobs }))
+        }
+
+        fn restore(&mut self, state: &serde_json::Value) -> Result<(), SourceError> {
+            let bad = |what: &str| SourceError::Restore(format!("scene jobs: {what}"));
+            let jobs = state["ahead"].as_array().ok_or_else(|| bad("no list"))?;
+            let jobs = jobs
+                .iter()
+                .map(|job| -> Result<Job, SourceError> {
+                    let field = |i: usize| job[i].as_str().ok_or_else(|| bad("not text"));
+                    Ok((
+                        field(0)?.parse().map_err(|_| bad("room type"))?,
+                        field(1)?.parse().map_err(|_| bad("style"))?,
+                        field(2)?.parse().map_err(|_| bad("seed"))?,
+                    ))
                 })
-                .collect())
+                .collect::<Result<Vec<_>, _>>()?;
+            self.ahead = Some(self.start(jobs));
+            Ok(())
         }
 
         fn describe(&self) -> String {
