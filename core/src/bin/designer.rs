@@ -117,12 +117,8 @@ struct GenerateArgs {
     /// Variation i uses seed + i.
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    #[arg(long, default_value_t = 20)]
-    steps: u32,
-    #[arg(long, default_value_t = 3.0)]
-    guidance: f32,
-    #[arg(long, default_value_t = 64)]
-    size: u32,
+    #[command(flatten)]
+    sampling: SamplingArgs,
     #[arg(long, value_enum, default_value_t = SamplerArg::Euler)]
     sampler: SamplerArg,
     /// A photo (PNG or JPEG) of a room to restyle.
@@ -266,13 +262,9 @@ struct EvalArgs {
     generated_per_label: u32,
     #[arg(long, default_value_t = 8)]
     epochs: usize,
-    /// Sampler steps and guidance of the generated designs (the request defaults).
-    #[arg(long, default_value_t = 20)]
-    steps: u32,
-    #[arg(long, default_value_t = 3.0)]
-    guidance: f32,
-    #[arg(long, default_value_t = 64)]
-    size: u32,
+    /// How the designs are generated (the request defaults), and the renders' size.
+    #[command(flatten)]
+    sampling: SamplingArgs,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -280,14 +272,37 @@ struct EvalArgs {
     weights: WeightsArg,
 }
 
+/// The request fields every generating command shares, with the request's defaults.
 #[derive(Args)]
-struct SheetArgs {
-    #[arg(long, default_value_t = 64)]
-    size: u32,
+struct SamplingArgs {
+    /// Sampler steps.
     #[arg(long, default_value_t = 20)]
     steps: u32,
+    /// Classifier-free guidance (1 = plain conditional, twice as fast).
     #[arg(long, default_value_t = 3.0)]
     guidance: f32,
+    /// Side of the images in pixels.
+    #[arg(long, default_value_t = 64)]
+    size: u32,
+}
+
+impl SamplingArgs {
+    fn request(&self, room: RoomType, style: Style, variations: u32, seed: u64) -> DesignRequest {
+        DesignRequest {
+            variations,
+            seed,
+            steps: self.steps,
+            guidance: self.guidance,
+            size: self.size,
+            ..DesignRequest::new(room, style)
+        }
+    }
+}
+
+#[derive(Args)]
+struct SheetArgs {
+    #[command(flatten)]
+    sampling: SamplingArgs,
     #[arg(long, default_value_t = 1)]
     seed: u64,
     #[arg(long, default_value = "sheet.png")]
@@ -377,18 +392,15 @@ fn generate(args: GenerateArgs) -> Result<()> {
                 None => None,
             };
             let request = DesignRequest {
-                variations: args.variations,
-                seed: args.seed,
-                steps: args.steps,
-                guidance: args.guidance,
-                size: args.size,
                 sampler: match args.sampler {
                     SamplerArg::Euler => SamplerKind::Euler,
                     SamplerArg::Heun => SamplerKind::Heun,
                 },
                 photo,
                 strength: args.strength,
-                ..DesignRequest::new(args.room_type, args.style)
+                ..args
+                    .sampling
+                    .request(args.room_type, args.style, args.variations, args.seed)
             };
             request.validate()?;
             request
@@ -724,7 +736,7 @@ fn eval(args: EvalArgs) -> Result<()> {
     }
     let engine = load_scene_engine(&args.catalog)?;
     let designer = load_designer(&args.weights)?;
-    let size = args.size;
+    let size = args.sampling.size;
     let pairs: Vec<(RoomType, Style)> = RoomType::ALL
         .iter()
         .flat_map(|r| Style::ALL.iter().map(move |s| (*r, *s)))
@@ -775,14 +787,12 @@ fn eval(args: EvalArgs) -> Result<()> {
     let progress = bar(pairs.len() as u64, "generating");
     let mut generated = Vec::new();
     for (i, (room, style)) in pairs.iter().enumerate() {
-        let request = DesignRequest {
-            variations: args.generated_per_label,
-            seed: 7_000 + i as u64 * 100,
-            steps: args.steps,
-            guidance: args.guidance,
-            size,
-            ..DesignRequest::new(*room, *style)
-        };
+        let request = args.sampling.request(
+            *room,
+            *style,
+            args.generated_per_label,
+            7_000 + i as u64 * 100,
+        );
         for design in designer.generate(&request)?.designs {
             let image = image::load_from_memory(&from_base64(&design.png_base64)?)?.to_rgb8();
             generated.push(designer_core::dataset::Example {
@@ -810,7 +820,7 @@ fn eval(args: EvalArgs) -> Result<()> {
         "size": size,
         "classifier": {"train_renders": training.len(), "epochs": args.epochs},
         "real": {"count": test.len(), "accuracy": real},
-        "generated": {"count": generated.len(), "steps": args.steps, "guidance": args.guidance, "accuracy": fake},
+        "generated": {"count": generated.len(), "steps": args.sampling.steps, "guidance": args.sampling.guidance, "accuracy": fake},
         "generated_vs_real_accuracy": fake.both / real.both.max(1e-9),
         "frechet_distance": fid,
         "frechet_distance_real_vs_real": fid_real,
@@ -842,16 +852,14 @@ fn sheet(args: SheetArgs) -> Result<()> {
     let sheet = contact_sheet(
         RoomType::ALL.len() as u32,
         Style::ALL.len() as u32,
-        args.size,
+        args.sampling.size,
         |row, column| {
-            let request = DesignRequest {
-                variations: 1,
-                seed: args.seed + column as u64,
-                steps: args.steps,
-                guidance: args.guidance,
-                size: args.size,
-                ..DesignRequest::new(RoomType::ALL[row as usize], Style::ALL[column as usize])
-            };
+            let request = args.sampling.request(
+                RoomType::ALL[row as usize],
+                Style::ALL[column as usize],
+                1,
+                args.seed + column as u64,
+            );
             let response = designer.generate(&request)?;
             let png = from_base64(&response.designs[0].png_base64)?;
             Ok(image::load_from_memory(&png)?.to_rgb8())
