@@ -190,11 +190,16 @@ impl FolderStream {
         self.root.join(LABELS_FILE)
     }
 
-    fn seek(&mut self, offset: u64) -> std::io::Result<()> {
+    /// The labels file, read from byte `offset` on.
+    fn open_at(&self, offset: u64) -> std::io::Result<BufReader<std::fs::File>> {
         use std::io::Seek;
         let mut file = std::fs::File::open(self.labels_path())?;
         file.seek(std::io::SeekFrom::Start(offset))?;
-        self.reader = Some(BufReader::new(file));
+        Ok(BufReader::new(file))
+    }
+
+    fn seek(&mut self, offset: u64) -> std::io::Result<()> {
+        self.reader = Some(self.open_at(offset)?);
         self.cursor = offset;
         Ok(())
     }
@@ -212,14 +217,10 @@ impl FolderStream {
     }
 
     /// The example on the line at `offset`.
-    fn example_at(&mut self, offset: u64) -> Result<Example, Skip> {
-        use std::io::Seek;
-        let mut file = std::fs::File::open(self.labels_path()).map_err(|_| Skip::Unreadable)?;
-        file.seek(std::io::SeekFrom::Start(offset))
-            .map_err(|_| Skip::Unreadable)?;
+    fn example_at(&self, offset: u64) -> Result<Example, Skip> {
         let mut line = String::new();
-        BufReader::new(file)
-            .read_line(&mut line)
+        self.open_at(offset)
+            .and_then(|mut reader| reader.read_line(&mut line))
             .map_err(|_| Skip::Unreadable)?;
         self.example(line.trim())
     }

@@ -741,29 +741,24 @@ fn eval(args: EvalArgs) -> Result<()> {
         .iter()
         .flat_map(|r| Style::ALL.iter().map(move |s| (*r, *s)))
         .collect();
-    let render = |per_label: u64,
-                  base: u64,
-                  what: &str|
-     -> Result<Vec<designer_core::dataset::Example>> {
-        let progress = bar(per_label * pairs.len() as u64, what);
-        let mut examples = Vec::new();
-        for k in 0..per_label {
-            let jobs = pairs
-                .iter()
-                .enumerate()
-                .map(|(i, (r, s))| (*r, *s, base + k * 1000 + i as u64));
-            for (scene, image) in designer_core::scene::source::render_many(&engine, jobs, size)? {
-                examples.push(designer_core::dataset::Example {
-                    pixels: rgb_to_tensor(&image),
-                    room: scene.room_type,
-                    style: scene.style,
-                });
-                progress.inc(1);
+    let render =
+        |per_label: u64, base: u64, what: &str| -> Result<Vec<designer_core::dataset::Example>> {
+            let progress = bar(per_label * pairs.len() as u64, what);
+            let mut examples = Vec::new();
+            for k in 0..per_label {
+                let jobs: Vec<_> = pairs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (r, s))| (*r, *s, base + k * 1000 + i as u64))
+                    .collect();
+                examples.extend(designer_core::scene::source::render_examples(
+                    &engine, &jobs, size,
+                )?);
+                progress.inc(jobs.len() as u64);
             }
-        }
-        progress.finish_and_clear();
-        Ok(examples)
-    };
+            progress.finish_and_clear();
+            Ok(examples)
+        };
     let training = render(args.train_per_label, EVAL_TRAIN_SEEDS, "renders")?;
     let test = render(args.test_per_label, EVAL_TEST_SEEDS, "test renders")?;
     let device = Device::flex();

@@ -235,17 +235,18 @@ pub fn anchor_roles(room: RoomType) -> &'static [Role] {
 /// The pieces by role, as the composer sees them.
 pub struct Pieces<'a> {
     pub all: &'a [PieceInfo],
-    /// Indices into `all`, per role, in `Role::ALL` order.
-    pub by_role: Vec<Vec<usize>>,
+    /// Indices into `all`, per role, in `Role::ALL` order (see [`Pieces::index`]).
+    pub by_role: &'a [Vec<usize>],
 }
 
 impl<'a> Pieces<'a> {
-    pub fn new(all: &'a [PieceInfo]) -> Self {
+    /// The pieces' indices grouped by role: made once, when the pieces are loaded.
+    pub fn index(all: &[PieceInfo]) -> Vec<Vec<usize>> {
         let mut by_role = vec![Vec::new(); Role::ALL.len()];
         for (i, p) in all.iter().enumerate() {
             by_role[role_index(p.role)].push(i);
         }
-        Self { all, by_role }
+        by_role
     }
 
     pub fn of(&self, role: Role) -> &[usize] {

@@ -52,6 +52,7 @@ pub struct Skipped {
 
 pub struct SceneEngine {
     pieces: Vec<PieceInfo>,
+    by_role: Vec<Vec<usize>>,
     models: Vec<Model>,
     looks: Vec<Look>,
     skipped: Vec<Skipped>,
@@ -106,6 +107,7 @@ impl SceneEngine {
             .collect();
         let mut engine = SceneEngine {
             pieces: Vec::new(),
+            by_role: Vec::new(),
             models: Vec::new(),
             looks: Style::ALL.iter().map(|s| Look::of(*s)).collect(),
             skipped: Vec::new(),
@@ -119,6 +121,7 @@ impl SceneEngine {
                 Err(skipped) => engine.skipped.push(skipped),
             }
         }
+        engine.by_role = Pieces::index(&engine.pieces);
         for room in RoomType::ALL {
             let anchors = compose::anchor_roles(*room);
             if !anchors
@@ -155,7 +158,10 @@ impl SceneEngine {
     /// Lays out a room; the same arguments give the same scene.
     pub fn compose(&self, room: RoomType, style: Style, seed: u64) -> Scene {
         compose::compose(
-            &Pieces::new(&self.pieces),
+            &Pieces {
+                all: &self.pieces,
+                by_role: &self.by_role,
+            },
             self.look(style),
             room,
             style,
@@ -283,7 +289,7 @@ impl SceneEngine {
                     draw(&vertices, &triangles, &plain(look.trim));
                     let canvas = wall_rect(room, wall, along, y, width, height, 2.5);
                     let (vertices, triangles) = quad(canvas, inward(wall), |p| {
-                        let (u, v) = wall_coordinates(room, wall, p);
+                        let (u, v) = wall_coordinates(wall, p);
                         Vec2::new((u - along) / width + 0.5, (y - v) / height + 0.5)
                     });
                     draw(
@@ -381,7 +387,7 @@ fn wall_point(room: &Room, wall: Wall, along: f32, y: f32, off: f32) -> Vec3 {
 }
 
 /// (along, height) of a point on `wall`.
-fn wall_coordinates(_room: &Room, wall: Wall, p: Vec3) -> (f32, f32) {
+fn wall_coordinates(wall: Wall, p: Vec3) -> (f32, f32) {
     match wall {
         Wall::Back | Wall::Front => (p.x, p.y),
         Wall::Left | Wall::Right => (p.z, p.y),

@@ -20,7 +20,7 @@ pub fn render_many(
 }
 
 #[cfg(feature = "train")]
-pub use training::SceneSource;
+pub use training::{SceneSource, render_examples};
 
 #[cfg(feature = "train")]
 mod training {
@@ -60,16 +60,24 @@ mod training {
             .collect()
     }
 
-    fn render_jobs(engine: &SceneEngine, jobs: &[Job], size: u32) -> Vec<Example> {
-        render_many(engine, jobs.iter().copied(), size)
-            .expect("the size was checked when the source was made")
+    /// Renders the jobs in parallel as training examples, in order.
+    pub fn render_examples(
+        engine: &SceneEngine,
+        jobs: &[Job],
+        size: u32,
+    ) -> Result<Vec<Example>, SceneError> {
+        Ok(render_many(engine, jobs.iter().copied(), size)?
             .into_iter()
             .map(|(scene, image)| Example {
                 pixels: rgb_to_tensor(&image),
                 room: scene.room_type,
                 style: scene.style,
             })
-            .collect()
+            .collect())
+    }
+
+    fn render_jobs(engine: &SceneEngine, jobs: &[Job], size: u32) -> Vec<Example> {
+        render_examples(engine, jobs, size).expect("the size was checked when the source was made")
     }
 
     impl SceneSource {
