@@ -8,26 +8,58 @@ CATALOG    := $(CACHE)/catalog
 DEBS       := $(CACHE)/debian
 DESIGNS    := designs
 WASM       := wasm32-unknown-unknown
+# Python tools in a project venv: cargo-lambda (the Lambda emulator and packager; from PyPI in
+# seconds, where `cargo install` takes 40 minutes) with zig for its cross builds, and moto (an
+# S3 API for the Lambda's training tests).
+VENV         := .venv
+# On PATH, the venv gives cargo-lambda its zig (python -m ziglang).
+CARGO_LAMBDA := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/cargo-lambda
+PY_TOOLS     := cargo-lambda==1.9.2 ziglang==0.17.1 moto[server]==5.2.5
+LAMBDA_ZIPS  := target/lambda
 # Debian's packages of the Sweet Home 3D furniture catalogs (CC-BY / CC0 libraries and the
 # default catalog).
 SH3D_PACKAGES := sweethome3d-furniture sweethome3d
 
-.PHONY: run test setup data scenes train eval sheet wasm clean
+.PHONY: run test setup data scenes train eval sheet wasm lambda deploy serve clean
 
 ## Generate 4 bedroom / scandinavian designs with the embedded model into designs/.
 run: $(BIN)
 	$(BIN) generate --room-type bedroom --style scandinavian --variations 4 --seed 42 --out $(DESIGNS)
 	@echo "Designs written to $(CURDIR)/$(DESIGNS)/"
 
-## Every test: unit, integration (CLI, catalog and scenes, training), and the core's wasm32
-## builds (the default, target-neutral one and the scene engine's).
+## Every test: unit, integration (CLI, catalog and scenes, training, the Lambda under its runtime
+## API emulator with an S3 API), and the core's wasm32 builds (the default, target-neutral one
+## and the scene engine's).
 test: setup data
 	$(CARGO) test --release --workspace --features designer-core/cli
 	$(CARGO) build --release -p designer-core --target $(WASM)
 	$(CARGO) build --release -p designer-core --target $(WASM) --features scene
 
-setup:
+setup: $(VENV)/.done
 	@rustup target list --installed | grep -qx $(WASM) || rustup target add $(WASM)
+
+$(VENV)/.done:
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check $(PY_TOOLS)
+	touch $@
+
+## The Lambda's deployable zips (bootstrap inside), for x86_64 and arm64, in target/lambda/.
+lambda: setup
+	$(CARGO_LAMBDA) lambda build --release --output-format zip -p designer-lambda --x86-64 --lambda-dir $(LAMBDA_ZIPS)/x86_64
+	$(CARGO_LAMBDA) lambda build --release --output-format zip -p designer-lambda --arm64 --lambda-dir $(LAMBDA_ZIPS)/arm64
+	@ls -l $(LAMBDA_ZIPS)/*/designer-lambda/bootstrap.zip
+
+## Deploys the x86_64 zip with lambda/Cargo.toml's [package.metadata.lambda.deploy] settings
+## (needs AWS credentials; FUNCTION_ENV="CHECKPOINT_URI=s3://...,TRAINING_MANIFEST=s3://..." adds
+## training's variables).
+FUNCTION_ENV ?=
+deploy: lambda
+	$(CARGO_LAMBDA) lambda deploy --lambda-dir $(LAMBDA_ZIPS)/x86_64 $(if $(FUNCTION_ENV),--env-var $(FUNCTION_ENV)) designer-lambda
+
+## The Lambda, released, under cargo lambda's emulator on 127.0.0.1:9000: POST designs to
+## http://127.0.0.1:9000/lambda-url/designer-lambda/ (or invoke it directly).
+serve: setup
+	$(CARGO_LAMBDA) lambda watch --release -A 127.0.0.1 -P 9000 -p designer-lambda
 
 $(BIN): $(shell find core/src core/weights -type f) Cargo.toml Cargo.lock core/Cargo.toml
 	$(CARGO) build --release -p designer-core --features cli --bin designer
@@ -66,4 +98,4 @@ sheet: $(BIN) data
 	$(BIN) sheet --size 64 --out docs/designs.png
 
 clean:
-	rm -rf target $(DESIGNS) $(CACHE)
+	rm -rf target $(DESIGNS) $(CACHE) $(VENV)

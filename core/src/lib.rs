@@ -33,6 +33,8 @@ pub mod download;
 #[cfg(feature = "scene")]
 pub mod scene;
 
+/// The compute device the generator and trainer run on (burn's), for adapters to pick.
+pub use burn::tensor::Device;
 pub use generate::Designer;
 pub use labels::{RoomType, Style};
 pub use request::{DesignError, DesignRequest, DesignResponse};

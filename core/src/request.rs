@@ -5,7 +5,8 @@ use serde::{Deserialize, Serialize};
 
 /// Lambda refuses response payloads over 6 MB; every response we build stays under this.
 pub const MAX_RESPONSE_BYTES: usize = 6 * 1024 * 1024;
-pub const MAX_VARIATIONS: u32 = 16;
+/// The Lambda makes many variations of small designs; the payload bound limits large ones.
+pub const MAX_VARIATIONS: u32 = 64;
 pub const MIN_SIZE: u32 = 32;
 pub const MAX_SIZE: u32 = 256;
 /// The generator halves the image twice, and the model was trained on multiples of this.
@@ -179,13 +180,16 @@ impl DesignRequest {
         }
         let bound = max_response_bytes(self.variations, self.size);
         if bound > MAX_RESPONSE_BYTES {
-            return Err(DesignError::invalid(
-                "variations",
-                format!(
-                    "{} designs of {}x{} could reach {bound} bytes, over the {MAX_RESPONSE_BYTES}-byte response limit",
+            let fitting = (1..self.variations)
+                .rev()
+                .find(|&n| max_response_bytes(n, self.size) <= MAX_RESPONSE_BYTES)
+                .unwrap_or(0);
+            return Err(DesignError::TooLarge {
+                message: format!(
+                    "{} designs of {}x{} could reach {bound} bytes, over the {MAX_RESPONSE_BYTES}-byte response limit; ask for at most {fitting} at this size",
                     self.variations, self.size, self.size
                 ),
-            ));
+            });
         }
         Ok(())
     }
@@ -195,6 +199,31 @@ impl DesignRequest {
         (0..u64::from(self.variations)).map(move |i| self.seed + i)
     }
 }
+
+/// The ranges a request is checked against, for `info` answers and UIs.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Limits {
+    /// Inclusive [min, max].
+    pub variations: [u32; 2],
+    /// Inclusive [min, max], and the multiple a size must be.
+    pub size: [u32; 2],
+    pub size_multiple: u32,
+    pub steps: [u32; 2],
+    pub guidance: [f32; 2],
+    pub max_photo_bytes: usize,
+    /// Requests whose response could exceed this are refused (too large).
+    pub max_response_bytes: usize,
+}
+
+pub const LIMITS: Limits = Limits {
+    variations: [1, MAX_VARIATIONS],
+    size: [MIN_SIZE, MAX_SIZE],
+    size_multiple: SIZE_MULTIPLE,
+    steps: [1, MAX_STEPS],
+    guidance: [0.0, MAX_GUIDANCE],
+    max_photo_bytes: MAX_PHOTO_BYTES,
+    max_response_bytes: MAX_RESPONSE_BYTES,
+};
 
 /// An upper bound on the JSON response size: PNG's worst case is stored (uncompressed)
 /// deflate blocks, plus chunk headers; base64 adds a third.
@@ -239,6 +268,9 @@ pub struct DesignResponse {
 pub enum DesignError {
     #[error("invalid {field}: {message}")]
     Invalid { field: String, message: String },
+    /// The response could exceed the 6 MB payload limit (a 413).
+    #[error("response too large: {message}")]
+    TooLarge { message: String },
     #[error("model error: {message}")]
     Model { message: String },
 }
@@ -261,6 +293,7 @@ impl DesignError {
     pub fn status(&self) -> u16 {
         match self {
             DesignError::Invalid { .. } => 400,
+            DesignError::TooLarge { .. } => 413,
             DesignError::Model { .. } => 500,
         }
     }
@@ -318,12 +351,12 @@ mod tests {
             (
                 format!("{{{base},\"variations\":0}}"),
                 "variations",
-                "between 1 and 16",
+                "between 1 and 64",
             ),
             (
-                format!("{{{base},\"variations\":17}}"),
+                format!("{{{base},\"variations\":65}}"),
                 "variations",
-                "between 1 and 16",
+                "between 1 and 64",
             ),
             (
                 format!("{{{base},\"variations\":-1}}"),
@@ -385,9 +418,24 @@ mod tests {
     }
 
     #[test]
-    fn no_accepted_request_can_exceed_the_payload_limit() {
-        let worst = max_response_bytes(MAX_VARIATIONS, MAX_SIZE);
-        assert!(worst <= MAX_RESPONSE_BYTES, "{worst}");
+    fn requests_that_could_exceed_the_payload_limit_are_refused() {
+        let mut big = DesignRequest::new(RoomType::Office, Style::Modern);
+        big.size = MAX_SIZE;
+        big.variations = MAX_VARIATIONS;
+        match big.validate().unwrap_err() {
+            DesignError::TooLarge { message } => {
+                assert!(message.contains("at most 23 at this size"), "{message}")
+            }
+            other => panic!("expected too large, got {other:?}"),
+        }
+        big.variations = 23;
+        assert!(big.validate().is_ok());
+        big.variations = 24;
+        assert_eq!(big.validate().unwrap_err().status(), 413);
+        // Every variation count fits at the default size.
+        big.size = 64;
+        big.variations = MAX_VARIATIONS;
+        assert!(big.validate().is_ok());
         // The bound really bounds: an incompressible image is within it.
         let raw = (MAX_SIZE * (MAX_SIZE * 3 + 1)) as usize;
         assert!(max_response_bytes(1, MAX_SIZE) > raw * 4 / 3);

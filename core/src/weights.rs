@@ -126,6 +126,18 @@ impl Weights {
         &self.version
     }
 
+    /// What a client needs to know to build requests for this model: its version and
+    /// provenance, the labels and the request limits (`designer info`, the Lambda's `info`).
+    pub fn describe(&self) -> serde_json::Value {
+        serde_json::json!({
+            "model": self.version(),
+            "weights": self.header,
+            "room_types": crate::labels::RoomType::ALL,
+            "styles": crate::labels::Style::ALL,
+            "limits": crate::request::LIMITS,
+        })
+    }
+
     /// Builds the model on `device` with these parameters (f16 files are widened to f32).
     pub fn build(&self, device: &Device) -> Result<Generator, WeightsError> {
         let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(self.parameters.clone()))

@@ -73,7 +73,7 @@ fn bad_input_is_a_clear_error_not_a_panic() {
         ),
         (
             &["generate", "--variations", "99"],
-            "invalid variations: must be between 1 and 16",
+            "invalid variations: must be between 1 and 64",
         ),
         (
             &["generate", "--weights", "/nonexistent/w.weights"],

@@ -876,18 +876,6 @@ fn export(args: ExportArgs) -> Result<()> {
 
 fn info(args: WeightsArg) -> Result<()> {
     let weights = load_weights(args.weights.as_deref())?;
-    let info = serde_json::json!({
-        "model": weights.version(),
-        "weights": weights.header,
-        "room_types": RoomType::ALL,
-        "styles": Style::ALL,
-        "limits": {
-            "variations": [1, designer_core::request::MAX_VARIATIONS],
-            "size": [designer_core::request::MIN_SIZE, designer_core::request::MAX_SIZE, designer_core::request::SIZE_MULTIPLE],
-            "steps": [1, designer_core::request::MAX_STEPS],
-            "guidance": [0.0, designer_core::request::MAX_GUIDANCE],
-        },
-    });
-    println!("{}", serde_json::to_string_pretty(&info)?);
+    println!("{}", serde_json::to_string_pretty(&weights.describe())?);
     Ok(())
 }

@@ -1,0 +1,302 @@
+//! The `train` action: one resumable chunk of the core's training loop per invocation. It holds a
+//! lease on the checkpoint, resumes from it (or from the served weights), trains until the
+//! deadline nears, saves, and says how far the run has come; the next invocation continues.
+
+use crate::app::App;
+use crate::error::{ApiError, ErrorKind};
+use crate::event::Reply;
+use crate::store::{Acquired, Lease, Location, now_ms};
+use designer_core::checkpoint::Checkpoint;
+use designer_core::config::TrainSettings;
+use designer_core::dataset::{ExampleSource, SourceError};
+use designer_core::download::{DownloadConfig, UrlSource};
+use designer_core::train::{Provenance, TrainConfig, TrainError, Trainer};
+use lambda_runtime::Context;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The invocation's own arguments; the run's shape (epochs, batch, ...) is the environment's.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TrainArguments {
+    /// Stop after this many steps even if time remains (for short, predictable chunks).
+    max_steps: Option<u64>,
+}
+
+/// What a finished chunk reports.
+struct Chunk {
+    step: u64,
+    total_steps: u64,
+    steps_done: u64,
+    loss: Option<f32>,
+    skipped: Value,
+    checkpoint: Vec<u8>,
+    /// The exported weights, once the run has done all its steps.
+    weights: Option<Vec<u8>>,
+}
+
+pub async fn train(
+    app: Arc<App>,
+    arguments: Map<String, Value>,
+    context: &Context,
+) -> Result<Reply, ApiError> {
+    let started = Instant::now();
+    let request_id = context.request_id.as_str();
+    let arguments: TrainArguments = serde_json::from_value(Value::Object(arguments))
+        .map_err(|e| ApiError::invalid("train", e.to_string()))?;
+    if arguments.max_steps == Some(0) {
+        return Err(ApiError::invalid("max_steps", "must be at least 1"));
+    }
+    let not_configured = |what: &str| {
+        ApiError::new(
+            ErrorKind::NotConfigured,
+            format!("train needs {what} in the function's environment"),
+        )
+    };
+    let settings = TrainSettings::from_env()
+        .map_err(|e| ApiError::new(ErrorKind::NotConfigured, e.to_string()))?;
+    let store_error = |e: crate::store::StoreError| ApiError::internal(request_id, e);
+    let checkpoint_at = Location::parse(
+        app.settings
+            .checkpoint_uri
+            .as_deref()
+            .ok_or_else(|| not_configured("CHECKPOINT_URI (an s3:// or file:// object URI)"))?,
+    )
+    .map_err(|e| ApiError::new(ErrorKind::NotConfigured, format!("CHECKPOINT_URI: {e}")))?;
+    let manifest_at = Location::parse(
+        app.settings
+            .training_manifest
+            .as_deref()
+            .ok_or_else(|| not_configured("TRAINING_MANIFEST (a JSONL object of image URLs)"))?,
+    )
+    .map_err(|e| ApiError::new(ErrorKind::NotConfigured, format!("TRAINING_MANIFEST: {e}")))?;
+
+    let budget = time_budget(context.deadline, &app.settings)?;
+    let lease_until = now_ms() + (budget + app.settings.save_margin).as_millis() as u64 + 60_000;
+    let lease = match Lease::acquire(checkpoint_at.with_suffix(".lock"), request_id, lease_until)
+        .await
+        .map_err(store_error)?
+    {
+        Acquired::Held(lease) => lease,
+        Acquired::Busy(holder) => {
+            return Err(ApiError::new(
+                ErrorKind::Busy,
+                format!(
+                    "checkpoint {} is being trained by invocation {} (lease ends in {} s); try again later",
+                    checkpoint_at.uri(),
+                    holder.holder,
+                    holder.expires_ms.saturating_sub(now_ms()) / 1000
+                ),
+            ));
+        }
+    };
+    let result = train_holding_lease(
+        &app,
+        &checkpoint_at,
+        &manifest_at,
+        settings,
+        arguments,
+        budget,
+        request_id,
+    )
+    .await;
+    // Given back on failure too, so that the next invocation need not wait out the lease.
+    if let Err(e) = lease.release().await {
+        tracing::warn!(request_id, error = %e, "could not release the checkpoint lease");
+    }
+    let (chunk, weights_uri) = result?;
+    tracing::info!(
+        request_id,
+        step = chunk.step,
+        steps_done = chunk.steps_done,
+        loss = chunk.loss,
+        "trained"
+    );
+    Ok(Reply {
+        body: json!({
+            "step": chunk.step,
+            "total_steps": chunk.total_steps,
+            "steps_done": chunk.steps_done,
+            "finished": chunk.step >= chunk.total_steps,
+            "loss": chunk.loss,
+            "skipped": chunk.skipped,
+            "checkpoint": checkpoint_at.uri(),
+            "weights": weights_uri,
+            "elapsed_ms": started.elapsed().as_millis() as u64,
+        }),
+        cache_hit: None,
+    })
+}
+
+/// The training time this invocation has: until its deadline less the saving margin.
+fn time_budget(
+    deadline_ms: u64,
+    settings: &crate::settings::Settings,
+) -> Result<Duration, ApiError> {
+    let now = now_ms();
+    // Emulators pass no real deadline (cargo lambda's is a constant in 1970).
+    if deadline_ms <= now {
+        return Ok(settings.train_without_deadline);
+    }
+    Duration::from_millis(deadline_ms - now)
+        .checked_sub(settings.save_margin)
+        .filter(|left| !left.is_zero())
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorKind::NotConfigured,
+                format!(
+                    "the function's timeout leaves no time to train after the {} s saving margin (TRAIN_SAVE_MARGIN_SECONDS)",
+                    settings.save_margin.as_secs()
+                ),
+            )
+        })
+}
+
+async fn train_holding_lease(
+    app: &Arc<App>,
+    checkpoint_at: &Location,
+    manifest_at: &Location,
+    settings: TrainSettings,
+    arguments: TrainArguments,
+    budget: Duration,
+    request_id: &str,
+) -> Result<(Chunk, Option<String>), ApiError> {
+    let store_error = |e: crate::store::StoreError| ApiError::internal(request_id, e);
+    let checkpoint = match checkpoint_at.get().await.map_err(store_error)? {
+        None => None,
+        Some(bytes) => Some(Checkpoint::decode(&bytes).map_err(|e| {
+            ApiError::new(
+                ErrorKind::BadTrainingData,
+                format!(
+                    "the checkpoint at {} cannot be read: {e}",
+                    checkpoint_at.uri()
+                ),
+            )
+        })?),
+    };
+    let manifest = manifest_at
+        .get()
+        .await
+        .map_err(store_error)?
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorKind::NotConfigured,
+                format!("TRAINING_MANIFEST {} holds no object", manifest_at.uri()),
+            )
+        })?;
+    // The URL source reads its manifest pass after pass from a file; /tmp is Lambda's scratch.
+    let manifest_file = std::env::temp_dir().join(format!("designer-manifest-{request_id}.jsonl"));
+    std::fs::write(&manifest_file, manifest).map_err(|e| ApiError::internal(request_id, e))?;
+
+    let app_for_training = app.clone();
+    let id = request_id.to_string();
+    let file = manifest_file.clone();
+    let chunk = tokio::task::spawn_blocking(move || {
+        train_chunk(
+            &app_for_training,
+            checkpoint,
+            &file,
+            settings,
+            arguments,
+            budget,
+        )
+    })
+    .await
+    .map_err(|e| ApiError::internal(&id, e));
+    let _ = std::fs::remove_file(&manifest_file);
+    let chunk = chunk?.map_err(|e| match e {
+        TrainError::Source(SourceError::NothingUsable { skipped, .. }) => ApiError::new(
+            ErrorKind::BadTrainingData,
+            format!(
+                "TRAINING_MANIFEST {}: a whole pass gave no usable image (skipped: {skipped})",
+                manifest_at.uri()
+            ),
+        ),
+        TrainError::Checkpoint(_) => ApiError::new(ErrorKind::BadTrainingData, e.to_string()),
+        other => ApiError::internal(request_id, other),
+    })?;
+    checkpoint_at
+        .put(chunk.checkpoint.clone())
+        .await
+        .map_err(store_error)?;
+    let weights_uri = match &chunk.weights {
+        None => None,
+        Some(bytes) => {
+            let at = match &app.settings.weights_uri {
+                Some(uri) => Location::parse(uri).map_err(|e| {
+                    ApiError::new(ErrorKind::NotConfigured, format!("WEIGHTS_URI: {e}"))
+                })?,
+                None => checkpoint_at.with_suffix(".weights"),
+            };
+            at.put(bytes.clone()).await.map_err(store_error)?;
+            Some(at.uri().to_string())
+        }
+    };
+    Ok((chunk, weights_uri))
+}
+
+/// The blocking part: the core's trainer on the CPU, over the manifest's images.
+fn train_chunk(
+    app: &App,
+    checkpoint: Option<Checkpoint>,
+    manifest: &std::path::Path,
+    settings: TrainSettings,
+    arguments: TrainArguments,
+    budget: Duration,
+) -> Result<Chunk, TrainError> {
+    let download = DownloadConfig {
+        max_bytes: settings.max_image_size,
+        ..DownloadConfig::default()
+    };
+    let capacity = designer_core::shuffle::capacity_for(settings.batch_size);
+    let mut source = UrlSource::open(manifest, settings.image_size, capacity, download)
+        .map_err(|e| SourceError::Render(e.to_string()))?;
+    let config = TrainConfig {
+        steps: settings.total_steps(),
+        batch_size: settings.batch_size,
+        learning_rate: settings.learning_rate,
+        time_limit: Some(budget),
+        ..TrainConfig::default()
+    };
+    let device = designer_core::Device::flex();
+    let mut trainer = match &checkpoint {
+        Some(checkpoint) => Trainer::resume(checkpoint, device, config, &mut source)?,
+        None => Trainer::from_weights(&app.weights, device, config)?,
+    };
+    let first = trainer.step_count();
+    let stop = arguments
+        .max_steps
+        .map_or(u64::MAX, |n| first.saturating_add(n));
+    let mut loss = None;
+    trainer.run_until(stop, &mut source, &mut |report| {
+        loss = report.loss.or(loss);
+    })?;
+    let provenance = Provenance {
+        name: app.weights.header.name.clone(),
+        image_size: settings.image_size,
+        trained_on: source.describe(),
+    };
+    let skipped = json!(
+        source
+            .skipped()
+            .0
+            .iter()
+            .map(|(reason, count)| (reason.name(), *count))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    );
+    Ok(Chunk {
+        step: trainer.step_count(),
+        total_steps: settings.total_steps(),
+        steps_done: trainer.step_count() - first,
+        loss,
+        skipped,
+        checkpoint: trainer.checkpoint(&provenance, &source)?.encode()?,
+        weights: if trainer.is_finished() {
+            Some(trainer.to_weights(&provenance)?)
+        } else {
+            None
+        },
+    })
+}

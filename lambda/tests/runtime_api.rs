@@ -1,0 +1,199 @@
+//! The release function under a real Lambda runtime API emulator (cargo lambda watch), invoked
+//! the ways callers invoke it: directly and through its function URL.
+
+mod support;
+
+use serde_json::{Value, json};
+use support::{Emulator, png_size};
+
+fn generate_request(extra: Value) -> Value {
+    let mut request = json!({"room_type": "bedroom", "style": "scandinavian", "variations": 2,
+                             "seed": 7, "steps": 4});
+    for (k, v) in extra.as_object().unwrap() {
+        request[k] = v.clone();
+    }
+    request
+}
+
+#[test]
+fn direct_invocations_generate_describe_and_refuse_bad_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("function.log");
+    let emulator = Emulator::start();
+    let _function = emulator.function(&[], &log);
+
+    let (status, response) = emulator.invoke(&generate_request(json!({})));
+    assert_eq!(status, 200, "{response}");
+    let designs = response["designs"].as_array().unwrap();
+    assert_eq!(designs.len(), 2);
+    assert_eq!(
+        (designs[0]["seed"].as_u64(), designs[1]["seed"].as_u64()),
+        (Some(7), Some(8))
+    );
+    for design in designs {
+        assert_eq!(png_size(design), (64, 64));
+    }
+    assert_ne!(designs[0]["png_base64"], designs[1]["png_base64"]);
+    assert_eq!(response["backend"], "cpu");
+    assert!(response["model"].as_str().unwrap().contains('@'));
+
+    // The same request again comes from the cache: the same designs.
+    let (_, again) = emulator.invoke(&generate_request(json!({"action": "generate"})));
+    assert_eq!(again["designs"], response["designs"]);
+
+    let (status, info) = emulator.invoke(&json!({"action": "info"}));
+    assert_eq!(status, 200);
+    assert_eq!(info["model"], response["model"]);
+    assert_eq!(info["room_types"].as_array().unwrap().len(), 6);
+    assert_eq!(info["limits"]["variations"], json!([1, 64]));
+    assert_eq!(info["cache"]["hits"], 1);
+    assert_eq!(info["cache"]["entries"], 1);
+    assert!(info["init_ms"].as_u64().is_some());
+
+    // Function errors: the emulator answers 500 with the function's error type and message.
+    let refused = [
+        (
+            generate_request(json!({"style": "gothic"})),
+            "InvalidRequest",
+            "invalid style: unknown style 'gothic'; allowed: modern",
+        ),
+        (
+            generate_request(json!({"variations": 65})),
+            "InvalidRequest",
+            "invalid variations: must be between 1 and 64",
+        ),
+        (
+            generate_request(json!({"colour": "red"})),
+            "InvalidRequest",
+            "unknown field `colour`",
+        ),
+        (
+            generate_request(json!({"variations": 24, "size": 256})),
+            "ResponseTooLarge",
+            "ask for at most 23 at this size",
+        ),
+        (
+            json!({"action": "paint"}),
+            "UnknownAction",
+            "unknown action 'paint'; allowed: generate, train, info",
+        ),
+        (
+            json!({"action": "train"}),
+            "NotConfigured",
+            "train needs CHECKPOINT_URI",
+        ),
+    ];
+    for (payload, error_type, message) in refused {
+        let (status, error) = emulator.invoke(&payload);
+        assert_eq!(status, 500, "{payload}: {error}");
+        assert_eq!(error["errorType"], error_type, "{payload}: {error}");
+        let got = error["errorMessage"].as_str().unwrap();
+        assert!(
+            got.contains(message),
+            "{payload}: '{got}' lacks '{message}'"
+        );
+    }
+
+    // Logs are JSON lines (CloudWatch's format), with init's timing.
+    let logs = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<Value> = logs
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["message"] == "initialised" && l["init_ms"].is_u64()),
+        "{logs}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["message"] == "refused" && l["kind"] == "too_large"),
+        "{logs}"
+    );
+}
+
+#[test]
+fn function_url_requests_get_http_statuses_and_json_bodies() {
+    let dir = tempfile::tempdir().unwrap();
+    let emulator = Emulator::start();
+    let _function = emulator.function(&[], &dir.path().join("function.log"));
+
+    let body = generate_request(json!({"variations": 1, "size": 32})).to_string();
+    let (status, cache, text) = emulator.http("POST", "/", &body);
+    assert_eq!((status, cache.as_deref()), (200, Some("miss")), "{text}");
+    let response: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(png_size(&response["designs"][0]), (32, 32));
+    let (status, cache, again) = emulator.http("POST", "/generate", &body);
+    assert_eq!((status, cache.as_deref()), (200, Some("hit")));
+    let again: Value = serde_json::from_str(&again).unwrap();
+    assert_eq!(again["designs"], response["designs"]);
+
+    let (status, _, info) = emulator.http("GET", "/info", "");
+    assert_eq!(status, 200, "{info}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&info).unwrap()["model"],
+        response["model"]
+    );
+
+    let refused = [
+        (
+            "/",
+            "{\"room_type\": \"bedroom\",",
+            400,
+            "invalid",
+            "the body is not valid JSON",
+        ),
+        (
+            "/",
+            r#"{"room_type":"bedroom","style":"gothic"}"#,
+            400,
+            "invalid",
+            "allowed: modern, minimalist",
+        ),
+        (
+            "/",
+            r#"{"room_type":"bedroom","style":"modern","variations":100}"#,
+            400,
+            "invalid",
+            "between 1 and 64",
+        ),
+        (
+            "/",
+            r#"{"room_type":"bedroom","style":"modern","variations":30,"size":256}"#,
+            413,
+            "too_large",
+            "6291456-byte response limit",
+        ),
+        (
+            "/paint",
+            "{}",
+            404,
+            "unknown_action",
+            "unknown action 'paint'",
+        ),
+        (
+            "/train",
+            "{}",
+            403,
+            "forbidden",
+            "only available through a direct",
+        ),
+    ];
+    for (path, body, want_status, error, message) in refused {
+        let (status, _, text) = emulator.http("POST", path, body);
+        assert_eq!(status, want_status, "{path} {body}: {text}");
+        let answer: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+        assert_eq!(answer["error"], error, "{text}");
+        assert!(
+            answer["message"].as_str().unwrap().contains(message),
+            "{text}"
+        );
+    }
+    let (_, _, text) = emulator.http("POST", "/", r#"{"room_type":"bedroom","style":"gothic"}"#);
+    assert_eq!(
+        serde_json::from_str::<Value>(&text).unwrap()["field"],
+        "style"
+    );
+}
