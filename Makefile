@@ -16,11 +16,21 @@ VENV         := .venv
 CARGO_LAMBDA := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/cargo-lambda
 PY_TOOLS     := cargo-lambda==1.9.2 ziglang==0.17.1 moto[server]==5.2.5
 LAMBDA_ZIPS  := target/lambda
+# The browser package: wasm-bindgen-cli at the exact version Cargo.lock pins for the wasm-bindgen
+# crate (they must match), installed into .tools (not --locked: its lockfile pins a webpki-roots
+# release the registry no longer serves); wasm-opt and Playwright's driver from npm; Chromium
+# from Debian.
+WASM_BINDGEN_VERSION := $(shell sed -n '/^name = "wasm-bindgen"$$/{n;s/^version = "\(.*\)"/\1/p;}' Cargo.lock)
+TOOLS        := .tools
+WASM_BINDGEN := $(TOOLS)/bin/wasm-bindgen
+WEB_WASM     := target/$(WASM)/wasm-release/designer_web.wasm
+PKG          := www/pkg
+CHROMIUM     := /usr/bin/chromium
 # Debian's packages of the Sweet Home 3D furniture catalogs (CC-BY / CC0 libraries and the
 # default catalog).
 SH3D_PACKAGES := sweethome3d-furniture sweethome3d
 
-.PHONY: run test setup data scenes train eval sheet wasm lambda deploy serve clean
+.PHONY: run test setup data scenes train eval sheet web lambda deploy serve clean
 
 ## Generate 4 bedroom / scandinavian designs with the embedded model into designs/.
 run: $(BIN)
@@ -28,11 +38,12 @@ run: $(BIN)
 	@echo "Designs written to $(CURDIR)/$(DESIGNS)/"
 
 ## Every test: unit, integration (CLI, catalog and scenes, training, the Lambda under its runtime
-## API emulator with an S3 API), and the core's wasm32 builds (the default, target-neutral one
-## and the scene engine's).
-test: setup data
+## API emulator with an S3 API), the browser package end to end in headless Chromium (WebGPU on
+## SwiftShader, and the CPU fallback; after the workspace tests, which build the release CLI it
+## compares with), and the scene engine's wasm32 build.
+test: setup data web
 	$(CARGO) test --release --workspace --features designer-core/cli
-	$(CARGO) build --release -p designer-core --target $(WASM)
+	node --test tests/browser/
 	$(CARGO) build --release -p designer-core --target $(WASM) --features scene
 
 setup: $(VENV)/.done
@@ -42,6 +53,32 @@ $(VENV)/.done:
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check $(PY_TOOLS)
 	touch $@
+
+$(WASM_BINDGEN): Cargo.lock
+	@$(WASM_BINDGEN) --version 2>/dev/null | grep -qx "wasm-bindgen $(WASM_BINDGEN_VERSION)" || \
+	  $(CARGO) install --root $(TOOLS) --force wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION)
+	@touch $@
+
+node_modules/.done: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+$(CHROMIUM):
+	apt-get install -y chromium || (apt-get update && apt-get install -y chromium)
+
+## The browser package: web/ for wasm32 (size profile, wasm SIMD), bindings by wasm-bindgen,
+## shrunk by wasm-opt, into www/pkg/.
+web: setup $(WASM_BINDGEN) node_modules/.done $(CHROMIUM)
+	$(CARGO) build --profile wasm-release --target $(WASM) -p designer-web
+	@$(MAKE) --no-print-directory $(PKG)/designer_web_bg.wasm
+
+# Bindings and wasm-opt (a minute or two) only when cargo produced a new wasm.
+$(PKG)/designer_web_bg.wasm: $(WEB_WASM)
+	$(WASM_BINDGEN) --target web --no-typescript --out-dir $(PKG) $(WEB_WASM)
+	node_modules/.bin/wasm-opt -Oz --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int \
+	  --enable-sign-ext --enable-mutable-globals --enable-multivalue --enable-reference-types \
+	  $(PKG)/designer_web_bg.wasm -o $(PKG)/designer_web_bg.wasm
+	@echo "www/pkg: $$(stat -c %s $(PKG)/designer_web_bg.wasm) bytes of wasm, $$(gzip -9c $(PKG)/designer_web_bg.wasm | wc -c) gzipped"
 
 ## The Lambda's deployable zips (bootstrap inside), for x86_64 and arm64, in target/lambda/.
 lambda: setup
@@ -56,10 +93,13 @@ FUNCTION_ENV ?=
 deploy: lambda
 	$(CARGO_LAMBDA) lambda deploy --lambda-dir $(LAMBDA_ZIPS)/x86_64 $(if $(FUNCTION_ENV),--env-var $(FUNCTION_ENV)) designer-lambda
 
-## The Lambda, released, under cargo lambda's emulator on 127.0.0.1:9000: POST designs to
-## http://127.0.0.1:9000/lambda-url/designer-lambda/ (or invoke it directly).
-serve: setup
-	$(CARGO_LAMBDA) lambda watch --release -A 127.0.0.1 -P 9000 -p designer-lambda
+## The site on http://127.0.0.1:8080/ next to the Lambda, released, under cargo lambda's
+## emulator on 127.0.0.1:9000 (www/config.json points the site's "finer on the server" there;
+## POST designs to http://127.0.0.1:9000/lambda-url/designer-lambda/ yourself too).
+serve: web
+	python3 -m http.server --bind 127.0.0.1 8080 --directory www & \
+	  trap "kill $$!" EXIT; \
+	  $(CARGO_LAMBDA) lambda watch --release -A 127.0.0.1 -P 9000 -p designer-lambda
 
 $(BIN): $(shell find core/src core/weights -type f) Cargo.toml Cargo.lock core/Cargo.toml
 	$(CARGO) build --release -p designer-core --features cli --bin designer
@@ -98,4 +138,4 @@ sheet: $(BIN) data
 	$(BIN) sheet --size 64 --out docs/designs.png
 
 clean:
-	rm -rf target $(DESIGNS) $(CACHE) $(VENV)
+	rm -rf target $(DESIGNS) $(CACHE) $(VENV) $(TOOLS) $(PKG) node_modules

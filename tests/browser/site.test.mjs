@@ -1,0 +1,158 @@
+// The static site in headless Chromium (Debian's, through playwright-core), served from a
+// sub-path by the same static server `make serve` runs: WebGPU (SwiftShader here), the CPU
+// fallback with WebGPU disabled, agreement between them and with the native CLI, and errors.
+//
+// Run by `make test` (node --test tests/browser/); needs `make web` and the release CLI.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { root, serveSite, openSite, startLambda, submit } from './support.mjs';
+
+const cli = join(root, 'target/release/designer');
+// Software WebGPU is slow: a small request keeps the test short.
+const REQUEST = { room_type: 'kitchen', style: 'industrial', variations: 2, seed: 11, steps: 3, size: 32 };
+// Largest difference, in 8-bit levels, allowed between two backends' pixels for one seed, and
+// the mean over all pixels. The starting noise is the same bytes everywhere; GPU float
+// arithmetic (fused multiply-adds, other summation orders) moves values slightly. Seen here:
+// WebGPU (SwiftShader) vs CPU at most 1 level, mean 0.001; browser CPU vs native CPU identical.
+const MAX_LEVEL_DIFFERENCE = 3;
+const MAX_MEAN_DIFFERENCE = 0.05;
+
+let site;
+let lambda;
+before(async () => {
+  lambda = await startLambda();
+  site = await serveSite({ lambdaUrl: lambda.url });
+});
+after(() => {
+  site?.close();
+  lambda?.close();
+});
+
+/** Generates `request` through the form; the designs as decoded RGBA pixels. */
+async function generate(page, request) {
+  await submit(page, request);
+  return page.evaluate(() => Promise.all([...document.querySelectorAll('#results figure img')]
+    .map(async (img) => { await img.decode(); return pixelsOf(img); })));
+}
+
+/** Decodes a base64 PNG in the page (the CLI's output) into the same shape. */
+function decodePng(page, base64) {
+  return page.evaluate(async (b64) => {
+    const img = new Image();
+    img.src = `data:image/png;base64,${b64}`;
+    await img.decode();
+    return pixelsOf(img);
+  }, base64);
+}
+
+/** Installs `pixelsOf` in the page. */
+async function installDecoder(page) {
+  await page.evaluate(() => {
+    window.pixelsOf = (img) => {
+      const canvas = document.createElement('canvas');
+      canvas.width = img.naturalWidth;
+      canvas.height = img.naturalHeight;
+      const context = canvas.getContext('2d');
+      context.drawImage(img, 0, 0);
+      const { data } = context.getImageData(0, 0, canvas.width, canvas.height);
+      return { width: canvas.width, height: canvas.height, pixels: Array.from(data) };
+    };
+  });
+}
+
+function difference(a, b) {
+  assert.equal(a.pixels.length, b.pixels.length);
+  let max = 0;
+  let sum = 0;
+  for (let i = 0; i < a.pixels.length; i++) {
+    const d = Math.abs(a.pixels[i] - b.pixels[i]);
+    max = Math.max(max, d);
+    sum += d;
+  }
+  return { max, mean: sum / a.pixels.length };
+}
+
+function assertClose(a, b, what) {
+  const { max, mean } = difference(a, b);
+  console.log(`${what}: largest pixel difference ${max} levels, mean ${mean.toFixed(3)}`);
+  assert.ok(max <= MAX_LEVEL_DIFFERENCE && mean <= MAX_MEAN_DIFFERENCE,
+    `${what}: largest difference ${max} (bound ${MAX_LEVEL_DIFFERENCE}), mean ${mean} (bound ${MAX_MEAN_DIFFERENCE})`);
+}
+
+let webgpuDesigns;
+let cpuDesigns;
+
+test('generates on WebGPU when the browser has it, at the requested size', async () => {
+  const { browser, page } = await openSite(site.base, { webgpu: true });
+  try {
+    assert.equal(await page.getAttribute('body', 'data-backend'), 'webgpu', await page.textContent('#status'));
+    await installDecoder(page);
+    const started = Date.now();
+    webgpuDesigns = await generate(page, REQUEST);
+    console.log(`WebGPU (SwiftShader) generation: ${Date.now() - started} ms wall, `
+      + `${await page.getAttribute('#results', 'data-elapsed-ms')} ms in the worker`);
+    assert.equal(webgpuDesigns.length, REQUEST.variations);
+    for (const design of webgpuDesigns) {
+      assert.deepEqual([design.width, design.height], [REQUEST.size, REQUEST.size]);
+    }
+    assert.notDeepEqual(webgpuDesigns[0].pixels, webgpuDesigns[1].pixels, 'two seeds, two designs');
+    assert.match(await page.textContent('#status'), /2 designs in \d+ ms on webgpu/);
+    const link = page.locator('#results figure a').first();
+    assert.equal(await link.getAttribute('download'), 'kitchen-industrial-11.png');
+
+    // A bad request: the core's own message, in the page.
+    await page.fill('#seed', '-5');
+    await page.click('#generate');
+    await page.waitForSelector('#error:not([hidden])');
+    assert.match(await page.textContent('#error'), /^invalid seed: invalid value: integer `-5`, expected u64/);
+    await page.fill('#seed', '11');
+    await page.fill('#variations', '99');
+    await page.click('#generate');
+    await page.waitForFunction(() => /variations/.test(document.getElementById('error').textContent));
+    assert.equal(await page.textContent('#error'), 'invalid variations: must be between 1 and 64, got 99');
+  } finally {
+    await browser.close();
+  }
+});
+
+test('falls back to the CPU when WebGPU is disabled, and agrees with WebGPU and the CLI', async () => {
+  const { browser, page } = await openSite(site.base, { webgpu: false });
+  try {
+    assert.equal(await page.getAttribute('body', 'data-backend'), 'cpu');
+    assert.match(await page.textContent('#status'), /WebGPU is not available \(.+\); running on the CPU/);
+    await installDecoder(page);
+    cpuDesigns = await generate(page, REQUEST);
+    assert.equal(cpuDesigns.length, REQUEST.variations);
+
+    const native = JSON.parse(execFileSync(cli, ['generate', '--request', '-', '--json', '--out', site.scratch],
+      { input: JSON.stringify(REQUEST) }).toString());
+    for (let i = 0; i < REQUEST.variations; i++) {
+      const cliDesign = await decodePng(page, native.designs[i].png_base64);
+      assertClose(cpuDesigns[i], cliDesign, `seed ${REQUEST.seed + i}: browser CPU vs native CLI`);
+      if (webgpuDesigns) {
+        assertClose(webgpuDesigns[i], cliDesign, `seed ${REQUEST.seed + i}: browser WebGPU vs native CLI`);
+        assertClose(webgpuDesigns[i], cpuDesigns[i], `seed ${REQUEST.seed + i}: browser WebGPU vs browser CPU`);
+      }
+    }
+    assert.ok(webgpuDesigns, 'the WebGPU test ran first and produced designs');
+
+    // "Finer on the server": the same seed from the Lambda (50 Heun steps), in place.
+    const before = await page.locator('#results figure img').first().getAttribute('src');
+    await page.locator('#results figure button').first().click();
+    await page.waitForFunction(() => /^Server: 50 Heun steps/.test(document.querySelector('#results figure button').textContent)
+      || !document.getElementById('error').hidden, null, { timeout: 60_000 });
+    assert.equal(await page.locator('#error').isHidden(), true, await page.textContent('#error'));
+    const finer = await page.evaluate(async () => {
+      const img = document.querySelector('#results figure img');
+      await img.decode();
+      return pixelsOf(img);
+    });
+    assert.notEqual(await page.locator('#results figure img').first().getAttribute('src'), before);
+    assert.deepEqual([finer.width, finer.height], [REQUEST.size, REQUEST.size]);
+  } finally {
+    await browser.close();
+  }
+});

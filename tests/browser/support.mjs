@@ -1,0 +1,137 @@
+// The site served from a sub-path by the static server `make serve` runs, and Debian's Chromium
+// driven by playwright-core, for the browser tests and measurements.
+
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createConnection, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { chromium } from 'playwright-core';
+
+export const root = resolve(import.meta.dirname, '../..');
+
+// Without the background-networking flags Chromium keeps dialling out of this closed network.
+const chromiumFlags = [
+  '--no-sandbox', '--disable-background-networking', '--disable-component-update',
+  '--disable-sync', '--no-first-run', '--disable-dev-shm-usage',
+];
+
+function freePort() {
+  return new Promise((done) => {
+    const probe = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address();
+      probe.close(() => done(port));
+    });
+  });
+}
+
+/**
+ * Serves www/ at http://127.0.0.1:PORT/designer/ (a sub-path, as on a real static host), with
+ * `config` as its config.json if given (the Lambda URL of a test's emulator).
+ */
+export async function serveSite(config) {
+  const scratch = mkdtempSync(join(tmpdir(), 'designer-site-'));
+  const site = join(scratch, 'designer');
+  if (config) {
+    mkdirSync(site);
+    for (const entry of readdirSync(join(root, 'www')).filter((name) => name !== 'config.json')) {
+      symlinkSync(join(root, 'www', entry), join(site, entry));
+    }
+    writeFileSync(join(site, 'config.json'), JSON.stringify(config));
+  } else {
+    symlinkSync(join(root, 'www'), site);
+  }
+  const port = await freePort();
+  const server = spawn('python3', ['-m', 'http.server', '--bind', '127.0.0.1', String(port), '--directory', scratch],
+    { stdio: 'ignore' });
+  const base = `http://127.0.0.1:${port}/designer/`;
+  for (let i = 0; ; i++) {
+    try {
+      if ((await fetch(`${base}index.html`)).ok) break;
+    } catch { /* not up yet */ }
+    if (i === 100) throw new Error(`no static server at ${base}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    base,
+    scratch,
+    close() {
+      server.kill();
+      rmSync(scratch, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Waits until something listens on 127.0.0.1:`port`. */
+async function listening(port, what) {
+  for (let i = 0; i < 600; i++) {
+    const up = await new Promise((done) => {
+      const socket = createConnection({ port, host: '127.0.0.1' }, () => { socket.end(); done(true); });
+      socket.on('error', () => done(false));
+    });
+    if (up) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${what} did not listen on ${port}`);
+}
+
+/**
+ * The release Lambda function under cargo lambda's runtime API emulator on 127.0.0.1 (as the
+ * Lambda tests run it); `url` is its function URL.
+ */
+export async function startLambda() {
+  const port = await freePort();
+  const emulator = spawn(join(root, '.venv/bin/cargo-lambda'),
+    ['lambda', 'watch', '--only-lambda-apis', '-A', '127.0.0.1', '-P', String(port)],
+    { cwd: root, stdio: 'ignore' });
+  await listening(port, 'cargo lambda watch');
+  const fn = spawn(join(root, 'target/release/designer-lambda'), [], {
+    stdio: 'ignore',
+    env: {
+      PATH: process.env.PATH,
+      AWS_LAMBDA_RUNTIME_API: `http://127.0.0.1:${port}/.rt`,
+      AWS_LAMBDA_FUNCTION_NAME: '_',
+      AWS_LAMBDA_FUNCTION_VERSION: '1',
+      AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '4096',
+    },
+  });
+  return {
+    url: `http://127.0.0.1:${port}/lambda-url/_/`,
+    close() { fn.kill(); emulator.kill(); },
+  };
+}
+
+/** Opens the site in headless Chromium, with or without WebGPU, once the generator is ready. */
+export async function openSite(base, { webgpu }) {
+  const browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    args: webgpu ? [...chromiumFlags, '--enable-unsafe-webgpu'] : chromiumFlags,
+  });
+  const page = await browser.newPage();
+  page.on('pageerror', (error) => console.error('page error:', error));
+  await page.goto(base);
+  await page.waitForSelector('body[data-backend]', { timeout: 120_000 });
+  return { browser, page };
+}
+
+/** Fills the form with `request` and generates; resolves once designs or an error show. */
+export async function submit(page, request) {
+  await page.locator('details').evaluate((details) => { details.open = true; });
+  await page.selectOption('#room_type', request.room_type);
+  await page.selectOption('#style', request.style);
+  await page.fill('#variations', String(request.variations));
+  await page.fill('#seed', String(request.seed));
+  await page.fill('#steps', String(request.steps));
+  await page.selectOption('#size', String(request.size));
+  await page.click('#generate');
+  // The button is disabled from the click until the worker answers.
+  await page.waitForFunction(
+    (n) => !document.getElementById('generate').disabled
+      && (document.querySelectorAll('#results figure img').length === n
+        || !document.getElementById('error').hidden),
+    request.variations, { timeout: 600_000 },
+  );
+  const error = await page.locator('#error');
+  if (!(await error.isHidden())) throw new Error(await error.textContent());
+}

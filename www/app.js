@@ -1,0 +1,138 @@
+// The page: a form for the request, a worker that generates, a grid of results.
+// Every URL is relative, so the site works from any sub-path of any static host.
+
+const $ = (id) => document.getElementById(id);
+const form = $('request');
+const status = $('status');
+const progress = $('progress');
+const errorBox = $('error');
+const results = $('results');
+
+const params = new URLSearchParams(location.search);
+const worker = new Worker(new URL('worker.js', import.meta.url), { type: 'module' });
+let config = { lambdaUrl: '' };
+let backend = '';
+let nextId = 1;
+
+const humanise = (name) => name.replace(/_/g, ' ').replace(/^./, (c) => c.toUpperCase());
+
+function fillSelect(select, names, chosen) {
+  select.replaceChildren(...names.map((name) => new Option(humanise(name), name, false, name === chosen)));
+}
+
+function showError(message) {
+  errorBox.textContent = message;
+  errorBox.hidden = false;
+  progress.hidden = true;
+  $('generate').disabled = false;
+}
+
+function request() {
+  // Numbers go to the core as typed; it checks them and says what is wrong.
+  const number = (id) => ($(id).value.trim() === '' ? null : Number($(id).value));
+  return {
+    room_type: $('room_type').value,
+    style: $('style').value,
+    variations: number('variations'),
+    seed: number('seed'),
+    steps: number('steps'),
+    size: number('size'),
+  };
+}
+
+function figure(design, req) {
+  const fig = document.createElement('figure');
+  const img = new Image(design.width, design.height);
+  img.src = `data:image/png;base64,${design.png_base64}`;
+  img.alt = `${humanise(req.room_type)} in ${humanise(req.style)} style, seed ${design.seed}`;
+  const caption = document.createElement('figcaption');
+  const link = document.createElement('a');
+  link.href = img.src;
+  link.download = `${req.room_type}-${req.style}-${design.seed}.png`;
+  link.textContent = `Seed ${design.seed}: download PNG`;
+  caption.append(link);
+  if (config.lambdaUrl) {
+    const finer = document.createElement('button');
+    finer.type = 'button';
+    finer.textContent = 'Finer on the server';
+    finer.title = 'Same seed, more steps, on the Lambda';
+    finer.addEventListener('click', () => server(design.seed, req, fig, finer));
+    caption.append(finer);
+  }
+  fig.append(img, caption);
+  return fig;
+}
+
+async function server(seed, req, fig, button) {
+  button.disabled = true;
+  button.textContent = 'Asking the server\u2026';
+  try {
+    const body = { ...req, variations: 1, seed, steps: 50, sampler: 'heun' };
+    const answer = await fetch(config.lambdaUrl, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body),
+    });
+    const json = await answer.json();
+    if (!answer.ok) throw new Error(json.message || `the server answered ${answer.status}`);
+    const design = json.designs[0];
+    const img = fig.querySelector('img');
+    img.src = `data:image/png;base64,${design.png_base64}`;
+    fig.querySelector('a').href = img.src;
+    button.textContent = `Server: 50 Heun steps, ${json.elapsed_ms} ms`;
+  } catch (error) {
+    button.disabled = false;
+    button.textContent = 'Finer on the server';
+    showError(`The server could not make it: ${error.message}`);
+  }
+}
+
+worker.onmessage = ({ data }) => {
+  if (data.type === 'ready') {
+    backend = data.backend;
+    document.body.dataset.backend = backend;
+    fillSelect($('room_type'), data.info.room_types, 'bedroom');
+    fillSelect($('style'), data.info.styles, 'scandinavian');
+    status.textContent = `Ready on ${backend === 'webgpu' ? 'your GPU (WebGPU)' : 'your CPU'}: ${data.reason}. Model ${data.model}.`;
+    $('generate').disabled = false;
+  } else if (data.type === 'progress') {
+    progress.max = data.total;
+    progress.value = data.done;
+  } else if (data.type === 'result') {
+    const req = pending.get(data.id);
+    pending.delete(data.id);
+    const { designs, elapsed_ms } = data.response;
+    results.replaceChildren(...designs.map((design) => figure(design, req)));
+    results.dataset.elapsedMs = elapsed_ms;
+    status.textContent = `${designs.length} design${designs.length === 1 ? '' : 's'} in ${elapsed_ms} ms on ${backend}.`;
+    progress.hidden = true;
+    $('generate').disabled = false;
+  } else if (data.type === 'error') {
+    pending.delete(data.id);
+    if (data.id === undefined) status.textContent = 'The generator could not start.';
+    showError(data.message);
+  }
+};
+
+const pending = new Map();
+
+form.addEventListener('submit', (event) => {
+  event.preventDefault();
+  const req = request();
+  const id = nextId++;
+  pending.set(id, req);
+  errorBox.hidden = true;
+  progress.value = 0;
+  progress.hidden = false;
+  $('generate').disabled = true;
+  status.textContent = 'Generating\u2026';
+  worker.postMessage({ type: 'generate', id, request: req });
+});
+
+$('dice').addEventListener('click', () => {
+  $('seed').value = Math.floor(Math.random() * 1_000_000);
+});
+
+fetch('config.json')
+  .then((answer) => (answer.ok ? answer.json() : {}))
+  .catch(() => ({}))
+  .then((loaded) => { config = { ...config, ...loaded }; })
+  .finally(() => worker.postMessage({ type: 'create', backend: params.get('backend') || 'auto' }));

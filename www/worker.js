@@ -1,0 +1,28 @@
+// The generator runs here, off the page's thread, so the page never freezes.
+import init, { Designer } from './pkg/designer_web.js';
+
+let designer = null;
+
+self.onmessage = async ({ data }) => {
+  try {
+    if (data.type === 'create') {
+      await init();
+      const started = performance.now();
+      designer = await Designer.create({ backend: data.backend || 'auto' });
+      self.postMessage({
+        type: 'ready', backend: designer.backend, reason: designer.reason,
+        model: designer.model, info: designer.info(),
+        loadMs: Math.round(performance.now() - started),
+      });
+    } else if (data.type === 'generate') {
+      const onProgress = (done, total) => self.postMessage({ type: 'progress', id: data.id, done, total });
+      const response = await designer.generate(data.request, onProgress);
+      self.postMessage({ type: 'result', id: data.id, response });
+    }
+  } catch (error) {
+    self.postMessage({
+      type: 'error', id: data.id, message: String(error && error.message || error),
+      field: error && error.field, status: error && error.status,
+    });
+  }
+};
