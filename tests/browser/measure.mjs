@@ -32,7 +32,7 @@ try {
       const [warmup, ...timed] = elapsed;
       timed.sort((a, b) => a - b);
       const label = backend === 'webgpu' ? 'WebGPU (SwiftShader, software)' : 'CPU (wasm SIMD, 1 thread)';
-      console.log(`| ${label} | 4 x 64 px, 20 steps, guidance 3 | ${warmup} | ${timed[timed.length >> 1]} | ${timed[0]}-${timed[timed.length - 1]} |`);
+      if (timed.length) console.log(`| ${label} | 4 x 64 px, 20 steps, guidance 3 | ${warmup} | ${timed[timed.length >> 1]} | ${timed[0]}-${timed[timed.length - 1]} |`);
       if (!webgpu && values.screenshot) {
         await submit(page, { ...DEFAULT, room_type: 'bedroom', seed: 42 });
         await page.setViewportSize({ width: 1100, height: 760 });
