@@ -27,7 +27,9 @@ pub async fn choose(wanted: &str) -> Result<Choice, JsError> {
         "cpu" => Ok(cpu("the CPU backend was asked for")),
         "auto" => Ok(match webgpu().await {
             Ok(choice) => choice,
-            Err(why) => cpu(format!("WebGPU is not available ({why}); running on the CPU")),
+            Err(why) => cpu(format!(
+                "WebGPU is not available ({why}); running on the CPU"
+            )),
         }),
         "webgpu" => webgpu()
             .await

@@ -23,12 +23,23 @@ fn venv_tool(name: &str) -> PathBuf {
     path
 }
 
+/// A port nothing listens on, never one handed out before in this process: tests run in
+/// parallel, and a port released here could otherwise be handed to another test before the
+/// first test's server binds it (both then talk to one server, which vanishes with its test).
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|p| p.into_inner());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if !handed_out.contains(&port) {
+            handed_out.push(port);
+            return port;
+        }
+    }
 }
 
 fn wait_for_port(port: u16, what: &str, process: &mut Child) {
