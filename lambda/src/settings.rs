@@ -2,6 +2,7 @@
 //! or the console). Training's own variables (EPOCHS, BATCH_SIZE, ...) are the core's
 //! [`designer_core::config::TrainSettings`], read when a `train` invocation needs them.
 
+use designer_core::config::ConfigError;
 use std::time::Duration;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -24,24 +25,16 @@ pub struct Settings {
     pub train_without_deadline: Duration,
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("{variable} {expected}, got '{value}'")]
-pub struct SettingsError {
-    pub variable: &'static str,
-    pub expected: &'static str,
-    pub value: String,
-}
-
 impl Settings {
-    pub fn from_env() -> Result<Self, SettingsError> {
+    pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-        let number = |name: &'static str, default: u64| -> Result<u64, SettingsError> {
+        let number = |name: &'static str, default: u64| -> Result<u64, ConfigError> {
             get(name).map_or(Ok(default), |v| {
-                v.trim().parse().map_err(|_| SettingsError {
+                v.trim().parse().map_err(|_| ConfigError {
                     variable: name,
                     expected: "must be a whole number",
                     value: v,

@@ -49,29 +49,19 @@ pub async fn train(
     if arguments.max_steps == Some(0) {
         return Err(ApiError::invalid("max_steps", "must be at least 1"));
     }
-    let not_configured = |what: &str| {
-        ApiError::new(
-            ErrorKind::NotConfigured,
-            format!("train needs {what} in the function's environment"),
-        )
-    };
     let settings = TrainSettings::from_env()
         .map_err(|e| ApiError::new(ErrorKind::NotConfigured, e.to_string()))?;
     let store_error = |e: crate::store::StoreError| ApiError::internal(request_id, e);
-    let checkpoint_at = Location::parse(
-        app.settings
-            .checkpoint_uri
-            .as_deref()
-            .ok_or_else(|| not_configured("CHECKPOINT_URI (an s3:// or file:// object URI)"))?,
-    )
-    .map_err(|e| ApiError::new(ErrorKind::NotConfigured, format!("CHECKPOINT_URI: {e}")))?;
-    let manifest_at = Location::parse(
-        app.settings
-            .training_manifest
-            .as_deref()
-            .ok_or_else(|| not_configured("TRAINING_MANIFEST (a JSONL object of image URLs)"))?,
-    )
-    .map_err(|e| ApiError::new(ErrorKind::NotConfigured, format!("TRAINING_MANIFEST: {e}")))?;
+    let checkpoint_at = configured(
+        &app.settings.checkpoint_uri,
+        "CHECKPOINT_URI",
+        "an s3:// or file:// object URI",
+    )?;
+    let manifest_at = configured(
+        &app.settings.training_manifest,
+        "TRAINING_MANIFEST",
+        "a JSONL object of image URLs",
+    )?;
 
     let budget = time_budget(context.deadline, &app.settings)?;
     let lease_until = now_ms() + (budget + app.settings.save_margin).as_millis() as u64 + 60_000;
@@ -128,6 +118,17 @@ pub async fn train(
         }),
         cache_hit: None,
     })
+}
+
+/// The object an environment variable names; a clear error if it is unset or not a URI.
+fn configured(uri: &Option<String>, variable: &str, what: &str) -> Result<Location, ApiError> {
+    let not_configured = |message: String| ApiError::new(ErrorKind::NotConfigured, message);
+    let uri = uri.as_deref().ok_or_else(|| {
+        not_configured(format!(
+            "train needs {variable} ({what}) in the function's environment"
+        ))
+    })?;
+    Location::parse(uri).map_err(|e| not_configured(format!("{variable}: {e}")))
 }
 
 /// The training time this invocation has: until its deadline less the saving margin.
