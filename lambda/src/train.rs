@@ -207,7 +207,7 @@ async fn train_holding_lease(
     .await
     .map_err(|e| ApiError::internal(&id, e));
     let _ = std::fs::remove_file(&manifest_file);
-    let chunk = chunk?.map_err(|e| match e {
+    let mut chunk = chunk?.map_err(|e| match e {
         TrainError::Source(SourceError::NothingUsable { skipped, .. }) => ApiError::new(
             ErrorKind::BadTrainingData,
             format!(
@@ -219,10 +219,10 @@ async fn train_holding_lease(
         other => ApiError::internal(request_id, other),
     })?;
     checkpoint_at
-        .put(chunk.checkpoint.clone())
+        .put(std::mem::take(&mut chunk.checkpoint))
         .await
         .map_err(store_error)?;
-    let weights_uri = match &chunk.weights {
+    let weights_uri = match chunk.weights.take() {
         None => None,
         Some(bytes) => {
             let at = match &app.settings.weights_uri {
@@ -231,7 +231,7 @@ async fn train_holding_lease(
                 })?,
                 None => checkpoint_at.with_suffix(".weights"),
             };
-            at.put(bytes.clone()).await.map_err(store_error)?;
+            at.put(bytes).await.map_err(store_error)?;
             Some(at.uri().to_string())
         }
     };

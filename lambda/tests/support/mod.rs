@@ -71,21 +71,36 @@ pub struct Emulator {
 }
 
 impl Emulator {
+    /// Starts the emulator on a fresh port. One that exits soon after listening (seen once in
+    /// CI, cause not caught) is reported with its output and replaced, up to three times.
     pub fn start() -> Self {
-        let port = free_port();
-        let mut child = Command::new(venv_tool("cargo-lambda"))
-            .args(["lambda", "watch", "--only-lambda-apis", "-A", "127.0.0.1"])
-            .args(["-P", &port.to_string()])
-            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start cargo lambda watch");
-        wait_for_port(port, "cargo lambda watch", &mut child);
-        Self {
-            port,
-            _process: Process(child),
+        for _ in 0..3 {
+            let port = free_port();
+            let log = tempfile::NamedTempFile::new().unwrap();
+            let mut child = Command::new(venv_tool("cargo-lambda"))
+                .args(["lambda", "watch", "--only-lambda-apis", "-A", "127.0.0.1"])
+                .args(["-P", &port.to_string()])
+                .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+                .stdout(Stdio::null())
+                .stderr(log.reopen().unwrap())
+                .spawn()
+                .expect("start cargo lambda watch");
+            wait_for_port(port, "cargo lambda watch", &mut child);
+            std::thread::sleep(Duration::from_millis(300));
+            match child.try_wait() {
+                Ok(None) => {
+                    return Self {
+                        port,
+                        _process: Process(child),
+                    };
+                }
+                status => eprintln!(
+                    "cargo lambda watch on {port} exited ({status:?}): {}",
+                    std::fs::read_to_string(log.path()).unwrap_or_default()
+                ),
+            }
         }
+        panic!("cargo lambda watch kept exiting; see the output above")
     }
 
     /// Starts the release function under this emulator with `env` added to its environment;
