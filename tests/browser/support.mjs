@@ -66,7 +66,12 @@ export async function serveSite(config) {
 async function listening(port, what) {
   for (let i = 0; i < 600; i++) {
     const up = await new Promise((done) => {
-      const socket = createConnection({ port, host: '127.0.0.1' }, () => { socket.end(); done(true); });
+      // A socket connected to itself (the kernel picked `port` as its source) is no server.
+      const socket = createConnection({ port, host: '127.0.0.1' }, () => {
+        const self = socket.localPort === port;
+        socket.end();
+        done(!self);
+      });
       socket.on('error', () => done(false));
     });
     if (up) return;

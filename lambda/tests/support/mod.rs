@@ -42,15 +42,43 @@ fn free_port() -> u16 {
     }
 }
 
-fn wait_for_port(port: u16, what: &str, process: &mut Child) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if let Ok(Some(status)) = process.try_wait() {
-            panic!("{what} exited before listening: {status}");
+/// Whether a server accepts connections on 127.0.0.1:`port`. A connect to a free port in the
+/// ephemeral range can connect to itself (TCP simultaneous open, when the kernel picks that
+/// very port as the source): that is no server.
+fn listening(port: u16) -> bool {
+    TcpStream::connect(("127.0.0.1", port))
+        .is_ok_and(|stream| stream.local_addr().ok() != stream.peer_addr().ok())
+}
+
+/// Starts the server `command(port)` builds on a fresh port and waits until it listens and still
+/// does a moment later. One that exits or stops listening (seen now and then in CI while other
+/// tests start servers in parallel) is reported with its output and replaced, up to 3 times.
+fn start_server(what: &str, command: impl Fn(u16) -> Command) -> (u16, Process) {
+    for _ in 0..3 {
+        let port = free_port();
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let mut process = Process(
+            command(port)
+                .stdout(Stdio::null())
+                .stderr(log.reopen().unwrap())
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {what}: {e}")),
+        );
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !listening(port) && process.0.try_wait().ok().flatten().is_none() {
+            assert!(Instant::now() < deadline, "{what} did not listen on {port}");
+            std::thread::sleep(Duration::from_millis(50));
         }
-        assert!(Instant::now() < deadline, "{what} did not listen on {port}");
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(300));
+        if process.0.try_wait().ok().flatten().is_none() && listening(port) {
+            return (port, process);
+        }
+        eprintln!(
+            "{what} on port {port} exited or stopped listening: {}",
+            std::fs::read_to_string(log.path()).unwrap_or_default()
+        );
     }
+    panic!("{what} would not stay up; see the output above")
 }
 
 /// A child process killed on drop, so a failing test leaves nothing running.
@@ -71,36 +99,19 @@ pub struct Emulator {
 }
 
 impl Emulator {
-    /// Starts the emulator on a fresh port. One that exits soon after listening (seen once in
-    /// CI, cause not caught) is reported with its output and replaced, up to three times.
     pub fn start() -> Self {
-        for _ in 0..3 {
-            let port = free_port();
-            let log = tempfile::NamedTempFile::new().unwrap();
-            let mut child = Command::new(venv_tool("cargo-lambda"))
+        let (port, process) = start_server("cargo lambda watch", |port| {
+            let mut command = Command::new(venv_tool("cargo-lambda"));
+            command
                 .args(["lambda", "watch", "--only-lambda-apis", "-A", "127.0.0.1"])
                 .args(["-P", &port.to_string()])
-                .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-                .stdout(Stdio::null())
-                .stderr(log.reopen().unwrap())
-                .spawn()
-                .expect("start cargo lambda watch");
-            wait_for_port(port, "cargo lambda watch", &mut child);
-            std::thread::sleep(Duration::from_millis(300));
-            match child.try_wait() {
-                Ok(None) => {
-                    return Self {
-                        port,
-                        _process: Process(child),
-                    };
-                }
-                status => eprintln!(
-                    "cargo lambda watch on {port} exited ({status:?}): {}",
-                    std::fs::read_to_string(log.path()).unwrap_or_default()
-                ),
-            }
+                .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+            command
+        });
+        Self {
+            port,
+            _process: process,
         }
-        panic!("cargo lambda watch kept exiting; see the output above")
     }
 
     /// Starts the release function under this emulator with `env` added to its environment;
@@ -178,18 +189,15 @@ pub struct S3 {
 
 impl S3 {
     pub fn start() -> Self {
-        let port = free_port();
-        let mut child = Command::new(venv_tool("moto_server"))
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start moto_server");
-        wait_for_port(port, "moto_server", &mut child);
+        let (port, process) = start_server("moto_server", |port| {
+            let mut command = Command::new(venv_tool("moto_server"));
+            command.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+            command
+        });
         let s3 = Self {
             port,
             bucket: "designer",
-            _process: Process(child),
+            _process: process,
         };
         // Public-read, so that plain HTTP can fetch objects (training images by URL).
         let created = reqwest::blocking::Client::new()
