@@ -13,6 +13,8 @@ const worker = new Worker(new URL('worker.js', import.meta.url), { type: 'module
 let config = { lambdaUrl: '' };
 let backend = '';
 let nextId = 1;
+// The request of each generation in flight, by id, for captions and file names.
+const pending = new Map();
 
 const humanise = (name) => name.replace(/_/g, ' ').replace(/^./, (c) => c.toUpperCase());
 
@@ -112,7 +114,6 @@ worker.onmessage = ({ data }) => {
   }
 };
 
-const pending = new Map();
 
 form.addEventListener('submit', (event) => {
   event.preventDefault();
