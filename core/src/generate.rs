@@ -26,6 +26,14 @@ fn cpu_threads() -> usize {
     return 1;
 }
 
+/// A request's sampling as floats (see [`Designer::sample_tensors`]).
+pub struct SampledTensors {
+    pub shape: [usize; 4],
+    pub start: Vec<f32>,
+    pub t_start: f32,
+    pub images: Vec<f32>,
+}
+
 /// A started generation: the sampled batch, not yet read back from the device.
 struct Pending {
     images: Tensor<4>,
@@ -115,25 +123,63 @@ impl Designer {
     ) -> Result<Pending, DesignError> {
         request.validate()?;
         let started = Instant::now();
+        let (start, t_start) = self.starting_point(request)?;
+        let images = self.sample_from(request, start, t_start, on_progress);
+        Ok(Pending { images, started })
+    }
+
+    /// Where the ODE starts for a request: seeded noise at t = 0, or the noise mixed with the
+    /// photo at t = 1 - strength.
+    fn starting_point(&self, request: &DesignRequest) -> Result<(Tensor<4>, f32), DesignError> {
         let size = request.size as usize;
         let seeds: Vec<u64> = request.seeds().collect();
         let noise = noise_batch(&seeds, size, &self.device);
-        let (start, t_start) = match &request.photo {
+        Ok(match &request.photo {
             Some(photo) => {
                 let photo = self.photo_batch(photo, request.size, seeds.len())?;
                 let t_start = 1.0 - request.strength;
                 (interpolate_path(noise, photo, t_start), t_start)
             }
             None => (noise, 0.0),
-        };
+        })
+    }
+
+    fn sample_from(
+        &self,
+        request: &DesignRequest,
+        start: Tensor<4>,
+        t_start: f32,
+        on_progress: &mut dyn FnMut(u32, u32),
+    ) -> Tensor<4> {
         let settings = SamplerSettings {
             steps: request.steps,
             guidance: request.guidance,
             kind: request.sampler,
         };
         let condition = Condition::new(request.room_type, request.style);
-        let images = self.sample_split(start, t_start, condition, settings, on_progress);
-        Ok(Pending { images, started })
+        self.sample_split(start, t_start, condition, settings, on_progress)
+    }
+
+    /// The request's starting tensor and sampled images as floats ([batch, 3, size, size],
+    /// images in [-1, 1] before rounding to pixels), with the time the ODE started at: what
+    /// another implementation of the network needs to reproduce and check our output.
+    pub fn sample_tensors(&self, request: &DesignRequest) -> Result<SampledTensors, DesignError> {
+        request.validate()?;
+        let (start, t_start) = self.starting_point(request)?;
+        let read = |tensor: Tensor<4>| {
+            let data = tensor
+                .try_into_data()
+                .map_err(|e| DesignError::model(e.to_string()))?;
+            data.try_into_vec::<f32>()
+                .map_err(|e| DesignError::model(format!("{e:?}")))
+        };
+        let images = self.sample_from(request, start.clone(), t_start, &mut |_, _| {});
+        Ok(SampledTensors {
+            shape: start.dims(),
+            start: read(start)?,
+            t_start,
+            images: read(images)?,
+        })
     }
 
     /// Samples the batch in up to `threads` contiguous parts at once. Rows of a batch never

@@ -30,6 +30,8 @@ pub mod train;
 pub mod catalog;
 #[cfg(feature = "download")]
 pub mod download;
+#[cfg(feature = "interop")]
+pub mod interop;
 #[cfg(feature = "scene")]
 pub mod scene;
 

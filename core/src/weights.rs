@@ -83,6 +83,13 @@ impl ModuleMapper for CastParameters {
     }
 }
 
+fn cast(model: Generator, precision: Precision) -> Generator {
+    match precision {
+        Precision::F32 => model,
+        Precision::F16 => model.map(&mut CastParameters(DType::F16)),
+    }
+}
+
 /// A parsed weights file, ready to build a model on any device.
 #[derive(Clone, Debug)]
 pub struct Weights {
@@ -150,6 +157,16 @@ impl Weights {
             .map_err(|e| WeightsError::Record(e.to_string()))
     }
 
+    /// Builds the model with its parameters rounded to `precision` (an f16 file stays as it
+    /// is at F16; F32 widens).
+    pub fn build_as(
+        &self,
+        device: &Device,
+        precision: Precision,
+    ) -> Result<Generator, WeightsError> {
+        Ok(cast(self.build(device)?, precision))
+    }
+
     /// Serialises a model and its header into a weights file, parameters as f32.
     pub fn encode(model: Generator, header: &WeightsHeader) -> Result<Vec<u8>, WeightsError> {
         Self::encode_as(model, header, Precision::F32)
@@ -161,11 +178,7 @@ impl Weights {
         header: &WeightsHeader,
         precision: Precision,
     ) -> Result<Vec<u8>, WeightsError> {
-        let model = match precision {
-            Precision::F32 => model,
-            Precision::F16 => model.map(&mut CastParameters(DType::F16)),
-        };
-        let parameters = model
+        let parameters = cast(model, precision)
             .into_record()
             .into_bytes()
             .map_err(|e| WeightsError::Record(e.to_string()))?;

@@ -9,6 +9,7 @@ use designer_core::config::TrainSettings;
 use designer_core::dataset::{ExampleSource, LabelledFolder, LabelledFolderWriter};
 use designer_core::download::{DownloadConfig, UrlSource};
 use designer_core::image::from_base64;
+use designer_core::interop::{self, NamedTensor};
 use designer_core::model::ModelConfig;
 use designer_core::request::{DesignRequest, SamplerKind};
 use designer_core::scene::SceneEngine;
@@ -18,6 +19,7 @@ use designer_core::weights::{Precision, Weights};
 use designer_core::{Designer, RoomType, Style};
 use image::RgbImage;
 use indicatif::{ProgressBar, ProgressStyle};
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -57,8 +59,18 @@ struct ExportArgs {
     weights: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = PrecisionArg::F16)]
     precision: PrecisionArg,
+    #[arg(long, value_enum, default_value_t = ExportFormat::Designer)]
+    format: ExportFormat,
     #[arg(long)]
     out: PathBuf,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ExportFormat {
+    /// The weights file the CLI, the browser and the Lambda load.
+    Designer,
+    /// safetensors with PyTorch's parameter names and layouts (bench/'s PyTorch reference).
+    Safetensors,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -135,6 +147,14 @@ struct GenerateArgs {
     /// Print the JSON response (with base64 PNGs) on stdout.
     #[arg(long)]
     json: bool,
+    /// Also write the starting tensor and the sampled images as floats (safetensors `start`
+    /// and `images`, the request under metadata) to this file, for checking other
+    /// implementations of the network against ours (samples the request a second time).
+    #[arg(long)]
+    tensors: Option<PathBuf>,
+    /// CPU threads to split the variations over (default: every core).
+    #[arg(long)]
+    threads: Option<usize>,
     #[command(flatten)]
     weights: WeightsArg,
 }
@@ -406,7 +426,10 @@ fn generate(args: GenerateArgs) -> Result<()> {
             request
         }
     };
-    let designer = load_designer(&args.weights)?;
+    let mut designer = load_designer(&args.weights)?;
+    if let Some(threads) = args.threads {
+        designer = designer.with_threads(threads);
+    }
     let progress = bar(0, "generating");
     let response = designer.generate_with_progress(&request, &mut |done, total| {
         progress.set_length(total.into());
@@ -443,6 +466,37 @@ fn generate(args: GenerateArgs) -> Result<()> {
     for path in written {
         eprintln!("  {}", path.display());
     }
+    if let Some(path) = &args.tensors {
+        write_sampled_tensors(&designer, &request, path)?;
+    }
+    Ok(())
+}
+
+fn write_sampled_tensors(designer: &Designer, request: &DesignRequest, path: &Path) -> Result<()> {
+    let sampled = designer.sample_tensors(request)?;
+    let shape = sampled.shape.to_vec();
+    let metadata = HashMap::from([
+        ("request".to_string(), serde_json::to_string(request)?),
+        ("t_start".to_string(), sampled.t_start.to_string()),
+        ("model".to_string(), designer.model_version().to_string()),
+    ]);
+    let bytes = interop::tensors_to_safetensors(
+        &[
+            NamedTensor {
+                name: "start",
+                shape: shape.clone(),
+                values: &sampled.start,
+            },
+            NamedTensor {
+                name: "images",
+                shape,
+                values: &sampled.images,
+            },
+        ],
+        metadata,
+    )?;
+    write_atomically(path, &bytes)?;
+    eprintln!("  {} (start and sampled tensors)", path.display());
     Ok(())
 }
 
@@ -869,9 +923,26 @@ fn export(args: ExportArgs) -> Result<()> {
         PrecisionArg::F32 => Precision::F32,
         PrecisionArg::F16 => Precision::F16,
     };
-    let model = weights.build(&Device::flex())?;
-    let bytes = Weights::encode_as(model, &weights.header, precision)?;
-    save_weights(&args.out, &bytes)
+    match args.format {
+        ExportFormat::Designer => {
+            let model = weights.build(&Device::flex())?;
+            save_weights(
+                &args.out,
+                &Weights::encode_as(model, &weights.header, precision)?,
+            )
+        }
+        ExportFormat::Safetensors => {
+            let bytes = interop::weights_to_safetensors(&weights, precision)?;
+            write_atomically(&args.out, &bytes)?;
+            eprintln!(
+                "wrote {} ({} bytes, PyTorch layout, from {})",
+                args.out.display(),
+                bytes.len(),
+                weights.version()
+            );
+            Ok(())
+        }
+    }
 }
 
 fn info(args: WeightsArg) -> Result<()> {
