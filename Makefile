@@ -22,6 +22,7 @@ LAMBDA_ZIPS  := target/lambda
 # from Debian.
 WASM_BINDGEN_VERSION := $(shell sed -n '/^name = "wasm-bindgen"$$/{n;s/^version = "\(.*\)"/\1/p;}' Cargo.lock)
 TOOLS        := .tools
+BENCH_VENV   := .venv-bench
 WASM_BINDGEN := $(TOOLS)/bin/wasm-bindgen
 WEB_WASM     := target/$(WASM)/wasm-release/designer_web.wasm
 PKG          := www/pkg
@@ -30,7 +31,7 @@ CHROMIUM     := /usr/bin/chromium
 # default catalog).
 SH3D_PACKAGES := sweethome3d-furniture sweethome3d
 
-.PHONY: run test setup data scenes train eval sheet web lambda deploy serve clean
+.PHONY: run test setup data scenes train eval sheet web lambda deploy serve bench clean
 
 ## Generate 4 bedroom / scandinavian designs with the embedded model into designs/.
 run: $(BIN)
@@ -105,6 +106,29 @@ $(BIN): $(shell find core/src core/weights -type f) Cargo.toml Cargo.lock core/C
 	$(CARGO) build --release -p designer-core --features cli --bin designer
 	@touch $@
 
+## Side-by-side benchmarks (BENCHMARKS.md): CPU inference vs PyTorch and ONNX Runtime on the
+## same network and weights (checked to sample the same images first), the data pipeline vs a
+## PIL + DataLoader loader, the Lambda's cold and warm latency under the emulator, and sizes.
+## Tables go to target/bench/report.md. PyTorch and friends go into their own venv, not the
+## test path. The GPU half runs on a GPU machine: see bench/README.md.
+BENCH_RUNS ?= 5
+bench: setup data web lambda $(BIN) $(BENCH_VENV)/.done
+	@mkdir -p target/bench
+	cd bench && ../$(BENCH_VENV)/bin/python cpu.py --designer ../$(BIN) --work ../target/bench \
+	  --runs $(BENCH_RUNS) | tee ../target/bench/cpu.md
+	$(CARGO) bench -p designer-core --features train --bench pipeline --no-run
+	cd bench && ../$(BENCH_VENV)/bin/python pipeline.py --designer ../$(BIN) --work ../target/bench \
+	  --ours "$(CARGO) bench -q -p designer-core --features train --bench pipeline --" \
+	  --runs 3 | tee ../target/bench/pipeline.md
+	$(CARGO) bench -p designer-lambda --bench runtime_api | tee target/bench/lambda.md
+	python3 bench/sizes.py | tee target/bench/sizes.md
+	cat target/bench/cpu.md target/bench/pipeline.md target/bench/lambda.md target/bench/sizes.md > target/bench/report.md
+
+$(BENCH_VENV)/.done: bench/requirements.txt
+	python3 -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+	touch $@
+
 ## The furniture catalogs from Debian, unpacked once into .cache/catalog.
 data: $(CATALOG)/.done
 
@@ -138,4 +162,4 @@ sheet: $(BIN) data
 	$(BIN) sheet --size 64 --out docs/designs.png
 
 clean:
-	rm -rf target $(DESIGNS) $(CACHE) $(VENV) $(TOOLS) $(PKG) node_modules
+	rm -rf target $(DESIGNS) $(CACHE) $(VENV) $(BENCH_VENV) $(TOOLS) $(PKG) node_modules

@@ -9,8 +9,7 @@ import math
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from safetensors import safe_open
-from safetensors.torch import load_file
+import struct
 
 
 class ResBlock(nn.Module):
@@ -73,21 +72,39 @@ class Generator(nn.Module):
         return self.out(F.silu(self.out_norm(h)))
 
 
+DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16, "I64": torch.int64}
+
+
+def read_safetensors(path):
+    """(tensors by name, metadata) of a safetensors file: an 8-byte little-endian header length,
+    the JSON header, then the raw tensors. Read here so the GPU machine needs only torch."""
+    data = open(path, "rb").read()
+    (length,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + length])
+    metadata = header.pop("__metadata__", {})
+    body = bytearray(data[8 + length:])
+    tensors = {}
+    for name, info in header.items():
+        begin, end = info["data_offsets"]
+        flat = torch.frombuffer(body, dtype=DTYPES[info["dtype"]], count=(end - begin) //
+                                DTYPES[info["dtype"]].itemsize, offset=begin)
+        tensors[name] = flat.reshape(info["shape"]).clone()
+    return tensors, metadata
+
+
 class Reference:
     """The generator with the parameters of a safetensors export, its weights header and
     label names (embedding-row order; the row after the last is "no label")."""
 
     def __init__(self, path):
-        with safe_open(path, "pt") as f:
-            meta = f.metadata()
+        state, meta = read_safetensors(path)
         self.header = json.loads(meta["designer"])
         labels = json.loads(meta["labels"])
         self.room_types, self.styles = labels["room_types"], labels["styles"]
         shape = self.header["model"]
         self.model = Generator(shape["base_channels"], shape["cond_dim"], shape["groups"],
                                len(self.room_types), len(self.styles))
-        state = {k: v.float() for k, v in load_file(path).items()}
-        self.model.load_state_dict(state, strict=True)
+        self.model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
         self.model.eval()
 
     def condition(self, request):
@@ -134,7 +151,5 @@ def to_pixels(images):
 
 def load_sampled(path):
     """The `start`, `images`, request and t_start that `designer generate --tensors` wrote."""
-    with safe_open(path, "pt") as f:
-        meta = f.metadata()
-    tensors = load_file(path)
+    tensors, meta = read_safetensors(path)
     return tensors["start"], tensors["images"], json.loads(meta["request"]), float(meta["t_start"])

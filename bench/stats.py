@@ -38,13 +38,14 @@ def timed(fn):
     return time.perf_counter() - started
 
 
-def table(times, baseline, unit="ms", scale=1000.0, higher_is_better=False):
-    """A Markdown table: median, min-max and the ratio to `baseline`'s median, per contender."""
-    base = statistics.median(times[baseline])
-    rows = [f"| | median | min - max | ratio to {baseline} |", "|---|---|---|---|"]
-    for name, values in times.items():
-        median = statistics.median(values)
-        ratio = base / median if higher_is_better else median / base
-        rows.append(f"| {name} | {median * scale:,.1f} {unit} | {min(values) * scale:,.1f} - "
-                    f"{max(values) * scale:,.1f} {unit} | {ratio:.2f}x |")
+def table(values, baseline, unit="ms", scale=1000.0, higher_is_better=False):
+    """A Markdown table of median and min-max per contender, and the baseline's speed-up over
+    each (above 1: the baseline is faster). `values` are times, or rates if higher_is_better."""
+    base = statistics.median(values[baseline])
+    rows = [f"| | median | min - max | {baseline}'s speed-up |", "|---|---|---|---|"]
+    for name, runs in values.items():
+        median = statistics.median(runs)
+        speedup = base / median if higher_is_better else median / base
+        rows.append(f"| {name} | {median * scale:,.1f} {unit} | {min(runs) * scale:,.1f} - "
+                    f"{max(runs) * scale:,.1f} {unit} | {speedup:.2f}x |")
     return "\n".join(rows)

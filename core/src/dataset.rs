@@ -9,7 +9,9 @@ use crate::labels::{RoomType, Style};
 use crate::shuffle::ShuffleBuffer;
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
@@ -183,7 +185,14 @@ struct FolderStream {
     cursor: u64,
     usable_this_pass: u64,
     skipped: SkipCounts,
+    /// Lines read ahead and decoded together on every core, in file order, with their byte
+    /// offsets: the stream yields them one at a time, so its order and checkpoints are the
+    /// same as decoding one line at a time.
+    decoded: VecDeque<(u64, Result<Example, Skip>)>,
 }
+
+/// Lines decoded at once: enough to keep every core busy, little memory (~50 KB each at 64 px).
+const DECODE_AHEAD: usize = 64;
 
 impl FolderStream {
     fn labels_path(&self) -> PathBuf {
@@ -201,7 +210,45 @@ impl FolderStream {
     fn seek(&mut self, offset: u64) -> std::io::Result<()> {
         self.reader = Some(self.open_at(offset)?);
         self.cursor = offset;
+        self.decoded.clear();
         Ok(())
+    }
+
+    /// Byte offset of the next line the stream will yield (read ahead or not).
+    fn position(&self) -> u64 {
+        self.decoded
+            .front()
+            .map_or(self.cursor, |(offset, _)| *offset)
+    }
+
+    /// Reads up to DECODE_AHEAD non-empty lines and decodes them in parallel; `Ok(false)` at
+    /// the end of the file.
+    fn decode_ahead(&mut self) -> std::io::Result<bool> {
+        if self.reader.is_none() {
+            self.seek(self.cursor)?;
+        }
+        let reader = self.reader.as_mut().expect("opened above");
+        let mut lines = Vec::with_capacity(DECODE_AHEAD);
+        while lines.len() < DECODE_AHEAD {
+            let mut line = String::new();
+            let offset = self.cursor;
+            let n = reader.read_line(&mut line)?;
+            if n == 0 {
+                break;
+            }
+            self.cursor += n as u64;
+            if !line.trim().is_empty() {
+                lines.push((offset, line));
+            }
+        }
+        let this = &*self;
+        let decoded: Vec<_> = lines
+            .into_par_iter()
+            .map(|(offset, line)| (offset, this.example(line.trim())))
+            .collect();
+        let any = !decoded.is_empty();
+        self.decoded.extend(decoded);
+        Ok(any)
     }
 
     /// The example a labels line describes.
@@ -233,38 +280,32 @@ impl Iterator for FolderStream {
     /// whole pass gave nothing usable.
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            if self.reader.is_none() && self.seek(self.cursor).is_err() {
-                self.skipped.add(Skip::Unreadable);
-                return None;
+            if let Some((offset, decoded)) = self.decoded.pop_front() {
+                match decoded {
+                    Ok(example) => {
+                        self.usable_this_pass += 1;
+                        return Some((offset, example));
+                    }
+                    Err(reason) => {
+                        self.skipped.add(reason);
+                        continue;
+                    }
+                }
             }
-            let reader = self.reader.as_mut().expect("opened above");
-            let mut line = String::new();
-            let offset = self.cursor;
-            match reader.read_line(&mut line) {
-                Ok(0) => {
+            match self.decode_ahead() {
+                Ok(true) => continue,
+                Ok(false) => {
                     if self.usable_this_pass == 0 {
                         return None;
                     }
                     self.usable_this_pass = 0;
                     self.reader = None;
                     self.cursor = 0;
-                    continue;
                 }
-                Ok(n) => self.cursor += n as u64,
                 Err(_) => {
                     self.skipped.add(Skip::Unreadable);
                     return None;
                 }
-            }
-            if line.trim().is_empty() {
-                continue;
-            }
-            match self.example(line.trim()) {
-                Ok(example) => {
-                    self.usable_this_pass += 1;
-                    return Some((offset, example));
-                }
-                Err(reason) => self.skipped.add(reason),
             }
         }
     }
@@ -329,6 +370,7 @@ impl LabelledFolder {
                 cursor: 0,
                 usable_this_pass: 0,
                 skipped: SkipCounts::default(),
+                decoded: VecDeque::new(),
             },
             buffer: ShuffleBuffer::new(capacity),
         })
@@ -385,7 +427,7 @@ impl ExampleSource for LabelledFolder {
                 .iter()
                 .map(|(offset, _)| *offset)
                 .collect(),
-            cursor: self.stream.cursor,
+            cursor: self.stream.position(),
             usable_this_pass: self.stream.usable_this_pass,
         };
         Some(serde_json::to_value(state).expect("plain numbers serialise"))
@@ -407,6 +449,7 @@ impl ExampleSource for LabelledFolder {
         }
         self.buffer.replace(items);
         self.stream.reader = None;
+        self.stream.decoded.clear();
         self.stream.cursor = state.cursor;
         self.stream.usable_this_pass = state.usable_this_pass;
         Ok(())

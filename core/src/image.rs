@@ -2,10 +2,11 @@
 //! bounded decoder for images that come from outside (photos, training data).
 
 use ::image::codecs::png::{CompressionType, FilterType, PngEncoder};
-use ::image::imageops::{self, FilterType as ResizeFilter};
+use ::image::imageops;
 use ::image::{DynamicImage, ImageEncoder, ImageReader, Limits, RgbImage};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use fast_image_resize::{FilterType as ResizeFilter, ResizeAlg, ResizeOptions, Resizer};
 use std::io::Cursor;
 
 /// Images from outside are refused past these dimensions, before their pixels are allocated,
@@ -97,17 +98,22 @@ pub fn decode_bounded_any(bytes: &[u8]) -> Result<DynamicImage, ImageError> {
     Ok(reader.decode()?)
 }
 
-/// Centre-crops to a square and resizes to `size` x `size`.
+/// Centre-crops to a square and resizes to `size` x `size` (bilinear, antialiased).
 pub fn square(image: &RgbImage, size: u32) -> RgbImage {
     let side = image.width().min(image.height());
-    let x = (image.width() - side) / 2;
-    let y = (image.height() - side) / 2;
-    let cropped = imageops::crop_imm(image, x, y, side, side).to_image();
     if side == size {
-        cropped
-    } else {
-        imageops::resize(&cropped, size, size, ResizeFilter::Triangle)
+        let x = (image.width() - side) / 2;
+        let y = (image.height() - side) / 2;
+        return imageops::crop_imm(image, x, y, side, side).to_image();
     }
+    let mut out = RgbImage::new(size, size);
+    let options = ResizeOptions::new()
+        .resize_alg(ResizeAlg::Convolution(ResizeFilter::Bilinear))
+        .fit_into_destination(Some((0.5, 0.5)));
+    Resizer::new()
+        .resize(image, &mut out, &options)
+        .expect("an RGB8 image always resizes into an RGB8 image");
+    out
 }
 
 #[cfg(test)]

@@ -65,6 +65,55 @@ fn generate_writes_identical_pngs_twice_and_prints_json() {
 }
 
 #[test]
+fn sampled_tensors_are_the_seeded_noise_and_the_designs_before_rounding() {
+    let out = tempfile::tempdir().unwrap();
+    let tensors = out.path().join("sampled.safetensors");
+    succeed(
+        designer()
+            .args([
+                "generate",
+                "--variations",
+                "2",
+                "--seed",
+                "5",
+                "--steps",
+                "3",
+            ])
+            .args(["--size", "32", "--out"])
+            .arg(out.path())
+            .arg("--tensors")
+            .arg(&tensors),
+    );
+    let bytes = std::fs::read(&tensors).unwrap();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let floats = |name: &str| -> Vec<f32> {
+        let view = file.tensor(name).unwrap();
+        assert_eq!(view.shape(), [2, 3, 32, 32], "{name}");
+        view.data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+            .collect()
+    };
+    let start = floats("start");
+    let images = floats("images");
+    for (i, seed) in [5u64, 6].into_iter().enumerate() {
+        assert_eq!(
+            start[i * 3 * 32 * 32..(i + 1) * 3 * 32 * 32],
+            designer_core::sampler::seeded_noise(seed, 32),
+            "variation {i} starts from its seed's noise"
+        );
+        let png =
+            std::fs::read(out.path().join(format!("bedroom-scandinavian-{seed}.png"))).unwrap();
+        let written = image::load_from_memory(&png).unwrap().to_rgb8();
+        assert_eq!(
+            written,
+            designer_core::image::tensor_to_rgb(&images, i, 32, 32),
+            "variation {i}'s PNG is its sampled tensor rounded"
+        );
+    }
+}
+
+#[test]
 fn bad_input_is_a_clear_error_not_a_panic() {
     let cases: [(&[&str], &str); 3] = [
         (

@@ -1,0 +1,106 @@
+"""PyTorch side of the GPU benchmark: the reference network (bench/reference.py) trained the
+way core/src/train.rs trains ours (flow matching: logit-normal times, label dropout 0.1, MSE on
+the velocity, Adam), eager and with torch.compile; and the default request's latency
+(4 x 64 px, 20 Euler steps, guidance 3). Prints one JSON line per measurement.
+
+The images are random tensors already on the GPU (the network's cost does not depend on
+their content); ours stream a rendered folder from disk, as training really does."""
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from reference import Generator, Reference, sample  # noqa: E402
+
+ROOMS, STYLES = 6, 8
+
+
+def train_step(model, optimizer, images):
+    n = images.shape[0]
+    noise = torch.randn_like(images)
+    t = torch.sigmoid(torch.randn(n, device=images.device))
+    rooms = torch.randint(0, ROOMS, (n,), device=images.device)
+    styles = torch.randint(0, STYLES, (n,), device=images.device)
+    drop = torch.rand(n, device=images.device) < 0.1
+    rooms = torch.where(drop, ROOMS, rooms)
+    styles = torch.where(drop, STYLES, styles)
+    tt = t[:, None, None, None]
+    x_t = noise * (1 - tt) + images * tt
+    loss = F.mse_loss(model(x_t, t, rooms, styles), images - noise)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss
+
+
+def train(batch, steps, warmup, compiled, size=64):
+    torch.manual_seed(0)
+    model = Generator(32, 128, 8, ROOMS, STYLES).cuda()
+    optimizer = torch.optim.Adam(model.parameters(), lr=2e-4)
+    step = torch.compile(train_step) if compiled else train_step
+    images = torch.rand(batch, 3, size, size, device="cuda") * 2 - 1
+    started = time.perf_counter()
+    for _ in range(warmup):
+        step(model, optimizer, images)
+    torch.cuda.synchronize()
+    warm_s = time.perf_counter() - started
+    started = time.perf_counter()
+    for i in range(steps):
+        loss = step(model, optimizer, images)
+        if i % 10 == 0:
+            loss.item()  # read the loss as often as ours does
+    torch.cuda.synchronize()
+    seconds = time.perf_counter() - started
+    return {"what": "train", "trainer": "PyTorch torch.compile" if compiled else "PyTorch eager",
+            "batch": batch, "steps": steps, "images_per_second": steps * batch / seconds,
+            "ms_per_step": 1000 * seconds / steps, "warmup_seconds": warm_s,
+            "torch": torch.__version__, "gpu": torch.cuda.get_device_name()}
+
+
+def latency(weights, runs):
+    reference = Reference(weights)
+    model = reference.model.cuda()
+    request = {"room_type": "bedroom", "style": "scandinavian", "steps": 20, "guidance": 3.0,
+               "sampler": "euler"}
+    condition = reference.condition(request)
+    start = torch.randn(4, 3, 64, 64, device="cuda")
+    forward = lambda x, t, r, s: model(x, t.cuda(), r.cuda(), s.cuda())
+    times = []
+    for _ in range(runs + 1):
+        started = time.perf_counter()
+        with torch.inference_mode():
+            images = sample(forward, start, 0.0, condition, request)
+            pixels = ((images + 1) * 127.5).round().clamp(0, 255).byte().cpu()
+        times.append(time.perf_counter() - started)
+    return {"what": "generate", "runtime": "PyTorch eager", "first_ms": 1000 * times[0],
+            "ms": sorted(1000 * t for t in times[1:]), "pixels": list(pixels.shape)}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--batches", default="64,256")
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--weights", help="safetensors export, for the latency run")
+    parser.add_argument("--no-compile", action="store_true")
+    args = parser.parse_args()
+    torch.backends.cudnn.benchmark = True
+    for batch in map(int, args.batches.split(",")):
+        print(json.dumps(train(batch, args.steps, 20, False)), flush=True)
+        if not args.no_compile:
+            try:
+                print(json.dumps(train(batch, args.steps, 20, True)), flush=True)
+            except Exception as error:  # torch.compile needs a C compiler and Triton
+                print(json.dumps({"what": "train", "trainer": "PyTorch torch.compile",
+                                  "batch": batch, "error": str(error)[:300]}), flush=True)
+    if args.weights:
+        print(json.dumps(latency(args.weights, 10)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
