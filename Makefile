@@ -118,6 +118,7 @@ bench: setup data web lambda $(BIN) $(BENCH_VENV)/.done
 	  --runs $(BENCH_RUNS) | tee ../target/bench/cpu.md
 	$(CARGO) bench -p designer-core --features train --bench pipeline --no-run
 	cd bench && ../$(BENCH_VENV)/bin/python pipeline.py --designer ../$(BIN) --work ../target/bench \
+	  --catalog ../$(CATALOG) \
 	  --ours "$(CARGO) bench -q -p designer-core --features train --bench pipeline --" \
 	  --runs 3 | tee ../target/bench/pipeline.md
 	$(CARGO) bench -p designer-lambda --bench runtime_api | tee target/bench/lambda.md

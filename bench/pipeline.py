@@ -13,12 +13,12 @@ from pathlib import Path
 from stats import interleave, machine, table
 
 
-def folder(designer, work, count, size):
+def folder(designer, catalog, work, count, size):
     """A labelled folder of `count` renders at `size` px (made once, then reused)."""
     path = work / f"renders-{count}-{size}"
     if not (path / "labels.jsonl").exists():
-        subprocess.run([designer, "scenes", "--count", str(count), "--size", str(size),
-                        "--out", path], check=True)
+        subprocess.run([designer, "scenes", "--catalog", catalog, "--count", str(count),
+                        "--size", str(size), "--out", path], check=True)
     return path
 
 
@@ -35,6 +35,7 @@ def main():
     parser.add_argument("--ours", required=True,
                         help="command running core/benches/pipeline.rs (arguments follow)")
     parser.add_argument("--work", default="target/bench")
+    parser.add_argument("--catalog", default=".cache/catalog", help="what `make data` fetched")
     parser.add_argument("--counts", default="2000,8000")
     parser.add_argument("--render-size", type=int, default=128)
     parser.add_argument("--runs", type=int, default=3)
@@ -43,7 +44,7 @@ def main():
     work.mkdir(parents=True, exist_ok=True)
     reports = []
     for count in map(int, args.counts.split(",")):
-        data = folder(args.designer, work, count, args.render_size)
+        data = folder(args.designer, args.catalog, work, count, args.render_size)
         print(f"{count} renders of {args.render_size} px -> 64 px batches of 32")
         latest = {}
 
