@@ -115,10 +115,18 @@ fn sampled_tensors_are_the_seeded_noise_and_the_designs_before_rounding() {
 
 #[test]
 fn bad_input_is_a_clear_error_not_a_panic() {
-    let cases: [(&[&str], &str); 3] = [
+    let cases: [(&[&str], &str); 5] = [
         (
             &["generate", "--style", "gothic"],
             "unknown style 'gothic'; allowed: modern",
+        ),
+        (
+            &["generate", "--repeat", "0"],
+            "invalid value '0' for '--repeat <REPEAT>'",
+        ),
+        (
+            &["generate", "--threads", "0"],
+            "invalid value '0' for '--threads <THREADS>'",
         ),
         (
             &["generate", "--variations", "99"],

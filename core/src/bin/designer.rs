@@ -153,11 +153,11 @@ struct GenerateArgs {
     #[arg(long)]
     tensors: Option<PathBuf>,
     /// CPU threads to split the variations over (default: every core).
-    #[arg(long)]
-    threads: Option<usize>,
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    threads: Option<u32>,
     /// Generate the request this many times in one process, printing each run's time (a
     /// GPU's first run includes compiling its kernels); the last run's designs are written.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     repeat: u32,
     #[command(flatten)]
     weights: WeightsArg,
@@ -444,7 +444,7 @@ fn generate(args: GenerateArgs) -> Result<()> {
     };
     let mut designer = load_designer(&args.weights)?;
     if let Some(threads) = args.threads {
-        designer = designer.with_threads(threads);
+        designer = designer.with_threads(threads as usize);
     }
     let mut response = None;
     for run in 1..=args.repeat {
@@ -459,7 +459,7 @@ fn generate(args: GenerateArgs) -> Result<()> {
         }
         response = Some(generated);
     }
-    let response = response.context("--repeat must be at least 1")?;
+    let response = response.expect("--repeat is at least 1");
 
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
