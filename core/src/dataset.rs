@@ -214,6 +214,14 @@ impl FolderStream {
         Ok(())
     }
 
+    /// Moves the stream to the line at `offset`, read ahead lines dropped; the file is
+    /// reopened there when the next line is needed.
+    fn rewind_to(&mut self, offset: u64) {
+        self.reader = None;
+        self.decoded.clear();
+        self.cursor = offset;
+    }
+
     /// Byte offset of the next line the stream will yield (read ahead or not).
     fn position(&self) -> u64 {
         self.decoded
@@ -299,8 +307,7 @@ impl Iterator for FolderStream {
                         return None;
                     }
                     self.usable_this_pass = 0;
-                    self.reader = None;
-                    self.cursor = 0;
+                    self.rewind_to(0);
                 }
                 Err(_) => {
                     self.skipped.add(Skip::Unreadable);
@@ -448,9 +455,7 @@ impl ExampleSource for LabelledFolder {
             items.push((offset, example));
         }
         self.buffer.replace(items);
-        self.stream.reader = None;
-        self.stream.decoded.clear();
-        self.stream.cursor = state.cursor;
+        self.stream.rewind_to(state.cursor);
         self.stream.usable_this_pass = state.usable_this_pass;
         Ok(())
     }

@@ -34,6 +34,12 @@ pub struct SampledTensors {
     pub images: Vec<f32>,
 }
 
+/// A tensor read back from the device, as f32 values.
+fn floats(data: TensorData) -> Result<Vec<f32>, DesignError> {
+    data.try_into_vec::<f32>()
+        .map_err(|e| DesignError::model(format!("{e:?}")))
+}
+
 /// A started generation: the sampled batch, not yet read back from the device.
 struct Pending {
     images: Tensor<4>,
@@ -167,11 +173,11 @@ impl Designer {
         request.validate()?;
         let (start, t_start) = self.starting_point(request)?;
         let read = |tensor: Tensor<4>| {
-            let data = tensor
-                .try_into_data()
-                .map_err(|e| DesignError::model(e.to_string()))?;
-            data.try_into_vec::<f32>()
-                .map_err(|e| DesignError::model(format!("{e:?}")))
+            floats(
+                tensor
+                    .try_into_data()
+                    .map_err(|e| DesignError::model(e.to_string()))?,
+            )
         };
         let images = self.sample_from(request, start.clone(), t_start, &mut |_, _| {});
         Ok(SampledTensors {
@@ -264,9 +270,7 @@ impl Designer {
         pending: Pending,
         data: TensorData,
     ) -> Result<DesignResponse, DesignError> {
-        let values = data
-            .try_into_vec::<f32>()
-            .map_err(|e| DesignError::model(format!("{e:?}")))?;
+        let values = floats(data)?;
         let designs = request
             .seeds()
             .enumerate()
