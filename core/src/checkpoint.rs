@@ -1,14 +1,17 @@
 //! Training checkpoints: everything a killed run needs to continue as if it had never stopped
 //! (model, optimizer state, step, RNG position), in one file written atomically.
 //!
-//! Layout: `DSGNCK01`, state length (u32 LE), state JSON, weights length (u64 LE), a weights
-//! file (see [`crate::weights`]), the optimizer's burnpack bytes.
+//! Layout: `DSGNCK02`, state length (u32 LE), state JSON, weights length (u64 LE), a weights
+//! file (see [`crate::weights`]), the moving average's length (u64 LE, 0 for none) and weights
+//! file, the optimizer's burnpack bytes.
 
 use crate::weights::{FrameError, split_framed};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-const MAGIC: &[u8; 8] = b"DSGNCK01";
+const MAGIC: &[u8; 8] = b"DSGNCK02";
+/// Format 01 had no moving average.
+const OLD_MAGIC: &[u8; 8] = b"DSGNCK01";
 pub const FILE_NAME: &str = "checkpoint.dsgnck";
 
 /// The trainer's own state, beside the model and the optimizer.
@@ -29,7 +32,10 @@ pub struct TrainerState {
 #[derive(Clone, Debug)]
 pub struct Checkpoint {
     pub state: TrainerState,
+    /// The last step's parameters (a weights file).
     pub weights: Vec<u8>,
+    /// The moving average of the parameters (a weights file), if the run keeps one.
+    pub averaged: Option<Vec<u8>>,
     pub optimizer: Vec<u8>,
 }
 
@@ -37,6 +43,10 @@ pub struct Checkpoint {
 pub enum CheckpointError {
     #[error("not a Designer checkpoint (bad magic bytes)")]
     BadMagic,
+    #[error(
+        "the checkpoint was written by an older Designer (format 01); start the run again without --resume"
+    )]
+    OldFormat,
     #[error("checkpoint is truncated")]
     Truncated,
     #[error("checkpoint state is not valid: {0}")]
@@ -53,33 +63,35 @@ pub enum CheckpointError {
 impl Checkpoint {
     pub fn encode(&self) -> Result<Vec<u8>, CheckpointError> {
         let state = serde_json::to_vec(&self.state)?;
-        let mut out =
-            Vec::with_capacity(24 + state.len() + self.weights.len() + self.optimizer.len());
+        let averaged = self.averaged.as_deref().unwrap_or_default();
+        let mut out = Vec::with_capacity(
+            32 + state.len() + self.weights.len() + averaged.len() + self.optimizer.len(),
+        );
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&(state.len() as u32).to_le_bytes());
         out.extend_from_slice(&state);
-        out.extend_from_slice(&(self.weights.len() as u64).to_le_bytes());
-        out.extend_from_slice(&self.weights);
+        for part in [&self.weights[..], averaged] {
+            out.extend_from_slice(&(part.len() as u64).to_le_bytes());
+            out.extend_from_slice(part);
+        }
         out.extend_from_slice(&self.optimizer);
         Ok(out)
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Self, CheckpointError> {
+        if bytes.starts_with(OLD_MAGIC) {
+            return Err(CheckpointError::OldFormat);
+        }
         let (state, rest) = split_framed(bytes, MAGIC).map_err(|e| match e {
             FrameError::BadMagic => CheckpointError::BadMagic,
             FrameError::Truncated => CheckpointError::Truncated,
         })?;
-        let (len, rest) = rest
-            .split_first_chunk::<8>()
-            .ok_or(CheckpointError::Truncated)?;
-        let len =
-            usize::try_from(u64::from_le_bytes(*len)).map_err(|_| CheckpointError::Truncated)?;
-        let (weights, optimizer) = rest
-            .split_at_checked(len)
-            .ok_or(CheckpointError::Truncated)?;
+        let (weights, rest) = split_long_framed(rest)?;
+        let (averaged, optimizer) = split_long_framed(rest)?;
         Ok(Self {
             state: serde_json::from_slice(state)?,
             weights: weights.to_vec(),
+            averaged: (!averaged.is_empty()).then(|| averaged.to_vec()),
             optimizer: optimizer.to_vec(),
         })
     }
@@ -111,6 +123,15 @@ impl Checkpoint {
     }
 }
 
+/// A part after its u64 LE length, and what follows it.
+fn split_long_framed(bytes: &[u8]) -> Result<(&[u8], &[u8]), CheckpointError> {
+    let (len, rest) = bytes
+        .split_first_chunk::<8>()
+        .ok_or(CheckpointError::Truncated)?;
+    let len = usize::try_from(u64::from_le_bytes(*len)).map_err(|_| CheckpointError::Truncated)?;
+    rest.split_at_checked(len).ok_or(CheckpointError::Truncated)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,6 +146,7 @@ mod tests {
                 source: Some(serde_json::json!({"cursor": 12})),
             },
             weights: vec![1, 2, 3],
+            averaged: Some(vec![4, 5]),
             optimizer: vec![9; 5],
         }
     }
@@ -134,7 +156,16 @@ mod tests {
         let bytes = sample().encode().unwrap();
         let back = Checkpoint::decode(&bytes).unwrap();
         assert_eq!(back.state, sample().state);
-        assert_eq!((back.weights, back.optimizer), (vec![1, 2, 3], vec![9; 5]));
+        assert_eq!(
+            (back.weights, back.averaged, back.optimizer),
+            (vec![1, 2, 3], Some(vec![4, 5]), vec![9; 5])
+        );
+        let without_average = Checkpoint {
+            averaged: None,
+            ..sample()
+        };
+        let back = Checkpoint::decode(&without_average.encode().unwrap()).unwrap();
+        assert_eq!((back.averaged, back.optimizer), (None, vec![9; 5]));
         let dir = std::env::temp_dir().join(format!("designer-ck-{}", std::process::id()));
         assert!(Checkpoint::load(&dir).unwrap().is_none());
         let path = sample().save(&dir).unwrap();
@@ -157,6 +188,10 @@ mod tests {
         assert!(matches!(
             Checkpoint::decode(b"DSGNWT01...."),
             Err(CheckpointError::BadMagic)
+        ));
+        assert!(matches!(
+            Checkpoint::decode(b"DSGNCK01...."),
+            Err(CheckpointError::OldFormat)
         ));
         for cut in [4, 10, 20, 60] {
             assert!(

@@ -20,6 +20,8 @@ pub mod config;
 #[cfg(feature = "train")]
 pub mod dataset;
 #[cfg(feature = "train")]
+pub mod ema;
+#[cfg(feature = "train")]
 pub mod eval;
 #[cfg(feature = "train")]
 pub mod shuffle;

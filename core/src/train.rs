@@ -4,6 +4,7 @@
 
 use crate::checkpoint::{Checkpoint, CheckpointError, TrainerState};
 use crate::dataset::{Example, ExampleSource, SourceError};
+use crate::ema::Ema;
 use crate::model::{Condition, Generator, ModelConfig};
 use crate::sampler::seeded_noise;
 use crate::weights::{Weights, WeightsError, WeightsHeader};
@@ -26,6 +27,9 @@ pub struct TrainConfig {
     /// Share of examples trained without labels, so the model also learns the unconditional
     /// velocity that guidance needs.
     pub label_dropout: f64,
+    /// Decay of the moving average of the parameters that the run's weights are taken from;
+    /// `None` exports the last step's parameters.
+    pub ema_decay: Option<f64>,
     pub warmup_steps: u64,
     pub seed: u64,
     /// Reading the loss waits for the device, so it is read only every this many steps.
@@ -42,6 +46,7 @@ impl Default for TrainConfig {
             batch_size: 32,
             learning_rate: 2e-3,
             label_dropout: 0.1,
+            ema_decay: Some(0.999),
             warmup_steps: 100,
             seed: 0,
             report_every: 10,
@@ -101,6 +106,8 @@ pub enum TrainError {
 
 pub struct Trainer {
     model: Option<Generator>,
+    /// The moving average of the parameters, when the config asks for one.
+    ema: Option<Ema>,
     model_config: ModelConfig,
     optimizer: ModuleOptimizer,
     device: Device,
@@ -119,6 +126,7 @@ impl Trainer {
         let model = model_config.init(&device);
         Self::assemble(
             model,
+            None,
             model_config,
             AdamConfig::new().init(),
             device,
@@ -137,6 +145,7 @@ impl Trainer {
         let model = weights.build(&device)?;
         Ok(Self::assemble(
             model,
+            None,
             weights.header.model.clone(),
             AdamConfig::new().init(),
             device,
@@ -168,8 +177,14 @@ impl Trainer {
             ))
             .into());
         }
+        // A checkpoint written without an average starts one from its parameters.
+        let average = match &checkpoint.averaged {
+            Some(bytes) => Some(Weights::from_bytes(bytes)?.build(&device)?),
+            None => None,
+        };
         let mut trainer = Self::assemble(
             model,
+            average,
             weights.header.model.clone(),
             optimizer,
             device,
@@ -186,16 +201,22 @@ impl Trainer {
         Ok(trainer)
     }
 
+    /// `average` is where the moving average stands (the model's parameters if `None`).
     fn assemble(
         model: Generator,
+        average: Option<Generator>,
         model_config: ModelConfig,
         optimizer: ModuleOptimizer,
         device: Device,
         config: TrainConfig,
         step: u64,
     ) -> Self {
+        let ema = config
+            .ema_decay
+            .map(|decay| Ema::new(average.as_ref().unwrap_or(&model), decay));
         Self {
             model: Some(model),
+            ema,
             model_config,
             optimizer,
             device,
@@ -306,21 +327,43 @@ impl Trainer {
         let loss = (predicted - target).powi_scalar(2).mean();
         let gradients = GradientsParams::from_grads(loss.backward(), &model);
         let lr = self.config.learning_rate_at(self.step);
-        self.model = Some(self.optimizer.step(lr, model, gradients));
+        let model = self.optimizer.step(lr, model, gradients);
+        if let Some(ema) = &mut self.ema {
+            ema.update(&model, self.step);
+        }
+        self.model = Some(model);
         self.step += 1;
         loss.detach()
     }
 
-    /// The trained model, without autodiff, for sampling.
+    /// The model to sample from, without autodiff: the moving average of the parameters if
+    /// the run keeps one, else the last step's.
     pub fn model(&self) -> Generator {
+        match &self.ema {
+            Some(ema) => ema.average().clone(),
+            None => self.trained_model(),
+        }
+    }
+
+    /// The last step's parameters, without autodiff.
+    pub fn trained_model(&self) -> Generator {
         self.model
             .as_ref()
             .expect("model present between steps")
             .valid()
     }
 
-    /// The trained model as a weights file.
+    /// [`Self::model`] as a weights file.
     pub fn to_weights(&self, provenance: &Provenance) -> Result<Vec<u8>, WeightsError> {
+        self.encode(self.model(), provenance)
+    }
+
+    /// [`Self::trained_model`] as a weights file.
+    pub fn to_trained_weights(&self, provenance: &Provenance) -> Result<Vec<u8>, WeightsError> {
+        self.encode(self.trained_model(), provenance)
+    }
+
+    fn encode(&self, model: Generator, provenance: &Provenance) -> Result<Vec<u8>, WeightsError> {
         let header = WeightsHeader {
             format: crate::weights::FORMAT_VERSION,
             name: provenance.name.clone(),
@@ -329,7 +372,7 @@ impl Trainer {
             trained_on: provenance.trained_on.clone(),
             training_steps: self.step,
         };
-        Weights::encode(self.model(), &header)
+        Weights::encode(model, &header)
     }
 
     /// Everything needed to resume this run at this step, with `source`'s position.
@@ -350,7 +393,11 @@ impl Trainer {
                 rng_word_pos: self.rng.get_word_pos().to_string(),
                 source: source.state(),
             },
-            weights: self.to_weights(provenance)?,
+            weights: self.to_trained_weights(provenance)?,
+            averaged: match &self.ema {
+                Some(ema) => Some(self.encode(ema.average().clone(), provenance)?),
+                None => None,
+            },
             optimizer: optimizer.to_vec(),
         })
     }
