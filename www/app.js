@@ -9,6 +9,9 @@ const errorBox = $('error');
 const results = $('results');
 
 const params = new URLSearchParams(location.search);
+// How far "Finer on the server" may move from the design: half-way keeps the layout and
+// redraws the detail.
+const FINER_STRENGTH = 0.5;
 const worker = new Worker(new URL('worker.js', import.meta.url), { type: 'module' });
 let config = { lambdaUrl: '' };
 let backend = '';
@@ -57,7 +60,7 @@ function figure(design, req) {
     const finer = document.createElement('button');
     finer.type = 'button';
     finer.textContent = 'Finer on the server';
-    finer.title = 'Same seed, more steps, on the Lambda';
+    finer.title = 'This design at twice the size, redrawn on the Lambda (its 128 px model from 128 px up)';
     finer.addEventListener('click', () => server(design.seed, req, fig, finer));
     caption.append(finer);
   }
@@ -69,17 +72,20 @@ async function server(seed, req, fig, button) {
   button.disabled = true;
   button.textContent = 'Asking the server\u2026';
   try {
-    const body = { ...req, variations: 1, seed, steps: 50, sampler: 'heun' };
+    // The design itself is the starting photo: the server keeps its layout and redraws it at
+    // twice the size, where the finer model takes over.
+    const img = fig.querySelector('img');
+    const size = Math.min(req.size * 2, 256);
+    const body = { ...req, variations: 1, seed, size, photo: img.src, strength: FINER_STRENGTH };
     const answer = await fetch(config.lambdaUrl, {
       method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body),
     });
     const json = await answer.json();
     if (!answer.ok) throw new Error(json.message || `the server answered ${answer.status}`);
     const design = json.designs[0];
-    const img = fig.querySelector('img');
     img.src = `data:image/png;base64,${design.png_base64}`;
     fig.querySelector('a').href = img.src;
-    button.textContent = `Server: 50 Heun steps, ${json.elapsed_ms} ms`;
+    button.textContent = `Server: ${design.width} px, ${json.elapsed_ms} ms`;
   } catch (error) {
     button.disabled = false;
     button.textContent = 'Finer on the server';

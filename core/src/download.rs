@@ -302,6 +302,21 @@ impl Iterator for UrlStream {
 }
 
 impl UrlSource {
+    /// The manifest's images as training's settings ask: IMAGE_SIZE pixels, at most
+    /// MAX_IMAGE_SIZE bytes each (over `config`'s cap), a shuffle buffer sized for BATCH_SIZE.
+    pub fn for_training(
+        manifest: &Path,
+        settings: &crate::config::TrainSettings,
+        config: DownloadConfig,
+    ) -> Result<Self, DatasetError> {
+        let config = DownloadConfig {
+            max_bytes: settings.max_image_size,
+            ..config
+        };
+        let capacity = crate::shuffle::capacity_for(settings.batch_size);
+        Self::open(manifest, settings.image_size, capacity, config)
+    }
+
     pub fn open(
         manifest: &Path,
         size: u32,

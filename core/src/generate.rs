@@ -14,6 +14,8 @@ pub struct Designer {
     device: Device,
     backend: String,
     model_version: String,
+    /// The size the model was trained at (its weights' header).
+    trained_size: u32,
     /// Variations are split over this many threads. burn's CPU backend runs this small
     /// network on one core, so each core takes a share of the batch instead.
     threads: usize,
@@ -54,6 +56,7 @@ impl Designer {
             device,
             backend: backend.to_string(),
             model_version: weights.version().to_string(),
+            trained_size: weights.header.image_size,
             threads: 1,
         })
     }
@@ -78,6 +81,10 @@ impl Designer {
 
     pub fn model_version(&self) -> &str {
         &self.model_version
+    }
+
+    pub fn trained_size(&self) -> u32 {
+        self.trained_size
     }
 
     pub fn backend(&self) -> &str {

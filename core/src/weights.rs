@@ -16,6 +16,23 @@ pub const FORMAT_VERSION: u32 = 1;
 /// The weights `make run`, the browser and the Lambda use unless told otherwise.
 pub static DEFAULT_WEIGHTS: &[u8] = include_bytes!("../weights/default.weights");
 
+/// The default model fine-tuned at 128 px: the native builds (`large-model`: CLI, Lambda) serve
+/// requests of 128 px and more with it. Kept out of the browser's bundle.
+#[cfg(feature = "large-model")]
+pub static LARGE_WEIGHTS: &[u8] = include_bytes!("../weights/scenes-128.weights");
+
+/// Which of several models serves a request of `size` px: the one trained at the largest size
+/// not above it (a model asked for more than it learnt composes rooms badly, one asked for
+/// less wastes nothing), else the one trained at the smallest size. `None` only when `models`
+/// is empty.
+pub fn serving<T>(models: &[T], trained_size: impl Fn(&T) -> u32, size: u32) -> Option<&T> {
+    let fitting = models
+        .iter()
+        .filter(|m| trained_size(m) <= size)
+        .max_by_key(|m| trained_size(m));
+    fitting.or_else(|| models.iter().min_by_key(|m| trained_size(m)))
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct WeightsHeader {
     pub format: u32,
@@ -102,6 +119,22 @@ impl Weights {
     /// The embedded default weights.
     pub fn embedded() -> Result<Self, WeightsError> {
         Self::from_bytes(DEFAULT_WEIGHTS)
+    }
+
+    /// Every model this build embeds: the default, and the 128 px one with `large-model`.
+    pub fn embedded_all() -> Result<Vec<Self>, WeightsError> {
+        let mut all = vec![Self::embedded()?];
+        #[cfg(feature = "large-model")]
+        all.push(Self::from_bytes(LARGE_WEIGHTS)?);
+        Ok(all)
+    }
+
+    /// The embedded model that serves requests of `size` px (see [`serving`]).
+    pub fn embedded_for(size: u32) -> Result<Self, WeightsError> {
+        let all = Self::embedded_all()?;
+        let chosen = serving(&all, |w| w.header.image_size, size)
+            .expect("the default model is always embedded");
+        Ok(chosen.clone())
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, WeightsError> {

@@ -37,6 +37,25 @@ fn embedded_weights_load_and_report_their_version() {
 }
 
 #[test]
+fn requests_go_to_the_model_trained_at_the_largest_size_not_above_theirs() {
+    use designer_core::weights::serving;
+    let trained = [128, 64];
+    let pick = |size| *serving(&trained, |s| *s, size).unwrap();
+    assert_eq!(
+        [pick(32), pick(64), pick(112), pick(128), pick(256)],
+        [64, 64, 64, 128, 128]
+    );
+    assert!(serving(&[] as &[u32], |s| *s, 64).is_none());
+    // Native builds with `large-model` (the CLI's) embed the 128 px model beside the default.
+    let names = |size| Weights::embedded_for(size).unwrap().header.name;
+    assert_eq!(names(64), Weights::embedded().unwrap().header.name);
+    if cfg!(feature = "large-model") {
+        assert_eq!(names(128), "designer-scenes-128");
+        assert_eq!(Weights::embedded_for(128).unwrap().header.image_size, 128);
+    }
+}
+
+#[test]
 fn same_request_gives_byte_identical_pngs_and_seeds_differ() {
     let designer = Designer::default_cpu().unwrap();
     let request = small_request(7);

@@ -6,7 +6,7 @@ use crate::event::{Action, Call, Reply, Transport, respond};
 use crate::settings::Settings;
 use crate::store::Location;
 use crate::train;
-use designer_core::weights::Weights;
+use designer_core::weights::{self, Weights};
 use designer_core::{DesignRequest, Designer};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::{Map, Value, json};
@@ -14,7 +14,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 pub struct App {
-    pub designer: Designer,
+    /// The models requests are served by, one per trained size (see `weights::serving`).
+    designers: Vec<Designer>,
+    /// The default (or MODEL_URI's) weights, which training starts from.
     pub weights: Weights,
     pub settings: Settings,
     cache: ResponseCache,
@@ -33,29 +35,34 @@ pub enum InitError {
 }
 
 impl App {
-    /// Loads the weights (MODEL_URI's, or the embedded default) onto the CPU backend.
+    /// Loads the models onto the CPU backend: MODEL_URI's for every size, or the embedded
+    /// ones (the default, and the 128 px model for requests of 128 px and more).
     pub async fn init(settings: Settings, started: Instant) -> Result<Self, InitError> {
-        let weights = match &settings.model_uri {
-            None => Weights::embedded()?,
+        let all = match &settings.model_uri {
+            None => Weights::embedded_all()?,
             Some(uri) => {
                 let bytes = Location::parse(uri)?
                     .get()
                     .await?
                     .ok_or_else(|| InitError::MissingModel(uri.clone()))?;
-                Weights::from_bytes(&bytes)?
+                vec![Weights::from_bytes(&bytes)?]
             }
         };
-        let designer = Designer::cpu(&weights)?;
+        let designers = all
+            .iter()
+            .map(Designer::cpu)
+            .collect::<Result<Vec<_>, _>>()?;
+        let weights = all.into_iter().next().expect("at least one model");
         let cache = ResponseCache::new(settings.cache_bytes);
         let init_ms = started.elapsed().as_millis() as u64;
         tracing::info!(
-            model = designer.model_version(),
+            models = ?designers.iter().map(Designer::model_version).collect::<Vec<_>>(),
             init_ms,
             threads = std::thread::available_parallelism().map_or(1, |n| n.get()),
             "initialised"
         );
         Ok(Self {
-            designer,
+            designers,
             weights,
             settings,
             cache,
@@ -73,8 +80,8 @@ impl App {
                 tracing::info!(request_id, action = ?call.action, ?transport, "invocation");
                 match (call.action, transport) {
                     (Action::Generate, _) => self.generate(call.arguments, &request_id).await,
-                    (Action::Info, _) => Ok(Reply {
-                        body: self.info(),
+                    (Action::Info, transport) => Ok(Reply {
+                        body: self.info(transport),
                         cache_hit: None,
                     }),
                     (Action::Train, Transport::Http) => Err(ApiError::new(
@@ -118,7 +125,7 @@ impl App {
             });
         }
         let app = self.clone();
-        let generated = tokio::task::spawn_blocking(move || app.designer.generate(&request))
+        let generated = tokio::task::spawn_blocking(move || app.designer_for(request.size).generate(&request))
             .await
             .map_err(|e| ApiError::internal(request_id, e))?
             .map_err(|e| ApiError::from_design(e, request_id))?;
@@ -135,15 +142,32 @@ impl App {
         })
     }
 
-    fn info(&self) -> Value {
+    fn designer_for(&self, size: u32) -> &Designer {
+        weights::serving(&self.designers, Designer::trained_size, size)
+            .expect("init loads at least one model")
+    }
+
+    /// The model, limits and cache; where training reads and writes only for direct
+    /// (IAM-authorised) callers: a function URL may be public, bucket paths are not its business.
+    fn info(&self, transport: Transport) -> Value {
         let mut info = self.weights.describe();
-        info["backend"] = json!(self.designer.backend());
+        info["backend"] = json!(self.designers[0].backend());
+        info["models"] = self
+            .designers
+            .iter()
+            .map(|d| json!({"model": d.model_version(), "trained_size": d.trained_size()}))
+            .collect();
         info["init_ms"] = json!(self.init_ms);
         info["cache"] = json!(self.cache.stats());
-        info["training"] = json!({
-            "checkpoint": self.settings.checkpoint_uri,
-            "manifest": self.settings.training_manifest,
-        });
+        let configured = self.settings.checkpoint_uri.is_some();
+        info["training"] = match transport {
+            Transport::Direct => json!({
+                "configured": configured,
+                "checkpoint": self.settings.checkpoint_uri,
+                "manifest": self.settings.training_manifest,
+            }),
+            Transport::Http => json!({ "configured": configured }),
+        };
         info
     }
 }

@@ -247,12 +247,7 @@ fn train_chunk(
     arguments: TrainArguments,
     budget: Duration,
 ) -> Result<Chunk, TrainError> {
-    let download = DownloadConfig {
-        max_bytes: settings.max_image_size,
-        ..DownloadConfig::default()
-    };
-    let capacity = designer_core::shuffle::capacity_for(settings.batch_size);
-    let mut source = UrlSource::open(manifest, settings.image_size, capacity, download)
+    let mut source = UrlSource::for_training(manifest, &settings, DownloadConfig::default())
         .map_err(|e| SourceError::Render(e.to_string()))?;
     let config = TrainConfig {
         steps: settings.total_steps(),

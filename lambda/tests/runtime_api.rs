@@ -50,6 +50,17 @@ fn direct_invocations_generate_describe_and_refuse_bad_requests() {
     assert_eq!(info["cache"]["entries"], 1);
     assert!(info["init_ms"].as_u64().is_some());
 
+    // Requests of 128 px and more go to the 128 px model, smaller ones to the default.
+    let models = info["models"].as_array().unwrap();
+    assert_eq!(models.len(), 2, "{info}");
+    assert_eq!(models[0]["model"], response["model"]);
+    assert_eq!(models[1]["trained_size"], 128);
+    let (status, large) =
+        emulator.invoke(&generate_request(json!({"size": 128, "variations": 1, "steps": 2})));
+    assert_eq!(status, 200, "{large}");
+    assert_eq!(large["model"], models[1]["model"]);
+    assert_eq!(png_size(&large["designs"][0]), (128, 128));
+
     // Function errors: the emulator answers 500 with the function's error type and message.
     let refused = [
         (

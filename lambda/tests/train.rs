@@ -87,6 +87,15 @@ fn training_runs_in_resumable_chunks_with_one_trainer_per_checkpoint() {
     );
     assert_eq!(first["checkpoint"], s3.uri(checkpoint));
     assert_eq!(step_of(&s3, checkpoint), 2);
+
+    // `info` names the bucket paths to direct callers only, never over the (public) URL.
+    let (_, info) = emulator.invoke(&json!({"action": "info"}));
+    assert_eq!(info["training"]["checkpoint"], s3.uri(checkpoint), "{info}");
+    assert_eq!(info["training"]["configured"], true);
+    let (status, _, public) = emulator.http("GET", "/info", "");
+    assert_eq!(status, 200, "{public}");
+    let public: serde_json::Value = serde_json::from_str(&public).unwrap();
+    assert_eq!(public["training"], json!({"configured": true}), "{public}");
     assert!(
         s3.get("runs/a/checkpoint.dsgnck.lock").is_none(),
         "the lease is given back"

@@ -139,10 +139,10 @@ test('falls back to the CPU when WebGPU is disabled, and agrees with WebGPU and 
     }
     assert.ok(webgpuDesigns, 'the WebGPU test ran first and produced designs');
 
-    // "Finer on the server": the same seed from the Lambda (50 Heun steps), in place.
+    // "Finer on the server": the design redrawn by the Lambda at twice the size, in place.
     const before = await page.locator('#results figure img').first().getAttribute('src');
     await page.locator('#results figure button').first().click();
-    await page.waitForFunction(() => /^Server: 50 Heun steps/.test(document.querySelector('#results figure button').textContent)
+    await page.waitForFunction(() => /^Server: \d+ px/.test(document.querySelector('#results figure button').textContent)
       || !document.getElementById('error').hidden, null, { timeout: 60_000 });
     assert.equal(await page.locator('#error').isHidden(), true, await page.textContent('#error'));
     const finer = await page.evaluate(async () => {
@@ -151,7 +151,7 @@ test('falls back to the CPU when WebGPU is disabled, and agrees with WebGPU and 
       return pixelsOf(img);
     });
     assert.notEqual(await page.locator('#results figure img').first().getAttribute('src'), before);
-    assert.deepEqual([finer.width, finer.height], [REQUEST.size, REQUEST.size]);
+    assert.deepEqual([finer.width, finer.height], [2 * REQUEST.size, 2 * REQUEST.size]);
   } finally {
     await browser.close();
   }

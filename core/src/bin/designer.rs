@@ -81,7 +81,8 @@ enum PrecisionArg {
 
 #[derive(Args)]
 struct WeightsArg {
-    /// Weights file to use instead of the embedded default.
+    /// Weights file to use instead of the embedded models (the default, and the 128 px one
+    /// for sizes of 128 and more).
     #[arg(long)]
     weights: Option<PathBuf>,
     /// Compute backend.
@@ -223,16 +224,25 @@ struct TrainArgs {
     /// still written.
     #[arg(long)]
     time_limit: Option<u64>,
-    /// Start from these weights (with a fresh optimizer) instead of a fresh model.
-    #[arg(long, conflicts_with = "resume")]
+    /// Start from these weights (with a fresh optimizer) instead of a fresh model; with
+    /// --resume, only when there is no checkpoint yet (a chained run's first chunk).
+    #[arg(long)]
     init: Option<PathBuf>,
     /// Channels at full resolution (fresh models only).
     #[arg(long, default_value_t = ModelConfig::default().base_channels)]
     base_channels: usize,
     #[arg(long, default_value = "designer")]
     name: String,
+    /// The weights: the moving average of the parameters (see --ema).
     #[arg(long, default_value = "model.weights")]
     out: PathBuf,
+    /// Also write the last step's parameters here (to compare them with the average).
+    #[arg(long)]
+    out_trained: Option<PathBuf>,
+    /// Decay of the moving average of the parameters that --out gets (ramped up over the
+    /// first steps); 0 writes the last step's parameters instead.
+    #[arg(long, default_value_t = TrainConfig::default().ema_decay.unwrap_or(0.0), value_parser = parse_decay)]
+    ema: f64,
     /// Append one JSON line per loss reading to this file.
     #[arg(long)]
     metrics: Option<PathBuf>,
@@ -250,6 +260,13 @@ enum FloatArg {
     F32,
     F16,
     Bf16,
+}
+
+fn parse_decay(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(decay) if (0.0..1.0).contains(&decay) => Ok(decay),
+        _ => Err(format!("'{text}' is not a decay in [0, 1)")),
+    }
 }
 
 fn train_env_help() -> String {
@@ -388,8 +405,13 @@ fn save_weights(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-fn load_designer(args: &WeightsArg) -> Result<Designer> {
-    let weights = load_weights(args.weights.as_deref())?;
+/// The designer for requests of `size` px: `args`' weights, or the embedded model that serves
+/// the size.
+fn load_designer(args: &WeightsArg, size: u32) -> Result<Designer> {
+    let weights = match &args.weights {
+        Some(_) => load_weights(args.weights.as_deref())?,
+        None => Weights::embedded_for(size).context("loading the embedded weights")?,
+    };
     Ok(match args.backend {
         Backend::Cpu => Designer::cpu(&weights)?,
         gpu => Designer::new(&weights, gpu.device()?, gpu.name())?,
@@ -442,7 +464,7 @@ fn generate(args: GenerateArgs) -> Result<()> {
             request
         }
     };
-    let mut designer = load_designer(&args.weights)?;
+    let mut designer = load_designer(&args.weights, request.size)?;
     if let Some(threads) = args.threads {
         designer = designer.with_threads(threads as usize);
     }
@@ -540,12 +562,13 @@ fn open_source(args: &SourceArgs, settings: &TrainSettings) -> Result<Box<dyn Ex
             bail!("--downloads must be at least 1");
         }
         let config = DownloadConfig {
-            max_bytes: settings.max_image_size,
             parallel: args.downloads,
             allow_private_redirects: args.allow_private_redirects,
             ..DownloadConfig::default()
         };
-        return Ok(Box::new(UrlSource::open(manifest, size, capacity, config)?));
+        return Ok(Box::new(UrlSource::for_training(
+            manifest, settings, config,
+        )?));
     }
     bail!(
         "give --data FOLDER (images + labels.jsonl), --catalog FOLDER (Sweet Home 3D catalogs) or --manifest FILE (image URLs)"
@@ -571,6 +594,7 @@ fn train(args: TrainArgs) -> Result<()> {
         learning_rate: settings.learning_rate,
         seed: args.seed,
         time_limit: args.time_limit.map(std::time::Duration::from_secs),
+        ema_decay: (args.ema > 0.0).then_some(args.ema),
         ..TrainConfig::default()
     };
     let provenance = Provenance {
@@ -687,8 +711,10 @@ fn train(args: TrainArgs) -> Result<()> {
             trainer.step_count()
         );
     }
-    let bytes = trainer.to_weights(&provenance)?;
-    save_weights(&args.out, &bytes)
+    if let Some(path) = &args.out_trained {
+        save_weights(path, &trainer.to_trained_weights(&provenance)?)?;
+    }
+    save_weights(&args.out, &trainer.to_weights(&provenance)?)
 }
 
 /// Writes next to the target, then renames: a killed run never leaves half a file.
@@ -824,7 +850,7 @@ fn eval(args: EvalArgs) -> Result<()> {
         bail!("--train-per-label, --test-per-label and --generated-per-label must be at least 1");
     }
     let engine = load_scene_engine(&args.catalog)?;
-    let designer = load_designer(&args.weights)?;
+    let designer = load_designer(&args.weights, args.sampling.size)?;
     let size = args.sampling.size;
     let pairs: Vec<(RoomType, Style)> = RoomType::ALL
         .iter()
@@ -932,7 +958,7 @@ fn eval(args: EvalArgs) -> Result<()> {
 }
 
 fn sheet(args: SheetArgs) -> Result<()> {
-    let designer = load_designer(&args.weights)?;
+    let designer = load_designer(&args.weights, args.sampling.size)?;
     let sheet = contact_sheet(
         RoomType::ALL.len() as u32,
         Style::ALL.len() as u32,
