@@ -157,10 +157,11 @@ train: $(BIN) data
 eval: $(BIN) data
 	$(BIN) eval --catalog $(CATALOG)
 
-## Contact sheets (room types x styles): the training scenes and the embedded model's designs.
+## Contact sheets (room types x styles): the training scenes and the embedded models' designs.
 sheet: $(BIN) data
 	$(BIN) scenes --catalog $(CATALOG) --sheet docs/scenes.png --size 128 --seed 3
 	$(BIN) sheet --size 64 --out docs/designs.png
+	$(BIN) sheet --size 128 --out docs/designs-128.png
 
 clean:
 	rm -rf target $(DESIGNS) $(CACHE) $(VENV) $(BENCH_VENV) $(TOOLS) $(PKG) node_modules
