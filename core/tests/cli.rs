@@ -115,7 +115,7 @@ fn sampled_tensors_are_the_seeded_noise_and_the_designs_before_rounding() {
 
 #[test]
 fn bad_input_is_a_clear_error_not_a_panic() {
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str); 6] = [
         (
             &["generate", "--style", "gothic"],
             "unknown style 'gothic'; allowed: modern",
@@ -135,6 +135,10 @@ fn bad_input_is_a_clear_error_not_a_panic() {
         (
             &["generate", "--weights", "/nonexistent/w.weights"],
             "loading /nonexistent/w.weights",
+        ),
+        (
+            &["train", "--ema", "1", "--data", "/nonexistent"],
+            "'1' is not a decay in [0, 1)",
         ),
     ];
     for (args, needle) in cases {
