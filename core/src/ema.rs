@@ -116,7 +116,10 @@ mod tests {
         assert_eq!(blended.len(), a.len());
         assert!(a != b, "two initialisations differ");
         for ((a, b), m) in a.iter().zip(&b).zip(&blended) {
-            assert!((m - (a + b) / 2.0).abs() < 1e-6, "{m} is not halfway from {a} to {b}");
+            assert!(
+                (m - (a + b) / 2.0).abs() < 1e-6,
+                "{m} is not halfway from {a} to {b}"
+            );
         }
     }
 }

@@ -125,10 +125,11 @@ impl App {
             });
         }
         let app = self.clone();
-        let generated = tokio::task::spawn_blocking(move || app.designer_for(request.size).generate(&request))
-            .await
-            .map_err(|e| ApiError::internal(request_id, e))?
-            .map_err(|e| ApiError::from_design(e, request_id))?;
+        let generated =
+            tokio::task::spawn_blocking(move || app.designer_for(request.size).generate(&request))
+                .await
+                .map_err(|e| ApiError::internal(request_id, e))?
+                .map_err(|e| ApiError::from_design(e, request_id))?;
         tracing::info!(
             request_id,
             variations = generated.designs.len(),

@@ -55,8 +55,9 @@ fn direct_invocations_generate_describe_and_refuse_bad_requests() {
     assert_eq!(models.len(), 2, "{info}");
     assert_eq!(models[0]["model"], response["model"]);
     assert_eq!(models[1]["trained_size"], 128);
-    let (status, large) =
-        emulator.invoke(&generate_request(json!({"size": 128, "variations": 1, "steps": 2})));
+    let (status, large) = emulator.invoke(&generate_request(
+        json!({"size": 128, "variations": 1, "steps": 2}),
+    ));
     assert_eq!(status, 200, "{large}");
     assert_eq!(large["model"], models[1]["model"]);
     assert_eq!(png_size(&large["designs"][0]), (128, 128));
