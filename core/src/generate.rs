@@ -1,23 +1,26 @@
 //! `Designer`: weights loaded once on a device, then request -> designs. The one entry point
 //! the CLI, the browser and the Lambda call.
 
+use crate::cpu::CpuGenerator;
 use crate::image::{self, encode_png, rgb_to_tensor, square, tensor_to_rgb, to_base64};
-use crate::model::{Condition, Generator};
+use crate::model::Condition;
 use crate::request::{Design, DesignError, DesignRequest, DesignResponse, MAX_PHOTO_BYTES};
-use crate::sampler::{self, SamplerSettings, interpolate_path, noise_batch};
+use crate::sampler::{self, SamplerSettings, VelocityModel, interpolate_path, noise_batch};
 use crate::weights::{Weights, WeightsError};
 use burn::tensor::{Device, Tensor, TensorData};
 use web_time::Instant;
 
 pub struct Designer {
-    model: Generator,
+    /// The network: on the CPU device its hand-written pass (several times faster than burn's
+    /// operators there), else burn's model on the device.
+    model: Box<dyn VelocityModel>,
     device: Device,
     backend: String,
     model_version: String,
     /// The size the model was trained at (its weights' header).
     trained_size: u32,
-    /// Variations are split over this many threads. burn's CPU backend runs this small
-    /// network on one core, so each core takes a share of the batch instead.
+    /// Variations are split over this many threads: the CPU pass runs one image at a time on
+    /// one core, so each core takes a share of the batch.
     threads: usize,
 }
 
@@ -51,8 +54,14 @@ struct Pending {
 impl Designer {
     /// Loads `weights` onto `device`; `backend` is the name responses report ("cpu", "webgpu").
     pub fn new(weights: &Weights, device: Device, backend: &str) -> Result<Self, WeightsError> {
+        let model = weights.build(&device)?;
+        let model: Box<dyn VelocityModel> = if device == Device::flex() {
+            Box::new(CpuGenerator::new(&model))
+        } else {
+            Box::new(model)
+        };
         Ok(Self {
-            model: weights.build(&device)?,
+            model,
             device,
             backend: backend.to_string(),
             model_version: weights.version().to_string(),
@@ -209,7 +218,7 @@ impl Designer {
         let parts = self.threads.min(batch);
         if parts <= 1 || cfg!(target_family = "wasm") {
             return sampler::sample(
-                &self.model,
+                self.model.as_ref(),
                 start,
                 t_start,
                 condition,
@@ -223,7 +232,7 @@ impl Designer {
             .map(|first| start.clone().narrow(0, first, chunk.min(batch - first)))
             .collect();
         let first = chunks.remove(0);
-        let model = &self.model;
+        let model = self.model.as_ref();
         std::thread::scope(|scope| {
             let others: Vec<_> = chunks
                 .into_iter()

@@ -5,6 +5,7 @@
 //! The default build is target-neutral and compiles for `wasm32-unknown-unknown`; native-only
 //! parts (training, the furniture catalog, the CLI) sit behind features.
 
+pub mod cpu;
 pub mod generate;
 pub mod image;
 pub mod labels;

@@ -109,22 +109,22 @@ impl Condition {
 
 #[derive(Module, Debug)]
 pub struct Generator {
-    time_freqs: usize,
-    time_in: Linear,
-    time_out: Linear,
-    room_embedding: Embedding,
-    style_embedding: Embedding,
-    stem: Conv2d,
-    down0: ResBlock,
-    pool0: Conv2d,
-    down1: ResBlock,
-    pool1: Conv2d,
-    mid0: ResBlock,
-    mid1: ResBlock,
-    up1: ResBlock,
-    up0: ResBlock,
-    out_norm: GroupNorm,
-    out: Conv2d,
+    pub(crate) time_freqs: usize,
+    pub(crate) time_in: Linear,
+    pub(crate) time_out: Linear,
+    pub(crate) room_embedding: Embedding,
+    pub(crate) style_embedding: Embedding,
+    pub(crate) stem: Conv2d,
+    pub(crate) down0: ResBlock,
+    pub(crate) pool0: Conv2d,
+    pub(crate) down1: ResBlock,
+    pub(crate) pool1: Conv2d,
+    pub(crate) mid0: ResBlock,
+    pub(crate) mid1: ResBlock,
+    pub(crate) up1: ResBlock,
+    pub(crate) up0: ResBlock,
+    pub(crate) out_norm: GroupNorm,
+    pub(crate) out: Conv2d,
 }
 
 impl Generator {
@@ -181,12 +181,12 @@ fn upsample(x: Tensor<4>) -> Tensor<4> {
 /// residual path (1x1 convolution where the channel count changes).
 #[derive(Module, Debug)]
 pub struct ResBlock {
-    norm1: GroupNorm,
-    conv1: Conv2d,
-    cond: Linear,
-    norm2: GroupNorm,
-    conv2: Conv2d,
-    skip: Option<Conv2d>,
+    pub(crate) norm1: GroupNorm,
+    pub(crate) conv1: Conv2d,
+    pub(crate) cond: Linear,
+    pub(crate) norm2: GroupNorm,
+    pub(crate) conv2: Conv2d,
+    pub(crate) skip: Option<Conv2d>,
 }
 
 impl ResBlock {

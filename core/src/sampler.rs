@@ -51,10 +51,23 @@ pub fn interpolate_path(noise: Tensor<4>, image: Tensor<4>, t: f32) -> Tensor<4>
     noise.mul_scalar(1.0 - t) + image.mul_scalar(t)
 }
 
+/// What the sampler integrates: the network's velocity at `x` ([batch, 3, h, w]) and time `t`
+/// ([batch]), one condition per row. [`Generator`] runs on any burn device;
+/// [`crate::cpu::CpuGenerator`] is the same network written out for the CPU.
+pub trait VelocityModel: Sync {
+    fn velocity(&self, x: Tensor<4>, t: Tensor<1>, conditions: &[Condition]) -> Tensor<4>;
+}
+
+impl VelocityModel for Generator {
+    fn velocity(&self, x: Tensor<4>, t: Tensor<1>, conditions: &[Condition]) -> Tensor<4> {
+        self.forward(x, t, conditions)
+    }
+}
+
 /// Runs the ODE from `x` at time `t_start` to t = 1. `on_evaluation` is called after each
 /// model evaluation with (done, total).
 pub fn sample(
-    model: &Generator,
+    model: &dyn VelocityModel,
     mut x: Tensor<4>,
     t_start: f32,
     condition: Condition,
@@ -88,7 +101,7 @@ pub fn sample(
 /// v = v_uncond + g (v_cond - v_uncond), with both halves in one batch; g = 1 and g = 0 need
 /// only one of them.
 fn guided_velocity(
-    model: &Generator,
+    model: &dyn VelocityModel,
     x: Tensor<4>,
     t: f32,
     condition: Condition,
@@ -98,14 +111,14 @@ fn guided_velocity(
     let device = x.device();
     let times = |n: usize| Tensor::<1>::full([n], t, &device);
     if guidance == 1.0 {
-        return model.forward(x, times(batch), &vec![condition; batch]);
+        return model.velocity(x, times(batch), &vec![condition; batch]);
     }
     if guidance == 0.0 {
-        return model.forward(x, times(batch), &vec![Condition::UNCONDITIONAL; batch]);
+        return model.velocity(x, times(batch), &vec![Condition::UNCONDITIONAL; batch]);
     }
     let mut conditions = vec![condition; batch];
     conditions.extend(std::iter::repeat_n(Condition::UNCONDITIONAL, batch));
-    let both = model.forward(
+    let both = model.velocity(
         Tensor::cat(vec![x.clone(), x], 0),
         times(2 * batch),
         &conditions,
