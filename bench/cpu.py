@@ -1,6 +1,7 @@
 """CPU inference, side by side: the default request (4 variations at 64 px, 20 Euler steps,
-guidance 3) by our CLI on burn's flex backend, by the PyTorch reference of the same network
-with our weights, and by ONNX Runtime on that network exported to ONNX; same threads for all.
+guidance 3) by our CLI (its hand-written CPU pass, core/src/cpu.rs), by the PyTorch reference
+of the same network with our weights, and by ONNX Runtime on that network exported to ONNX;
+same threads for all.
 
 Before timing, all three must sample the same images from the same starting noise (float
 tolerance): a reference that drifts from the Rust model fails the benchmark."""
@@ -98,14 +99,14 @@ def main():
 
     print(f"timing {args.runs} interleaved rounds, {args.threads} threads each")
     times = interleave({
-        "designer (burn flex)": lambda: designer_run(args.designer, request, args.threads, work / "designs"),
+        "designer (CPU pass)": lambda: designer_run(args.designer, request, args.threads, work / "designs"),
         "PyTorch": lambda: timed(lambda: generate(reference.model)),
         "ONNX Runtime": lambda: timed(lambda: generate(ort_forward)),
     }, args.runs)
     print(f"\nMachine: {machine()}; torch {torch.__version__}, onnxruntime "
           f"{onnxruntime.__version__}, {args.threads} threads.")
     print(f"Request: {json.dumps(request)}\n")
-    print(table(times, "designer (burn flex)"))
+    print(table(times, "designer (CPU pass)"))
     (work / "cpu.json").write_text(json.dumps({"machine": machine(), "times": times}))
 
 

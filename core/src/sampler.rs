@@ -54,7 +54,7 @@ pub fn interpolate_path(noise: Tensor<4>, image: Tensor<4>, t: f32) -> Tensor<4>
 /// What the sampler integrates: the network's velocity at `x` ([batch, 3, h, w]) and time `t`
 /// ([batch]), one condition per row. [`Generator`] runs on any burn device;
 /// [`crate::cpu::CpuGenerator`] is the same network written out for the CPU.
-pub trait VelocityModel: Sync {
+pub trait VelocityModel: Send + Sync {
     fn velocity(&self, x: Tensor<4>, t: Tensor<1>, conditions: &[Condition]) -> Tensor<4>;
 }
 

@@ -123,10 +123,11 @@ impl Weights {
 
     /// Every model this build embeds: the default, and the 128 px one with `large-model`.
     pub fn embedded_all() -> Result<Vec<Self>, WeightsError> {
-        let mut all = vec![Self::embedded()?];
+        let default = Self::embedded()?;
         #[cfg(feature = "large-model")]
-        all.push(Self::from_bytes(LARGE_WEIGHTS)?);
-        Ok(all)
+        return Ok(vec![default, Self::from_bytes(LARGE_WEIGHTS)?]);
+        #[cfg(not(feature = "large-model"))]
+        Ok(vec![default])
     }
 
     /// The embedded model that serves requests of `size` px (see [`serving`]).

@@ -1,5 +1,5 @@
 //! Which device runs the generator: WebGPU through burn's wgpu backend when the browser offers an
-//! adapter, else burn's CPU backend (wasm SIMD). wgpu traps (`unreachable`) rather than erroring
+//! adapter, else the CPU (the core's hand-written pass on wasm SIMD). wgpu traps (`unreachable`) rather than erroring
 //! when WebGPU is missing, so the adapter is asked for here first.
 
 use burn::tensor::Device;
