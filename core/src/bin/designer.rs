@@ -92,7 +92,7 @@ struct WeightsArg {
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Backend {
-    /// burn's pure-Rust CPU backend (flex).
+    /// The CPU: generation on the core's hand-written pass, training on burn's flex backend.
     Cpu,
     /// Vulkan GPU (builds with the `gpu` feature).
     Vulkan,
