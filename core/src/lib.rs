@@ -25,6 +25,8 @@ pub mod ema;
 #[cfg(feature = "train")]
 pub mod eval;
 #[cfg(feature = "train")]
+pub mod precision;
+#[cfg(feature = "train")]
 pub mod shuffle;
 #[cfg(feature = "train")]
 pub mod train;

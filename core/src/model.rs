@@ -130,10 +130,14 @@ pub struct Generator {
 impl Generator {
     /// Velocity at `x` ([batch, 3, h, w], h and w multiples of 4) and time `t` ([batch], 0 =
     /// noise, 1 = image), for the given conditions (one per batch row).
+    ///
+    /// The layers compute in their weights' float type (f16 for a mixed-precision training
+    /// step, see `precision`), GroupNorm in its own; the velocity comes back in the former.
     pub fn forward(&self, x: Tensor<4>, t: Tensor<1>, conditions: &[Condition]) -> Tensor<4> {
         let device = x.device();
         let cond = self.conditioning(t, conditions, &device);
 
+        let x = x.cast(self.stem.weight.val().dtype());
         let h0 = self.down0.forward(self.stem.forward(x), &cond);
         let h1 = self.down1.forward(self.pool0.forward(h0.clone()), &cond);
         let h = self.mid0.forward(self.pool1.forward(h1.clone()), &cond);
@@ -144,7 +148,7 @@ impl Generator {
         let h = self
             .up0
             .forward(Tensor::cat(vec![upsample(h), h0], 1), &cond);
-        self.out.forward(silu(self.out_norm.forward(h)))
+        self.out.forward(silu(normalise(&self.out_norm, h)))
     }
 
     fn conditioning(&self, t: Tensor<1>, conditions: &[Condition], device: &Device) -> Tensor<2> {
@@ -155,7 +159,8 @@ impl Generator {
             .collect();
         let freqs = Tensor::<1>::from_floats(freqs.as_slice(), device).unsqueeze_dim::<2>(0);
         let angles = t.unsqueeze_dim::<2>(1).matmul(freqs);
-        let time = Tensor::cat(vec![angles.clone().sin(), angles.cos()], 1);
+        let time = Tensor::cat(vec![angles.clone().sin(), angles.cos()], 1)
+            .cast(self.time_in.weight.val().dtype());
         let time = self.time_out.forward(silu(self.time_in.forward(time)));
 
         let ids = |f: fn(&Condition) -> usize| {
@@ -166,6 +171,15 @@ impl Generator {
         let style = self.style_embedding.forward(ids(Condition::style_id));
         let dim = time.dims()[1];
         time + (room + style).reshape([batch, dim])
+    }
+}
+
+/// GroupNorm in its parameters' float type, the result back in the input's.
+fn normalise(norm: &GroupNorm, x: Tensor<4>) -> Tensor<4> {
+    let dtype = x.dtype();
+    match &norm.gamma {
+        Some(gamma) => norm.forward(x.cast(gamma.val().dtype())).cast(dtype),
+        None => norm.forward(x),
     }
 }
 
@@ -207,13 +221,13 @@ impl ResBlock {
     }
 
     fn forward(&self, x: Tensor<4>, cond: &Tensor<2>) -> Tensor<4> {
-        let h = self.conv1.forward(silu(self.norm1.forward(x.clone())));
+        let h = self.conv1.forward(silu(normalise(&self.norm1, x.clone())));
         let [batch, channels, _, _] = h.dims();
         let c = self
             .cond
             .forward(silu(cond.clone()))
             .reshape([batch, channels, 1, 1]);
-        let h = self.conv2.forward(silu(self.norm2.forward(h + c)));
+        let h = self.conv2.forward(silu(normalise(&self.norm2, h + c)));
         let residual = match &self.skip {
             Some(skip) => skip.forward(x),
             None => x,

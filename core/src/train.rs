@@ -6,6 +6,7 @@ use crate::checkpoint::{Checkpoint, CheckpointError, TrainerState};
 use crate::dataset::{Example, ExampleSource, SourceError};
 use crate::ema::Ema;
 use crate::model::{Condition, Generator, ModelConfig};
+use crate::precision::TrainingPrecision;
 use crate::sampler::seeded_noise;
 use crate::weights::{Weights, WeightsError, WeightsHeader};
 use burn::module::Module;
@@ -37,6 +38,8 @@ pub struct TrainConfig {
     /// Stop after this long (counted from the trainer's creation) even if steps remain: a
     /// Lambda's deadline, a device lease.
     pub time_limit: Option<Duration>,
+    /// What a step's forward and backward passes compute in.
+    pub precision: TrainingPrecision,
 }
 
 impl Default for TrainConfig {
@@ -51,6 +54,7 @@ impl Default for TrainConfig {
             seed: 0,
             report_every: 10,
             time_limit: None,
+            precision: TrainingPrecision::Uniform,
         }
     }
 }
@@ -323,9 +327,15 @@ impl Trainer {
             .model
             .take()
             .expect("the model is only absent during a step");
-        let predicted = model.forward(x_t, t, &conditions);
+        let precision = self.config.precision;
+        let predicted = precision
+            .compute_model(&model)
+            .forward(x_t, t, &conditions)
+            .cast(target.dtype());
         let loss = (predicted - target).powi_scalar(2).mean();
-        let gradients = GradientsParams::from_grads(loss.backward(), &model);
+        let scaled = loss.clone() * precision.loss_scale();
+        let gradients = GradientsParams::from_grads(scaled.backward(), &model);
+        let gradients = precision.unscale(gradients, &model);
         let lr = self.config.learning_rate_at(self.step);
         let model = self.optimizer.step(lr, model, gradients);
         if let Some(ema) = &mut self.ema {

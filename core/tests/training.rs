@@ -19,6 +19,23 @@ fn write_folder(dir: &std::path::Path) {
     support::write_two_class_folder(dir, 24);
 }
 
+/// A network small enough for a few CPU steps per test.
+fn tiny_model() -> ModelConfig {
+    ModelConfig {
+        base_channels: 8,
+        cond_dim: 16,
+        groups: 4,
+    }
+}
+
+fn tiny_provenance() -> Provenance {
+    Provenance {
+        name: "tiny".into(),
+        image_size: 16,
+        trained_on: "test".into(),
+    }
+}
+
 #[test]
 fn a_tiny_training_run_lowers_the_loss_and_its_weights_generate() {
     let dir = tempfile::tempdir().unwrap();
@@ -131,11 +148,7 @@ fn a_resumed_run_ends_exactly_where_an_uninterrupted_one_does() {
     use designer_core::checkpoint::Checkpoint;
     let dir = tempfile::tempdir().unwrap();
     write_folder(dir.path());
-    let provenance = Provenance {
-        name: "tiny".into(),
-        image_size: 16,
-        trained_on: "test".into(),
-    };
+    let provenance = tiny_provenance();
     let config = TrainConfig {
         steps: 12,
         batch_size: 4,
@@ -143,11 +156,7 @@ fn a_resumed_run_ends_exactly_where_an_uninterrupted_one_does() {
         seed: 9,
         ..TrainConfig::default()
     };
-    let model = ModelConfig {
-        base_channels: 8,
-        cond_dim: 16,
-        groups: 4,
-    };
+    let model = tiny_model();
     let open = || LabelledFolder::open(dir.path(), 16).unwrap();
 
     // Both runs start from one initialisation: burn draws initial parameters from a
@@ -247,3 +256,65 @@ fn the_eval_classifier_learns_two_clearly_different_classes() {
     assert_eq!(features.len(), 64);
     assert_eq!(features[0].len(), designer_core::eval::FEATURES);
 }
+
+#[test]
+fn mixed_precision_trains_the_f32_parameters_as_an_f32_run_does() {
+    use designer_core::precision::TrainingPrecision;
+    let dir = tempfile::tempdir().unwrap();
+    write_folder(dir.path());
+    let provenance = tiny_provenance();
+    let config = TrainConfig {
+        steps: 12,
+        batch_size: 8,
+        warmup_steps: 2,
+        report_every: 1,
+        ema_decay: None,
+        seed: 3,
+        ..TrainConfig::default()
+    };
+    let model = tiny_model();
+    let fresh = Trainer::new(model, Device::flex(), config.clone());
+    let initial_bytes = fresh.to_weights(&provenance).unwrap();
+    let initial = Weights::from_bytes(&initial_bytes).unwrap();
+    let train = |precision| {
+        let config = TrainConfig {
+            precision,
+            ..config.clone()
+        };
+        let mut trainer = Trainer::from_weights(&initial, Device::flex(), config).unwrap();
+        let mut losses = Vec::new();
+        let mut folder = LabelledFolder::open(dir.path(), 16).unwrap();
+        trainer
+            .run(&mut folder, &mut |report| losses.extend(report.loss))
+            .unwrap();
+        (
+            losses,
+            parameter_values(&trainer.to_weights(&provenance).unwrap()),
+        )
+    };
+    let (f32_losses, f32_values) = train(TrainingPrecision::Uniform);
+    let (mixed_losses, mixed_values) = train(TrainingPrecision::MixedF16);
+
+    assert_eq!(mixed_losses.len(), 12);
+    for (step, (mixed, full)) in mixed_losses.iter().zip(&f32_losses).enumerate() {
+        assert!(
+            (mixed - full).abs() <= 0.02 * full,
+            "step {step}: mixed-precision loss {mixed} strays from the f32 run's {full}"
+        );
+    }
+    // The gradients reach the f32 parameters through the casts: they move as far as the f32
+    // run's do, and to nearly the same place.
+    let mean_distance = |a: &[f32], b: &[f32]| {
+        a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum::<f32>() / a.len() as f32
+    };
+    let initial_values = parameter_values(&initial_bytes);
+    let moved = mean_distance(&f32_values, &initial_values);
+    let mixed_moved = mean_distance(&mixed_values, &initial_values);
+    let apart = mean_distance(&mixed_values, &f32_values);
+    assert!(moved > 0.0);
+    assert!(
+        (mixed_moved - moved).abs() < 0.1 * moved && apart < 0.2 * moved,
+        "f32 run moved {moved}, mixed {mixed_moved}; they ended {apart} apart"
+    );
+}
+

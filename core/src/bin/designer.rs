@@ -11,6 +11,7 @@ use designer_core::download::{DownloadConfig, UrlSource};
 use designer_core::image::from_base64;
 use designer_core::interop::{self, NamedTensor};
 use designer_core::model::ModelConfig;
+use designer_core::precision::TrainingPrecision;
 use designer_core::request::{DesignRequest, SamplerKind};
 use designer_core::scene::SceneEngine;
 use designer_core::scene::source::SceneSource;
@@ -248,9 +249,11 @@ struct TrainArgs {
     metrics: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = Backend::Cpu)]
     backend: Backend,
-    /// Float type of the model, its gradients and the optimizer's state on the device. f16 and
-    /// bf16 halve memory and traffic (and reach tensor cores), but burn keeps no f32 master
-    /// copy, so small updates are lost: for measuring, not yet for shipped models.
+    /// Float type of the training step on the device. `mixed` computes the convolutions and
+    /// linear layers in f16 (tensor cores on a GPU) from f32 parameters, with GroupNorm, the
+    /// loss and the optimizer in f32 and the loss scaled. `f16` and `bf16` put everything,
+    /// parameters and optimizer state included, in that type: small updates are lost, and
+    /// Adam's epsilon vanishes in f16; for measuring kernels, not for shipped models.
     #[arg(long, value_enum, default_value_t = FloatArg::F32)]
     float: FloatArg,
 }
@@ -258,6 +261,7 @@ struct TrainArgs {
 #[derive(Clone, Copy, ValueEnum)]
 enum FloatArg {
     F32,
+    Mixed,
     F16,
     Bf16,
 }
@@ -595,6 +599,10 @@ fn train(args: TrainArgs) -> Result<()> {
         seed: args.seed,
         time_limit: args.time_limit.map(std::time::Duration::from_secs),
         ema_decay: (args.ema > 0.0).then_some(args.ema),
+        precision: match args.float {
+            FloatArg::Mixed => TrainingPrecision::MixedF16,
+            FloatArg::F32 | FloatArg::F16 | FloatArg::Bf16 => TrainingPrecision::Uniform,
+        },
         ..TrainConfig::default()
     };
     let provenance = Provenance {
@@ -604,7 +612,7 @@ fn train(args: TrainArgs) -> Result<()> {
     };
     let mut device = args.backend.device()?;
     let float = match args.float {
-        FloatArg::F32 => FloatDType::F32,
+        FloatArg::F32 | FloatArg::Mixed => FloatDType::F32,
         FloatArg::F16 => FloatDType::F16,
         FloatArg::Bf16 => FloatDType::BF16,
     };
