@@ -106,6 +106,13 @@ pub enum TrainError {
     Checkpoint(#[from] CheckpointError),
     #[error(transparent)]
     Source(#[from] SourceError),
+    /// The loss stopped being a number: the parameters are lost, so the run stops before a
+    /// checkpoint or weights file could keep them.
+    #[error(
+        "training diverged at step {step} (loss {loss}); the last checkpoint is intact: \
+         resume with a lower learning rate (or in f32 if the run was in mixed precision)"
+    )]
+    Diverged { step: u64, loss: f32 },
 }
 
 pub struct Trainer {
@@ -250,17 +257,19 @@ impl Trainer {
         &mut self,
         source: &mut dyn ExampleSource,
         observer: &mut dyn FnMut(&StepReport),
-    ) -> Result<(), SourceError> {
+    ) -> Result<(), TrainError> {
         self.run_until(self.config.steps, source, observer)
     }
 
-    /// Runs until step `stop` (at most the configured total) or the time limit.
+    /// Runs until step `stop` (at most the configured total) or the time limit. A loss that is
+    /// read (every `report_every` steps) and is not finite ends the run with
+    /// [`TrainError::Diverged`].
     pub fn run_until(
         &mut self,
         stop: u64,
         source: &mut dyn ExampleSource,
         observer: &mut dyn FnMut(&StepReport),
-    ) -> Result<(), SourceError> {
+    ) -> Result<(), TrainError> {
         let started = Instant::now();
         let first = self.step;
         let stop = stop.min(self.config.steps);
@@ -279,6 +288,12 @@ impl Trainer {
                 images_per_second: ((self.step - first) as usize * self.config.batch_size) as f64
                     / seconds,
             });
+            if let Some(loss) = loss.filter(|loss| !loss.is_finite()) {
+                return Err(TrainError::Diverged {
+                    step: self.step,
+                    loss,
+                });
+            }
         }
         Ok(())
     }

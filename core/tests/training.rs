@@ -318,3 +318,36 @@ fn mixed_precision_trains_the_f32_parameters_as_an_f32_run_does() {
     );
 }
 
+#[test]
+fn a_diverging_run_stops_with_an_error_at_the_first_non_finite_loss() {
+    use designer_core::train::TrainError;
+    let dir = tempfile::tempdir().unwrap();
+    write_folder(dir.path());
+    let mut folder = LabelledFolder::open(dir.path(), 16).unwrap();
+    // Adam moves each parameter by about the learning rate per step: 1e30 overflows the
+    // activations within a step or two.
+    let config = TrainConfig {
+        steps: 20,
+        batch_size: 8,
+        learning_rate: 1e30,
+        warmup_steps: 1,
+        report_every: 1,
+        ..TrainConfig::default()
+    };
+    let model = tiny_model();
+    let mut trainer = Trainer::new(model, Device::flex(), config);
+    let mut losses = Vec::new();
+    let error = trainer
+        .run(&mut folder, &mut |report| losses.extend(report.loss))
+        .unwrap_err();
+    let message = error.to_string();
+    let TrainError::Diverged { step, loss } = error else {
+        panic!("expected a divergence, got {message}");
+    };
+    assert!(!loss.is_finite());
+    assert!(step < 20, "the run went on after the loss was {loss}");
+    assert_eq!(trainer.step_count(), step);
+    assert_eq!(losses.len() as u64, step);
+    assert!(losses[..losses.len() - 1].iter().all(|l| l.is_finite()));
+    assert!(message.contains(&format!("step {step}")), "{message}");
+}

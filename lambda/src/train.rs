@@ -215,7 +215,9 @@ async fn train_holding_lease(
                 manifest_at.uri()
             ),
         ),
-        TrainError::Checkpoint(_) => ApiError::new(ErrorKind::BadTrainingData, e.to_string()),
+        TrainError::Checkpoint(_) | TrainError::Diverged { .. } => {
+            ApiError::new(ErrorKind::BadTrainingData, e.to_string())
+        }
         other => ApiError::internal(request_id, other),
     })?;
     checkpoint_at
