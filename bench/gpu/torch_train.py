@@ -1,7 +1,9 @@
 """PyTorch side of the GPU benchmark: the reference network (bench/reference.py) trained the
 way core/src/train.rs trains ours (flow matching: logit-normal times, label dropout 0.1, MSE on
 the velocity, Adam), eager and with torch.compile; and the default request's latency
-(4 x 64 px, 20 Euler steps, guidance 3). Prints one JSON line per measurement.
+(4 x 64 px, 20 Euler steps, guidance 3). Prints one JSON line per measurement. With --amp
+it trains as PyTorch's mixed-precision recipe does (autocast to f16, a dynamic GradScaler), to
+compare with ours under `--float mixed`.
 
 The images are random tensors already on the GPU (the network's cost does not depend on
 their content); ours stream a rendered folder from disk, as training really does."""
@@ -21,7 +23,7 @@ from reference import Generator, Reference, sample  # noqa: E402
 ROOMS, STYLES = 6, 8
 
 
-def train_step(model, optimizer, images):
+def train_step(model, optimizer, images, scaler=None):
     n = images.shape[0]
     noise = torch.randn_like(images)
     t = torch.sigmoid(torch.randn(n, device=images.device))
@@ -32,32 +34,41 @@ def train_step(model, optimizer, images):
     styles = torch.where(drop, STYLES, styles)
     tt = t[:, None, None, None]
     x_t = noise * (1 - tt) + images * tt
-    loss = F.mse_loss(model(x_t, t, rooms, styles), images - noise)
+    with torch.autocast("cuda", torch.float16, enabled=scaler is not None):
+        prediction = model(x_t, t, rooms, styles)
+    loss = F.mse_loss(prediction.float(), images - noise)
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
+    if scaler is None:
+        loss.backward()
+        optimizer.step()
+    else:
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
     return loss
 
 
-def train(batch, steps, warmup, compiled, size=64):
+def train(batch, steps, warmup, compiled, amp, size=64):
     torch.manual_seed(0)
     model = Generator(32, 128, 8, ROOMS, STYLES).cuda()
     optimizer = torch.optim.Adam(model.parameters(), lr=2e-4)
     step = torch.compile(train_step) if compiled else train_step
+    scaler = torch.amp.GradScaler("cuda") if amp else None
     images = torch.rand(batch, 3, size, size, device="cuda") * 2 - 1
     started = time.perf_counter()
     for _ in range(warmup):
-        step(model, optimizer, images)
+        step(model, optimizer, images, scaler)
     torch.cuda.synchronize()
     warm_s = time.perf_counter() - started
     started = time.perf_counter()
     for i in range(steps):
-        loss = step(model, optimizer, images)
+        loss = step(model, optimizer, images, scaler)
         if i % 10 == 0:
             loss.item()  # read the loss as often as ours does
     torch.cuda.synchronize()
     seconds = time.perf_counter() - started
-    return {"what": "train", "trainer": "PyTorch torch.compile" if compiled else "PyTorch eager",
+    trainer = ("PyTorch torch.compile" if compiled else "PyTorch eager") + (" AMP" if amp else "")
+    return {"what": "train", "trainer": trainer,
             "batch": batch, "steps": steps, "images_per_second": steps * batch / seconds,
             "ms_per_step": 1000 * seconds / steps, "warmup_seconds": warm_s,
             "torch": torch.__version__, "gpu": torch.cuda.get_device_name()}
@@ -88,15 +99,16 @@ def main():
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--weights", help="safetensors export, for the latency run")
     parser.add_argument("--no-compile", action="store_true")
+    parser.add_argument("--amp", action="store_true", help="train in mixed precision (f16 autocast)")
     args = parser.parse_args()
     torch.backends.cudnn.benchmark = True
     for batch in map(int, args.batches.split(",")):
-        print(json.dumps(train(batch, args.steps, 20, False)), flush=True)
+        print(json.dumps(train(batch, args.steps, 20, False, args.amp)), flush=True)
         if not args.no_compile:
             try:
-                print(json.dumps(train(batch, args.steps, 20, True)), flush=True)
+                print(json.dumps(train(batch, args.steps, 20, True, args.amp)), flush=True)
             except Exception as error:  # torch.compile needs a C compiler and Triton
-                print(json.dumps({"what": "train", "trainer": "PyTorch torch.compile",
+                print(json.dumps({"what": "train", "trainer": "PyTorch torch.compile" + (" AMP" if args.amp else ""),
                                   "batch": batch, "error": str(error)[:300]}), flush=True)
     if args.weights:
         print(json.dumps(latency(args.weights, 10)), flush=True)
