@@ -26,7 +26,8 @@ pub enum TrainingPrecision {
 /// b x 3 x 64 x 64 values gives each prediction a gradient near 1e-6 (b = 64); scaled, it sits
 /// near 1e-3, well inside f16's normal range, while a weight's gradient (a sum over the batch's
 /// pixels) stays far below f16's limit of 65,504. A fixed scale keeps a step free of host
-/// reads; the loss, read every few steps, shows an overflow as NaN.
+/// reads; an overflow makes the loss non-finite, which stops the run when the loss is next
+/// read (`TrainError::Diverged`).
 pub const LOSS_SCALE: f32 = 1024.0;
 
 impl TrainingPrecision {
