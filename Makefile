@@ -43,9 +43,9 @@ run: $(BIN)
 ## SwiftShader, and the CPU fallback; after the workspace tests, which build the release CLI it
 ## compares with), and the scene engine's wasm32 build.
 test: setup data web
-	$(CARGO) test --release --workspace --features designer-core/cli
+	$(CARGO) test --release --workspace
 	node --test tests/browser/
-	$(CARGO) build --release -p designer-core --target $(WASM) --features scene
+	$(CARGO) build --release -p designer-scene --target $(WASM)
 
 setup: $(VENV)/.done
 	@rustup target list --installed | grep -qx $(WASM) || rustup target add $(WASM)
@@ -102,8 +102,8 @@ serve: web
 	  trap "kill $$!" EXIT; \
 	  $(CARGO_LAMBDA) lambda watch --release -A 127.0.0.1 -P 9000 -p designer-lambda
 
-$(BIN): $(shell find core/src core/weights -type f) Cargo.toml Cargo.lock core/Cargo.toml
-	$(CARGO) build --release -p designer-core --features cli --bin designer
+$(BIN): $(shell find core -type f -not -path '*/tests/*' -not -path '*/benches/*') Cargo.toml Cargo.lock
+	$(CARGO) build --release -p designer-cli --bin designer
 	@touch $@
 
 ## Side-by-side benchmarks (BENCHMARKS.md): CPU inference vs PyTorch and ONNX Runtime on the
@@ -116,10 +116,10 @@ bench: setup data web lambda $(BIN) $(BENCH_VENV)/.done
 	@mkdir -p target/bench
 	cd bench && ../$(BENCH_VENV)/bin/python cpu.py --designer ../$(BIN) --work ../target/bench \
 	  --runs $(BENCH_RUNS) | tee ../target/bench/cpu.md
-	$(CARGO) bench -p designer-core --features train --bench pipeline --no-run
+	$(CARGO) bench -p designer-train --bench pipeline --no-run
 	cd bench && ../$(BENCH_VENV)/bin/python pipeline.py --designer ../$(BIN) --work ../target/bench \
 	  --catalog ../$(CATALOG) \
-	  --ours "$(CARGO) bench -q -p designer-core --features train --bench pipeline --" \
+	  --ours "$(CARGO) bench -q -p designer-train --bench pipeline --" \
 	  --runs 3 | tee ../target/bench/pipeline.md
 	$(CARGO) bench -p designer-lambda --bench runtime_api | tee target/bench/lambda.md
 	python3 bench/sizes.py | tee target/bench/sizes.md

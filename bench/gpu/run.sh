@@ -12,7 +12,7 @@
 #   bench/gpu/run.sh torch    PyTorch eager and torch.compile on the same net and batches, and
 #                             the default request's latency in both
 #   bench/gpu/run.sh torch-amp  the same PyTorch trainers in mixed precision (autocast f16)
-# It expects .device/designer.xz (our release binary with --features cli,gpu, stripped, xz),
+# It expects .device/designer.xz (our release binary, `-p designer-cli --features gpu`, stripped, xz),
 # the training renders (.device/catalog.tar.xz to render them from, or the rendered folder)
 # and .gl/*.deb (the Vulkan loader and GL dispatch libraries: the machine has the NVIDIA
 # driver but no loader).

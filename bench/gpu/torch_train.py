@@ -1,5 +1,5 @@
 """PyTorch side of the GPU benchmark: the reference network (bench/reference.py) trained the
-way core/src/train.rs trains ours (flow matching: logit-normal times, label dropout 0.1, MSE on
+way core/train/src/train.rs trains ours (flow matching: logit-normal times, label dropout 0.1, MSE on
 the velocity, Adam), eager and with torch.compile; and the default request's latency
 (4 x 64 px, 20 Euler steps, guidance 3). Prints one JSON line per measurement. With --amp
 it trains as PyTorch's mixed-precision recipe does (autocast to f16, a dynamic GradScaler), to

@@ -6,7 +6,8 @@ use crate::image::{self, encode_png, rgb_to_tensor, square, tensor_to_rgb, to_ba
 use crate::model::Condition;
 use crate::request::{Design, DesignError, DesignRequest, DesignResponse, MAX_PHOTO_BYTES};
 use crate::sampler::{self, SamplerSettings, VelocityModel, interpolate_path, noise_batch};
-use crate::weights::{Weights, WeightsError};
+use crate::weights::{Weights, WeightsError, WeightsHeader};
+use ::image::RgbImage;
 use burn::tensor::{Device, Tensor, TensorData};
 use web_time::Instant;
 
@@ -17,8 +18,8 @@ pub struct Designer {
     device: Device,
     backend: String,
     model_version: String,
-    /// The size the model was trained at (its weights' header).
-    trained_size: u32,
+    /// What the weights say about the model: its shape, provenance and trained size.
+    header: WeightsHeader,
     /// Variations are split over this many threads: the CPU pass runs one image at a time on
     /// one core, so each core takes a share of the batch.
     threads: usize,
@@ -65,7 +66,7 @@ impl Designer {
             device,
             backend: backend.to_string(),
             model_version: weights.version().to_string(),
-            trained_size: weights.header.image_size,
+            header: weights.header.clone(),
             threads: 1,
         })
     }
@@ -92,8 +93,21 @@ impl Designer {
         &self.model_version
     }
 
+    /// The size the model was trained at, and so generates best at.
     pub fn trained_size(&self) -> u32 {
-        self.trained_size
+        self.header.image_size
+    }
+
+    /// What a client needs to know to build requests for this model: its version and
+    /// provenance, the labels and the request limits (`designer info`, the Lambda's `info`).
+    pub fn describe(&self) -> serde_json::Value {
+        serde_json::json!({
+            "model": self.model_version,
+            "weights": self.header,
+            "room_types": crate::labels::RoomType::ALL,
+            "styles": crate::labels::Style::ALL,
+            "limits": crate::request::LIMITS,
+        })
     }
 
     pub fn backend(&self) -> &str {
@@ -113,12 +127,28 @@ impl Designer {
         on_progress: &mut dyn FnMut(u32, u32),
     ) -> Result<DesignResponse, DesignError> {
         let pending = self.start(request, on_progress)?;
+        let started = pending.started;
+        let images = self.read_images(request, pending)?;
+        Ok(self.respond(request, &images, started))
+    }
+
+    /// The request's designs as images, one per variation in seed order: what the responses'
+    /// PNGs encode, for callers that look at pixels (the eval, contact sheets).
+    pub fn generate_images(&self, request: &DesignRequest) -> Result<Vec<RgbImage>, DesignError> {
+        let pending = self.start(request, &mut |_, _| {})?;
+        self.read_images(request, pending)
+    }
+
+    fn read_images(
+        &self,
+        request: &DesignRequest,
+        pending: Pending,
+    ) -> Result<Vec<RgbImage>, DesignError> {
         let data = pending
             .images
-            .clone()
             .try_into_data()
             .map_err(|e| DesignError::model(e.to_string()))?;
-        self.finish(request, pending, data)
+        images_of(request, data)
     }
 
     /// As [`generate_with_progress`](Self::generate_with_progress), reading the result back
@@ -131,11 +161,10 @@ impl Designer {
         let pending = self.start(request, on_progress)?;
         let data = pending
             .images
-            .clone()
             .into_data_async()
             .await
             .map_err(|e| DesignError::model(e.to_string()))?;
-        self.finish(request, pending, data)
+        Ok(self.respond(request, &images_of(request, data)?, pending.started))
     }
 
     fn start(
@@ -280,31 +309,36 @@ impl Designer {
         ))
     }
 
-    fn finish(
+    /// The response for `images`, one PNG per variation.
+    fn respond(
         &self,
         request: &DesignRequest,
-        pending: Pending,
-        data: TensorData,
-    ) -> Result<DesignResponse, DesignError> {
-        let values = floats(data)?;
+        images: &[RgbImage],
+        started: Instant,
+    ) -> DesignResponse {
         let designs = request
             .seeds()
-            .enumerate()
-            .map(|(i, seed)| {
-                let rgb = tensor_to_rgb(&values, i, request.size, request.size);
-                Design {
-                    seed,
-                    width: request.size,
-                    height: request.size,
-                    png_base64: to_base64(&encode_png(&rgb)),
-                }
+            .zip(images)
+            .map(|(seed, rgb)| Design {
+                seed,
+                width: rgb.width(),
+                height: rgb.height(),
+                png_base64: to_base64(&encode_png(rgb)),
             })
             .collect();
-        Ok(DesignResponse {
+        DesignResponse {
             designs,
             model: self.model_version.clone(),
             backend: self.backend.clone(),
-            elapsed_ms: pending.started.elapsed().as_millis() as u64,
-        })
+            elapsed_ms: started.elapsed().as_millis() as u64,
+        }
     }
+}
+
+/// The sampled batch, read back from the device, as one image per variation.
+fn images_of(request: &DesignRequest, data: TensorData) -> Result<Vec<RgbImage>, DesignError> {
+    let values = floats(data)?;
+    Ok((0..request.variations as usize)
+        .map(|i| tensor_to_rgb(&values, i, request.size, request.size))
+        .collect())
 }

@@ -1,6 +1,7 @@
 //! The one request/response format of the browser and the Lambda, its validation and its limits.
 
 use crate::labels::{RoomType, Style};
+use crate::sampler::SamplerKind;
 use serde::{Deserialize, Serialize};
 
 /// Lambda refuses response payloads over 6 MB; every response we build stays under this.
@@ -15,17 +16,6 @@ pub const MAX_STEPS: u32 = 100;
 pub const MAX_GUIDANCE: f32 = 20.0;
 /// An uploaded photo is refused past this many encoded bytes, before any decoding.
 pub const MAX_PHOTO_BYTES: usize = 4 * 1024 * 1024;
-
-/// How the flow ODE is integrated.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum SamplerKind {
-    /// One model evaluation per step.
-    #[default]
-    Euler,
-    /// Two evaluations per step, second-order accurate: better images for the same step count.
-    Heun,
-}
 
 /// What a person asks for: a room type in a style, a number of variations from a seed.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -3,11 +3,22 @@
 //! same image on every backend.
 
 use crate::model::{Condition, Generator};
-use crate::request::SamplerKind;
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
+use serde::{Deserialize, Serialize};
+
+/// How the flow ODE is integrated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SamplerKind {
+    /// One model evaluation per step.
+    #[default]
+    Euler,
+    /// Two evaluations per step, second-order accurate: better images for the same step count.
+    Heun,
+}
 
 /// How to integrate.
 #[derive(Clone, Copy, Debug, PartialEq)]

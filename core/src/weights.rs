@@ -64,14 +64,14 @@ pub enum WeightsError {
 
 /// Why a framed file (magic, u32 LE length, JSON header, payload) could not be split.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum FrameError {
+pub enum FrameError {
     BadMagic,
     Truncated,
 }
 
 /// Splits `magic`, a u32 little-endian length and that many header bytes from the payload:
-/// the framing weights files and checkpoints share.
-pub(crate) fn split_framed<'a>(
+/// the framing weights files and training checkpoints share.
+pub fn split_framed<'a>(
     bytes: &'a [u8],
     magic: &[u8; 8],
 ) -> Result<(&'a [u8], &'a [u8]), FrameError> {
@@ -167,18 +167,6 @@ impl Weights {
         &self.version
     }
 
-    /// What a client needs to know to build requests for this model: its version and
-    /// provenance, the labels and the request limits (`designer info`, the Lambda's `info`).
-    pub fn describe(&self) -> serde_json::Value {
-        serde_json::json!({
-            "model": self.version(),
-            "weights": self.header,
-            "room_types": crate::labels::RoomType::ALL,
-            "styles": crate::labels::Style::ALL,
-            "limits": crate::request::LIMITS,
-        })
-    }
-
     /// Builds the model on `device` with these parameters (f16 files are widened to f32).
     pub fn build(&self, device: &Device) -> Result<Generator, WeightsError> {
         let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(self.parameters.clone()))
@@ -199,6 +187,12 @@ impl Weights {
         precision: Precision,
     ) -> Result<Generator, WeightsError> {
         Ok(cast(self.build(device)?, precision))
+    }
+
+    /// These weights as a file with parameters stored at `precision` (`designer export`); the
+    /// version changes with the bytes.
+    pub fn encoded_as(&self, precision: Precision) -> Result<Vec<u8>, WeightsError> {
+        Self::encode_as(self.build(&Device::flex())?, &self.header, precision)
     }
 
     /// Serialises a model and its header into a weights file, parameters as f32.

@@ -170,7 +170,7 @@ fn progress_counts_every_model_evaluation() {
         .generate_with_progress(
             &DesignRequest {
                 steps: 3,
-                sampler: designer_core::request::SamplerKind::Heun,
+                sampler: designer_core::sampler::SamplerKind::Heun,
                 ..small_request(1)
             },
             &mut |done, total| calls.push((done, total)),

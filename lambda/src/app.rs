@@ -17,8 +17,8 @@ pub struct App {
     /// The models requests are served by, one per trained size (see `weights::serving`).
     designers: Vec<Designer>,
     /// The default (or MODEL_URI's) weights, which training starts from.
-    pub weights: Weights,
-    pub settings: Settings,
+    weights: Arc<Weights>,
+    settings: Settings,
     cache: ResponseCache,
     /// How long init took (weights loaded, model built), reported by `info`.
     init_ms: u64,
@@ -52,7 +52,7 @@ impl App {
             .iter()
             .map(Designer::cpu)
             .collect::<Result<Vec<_>, _>>()?;
-        let weights = all.into_iter().next().expect("at least one model");
+        let weights = Arc::new(all.into_iter().next().expect("at least one model"));
         let cache = ResponseCache::new(settings.cache_bytes);
         let init_ms = started.elapsed().as_millis() as u64;
         tracing::info!(
@@ -89,7 +89,13 @@ impl App {
                         "train is only available through a direct (IAM-authorised) invocation",
                     )),
                     (Action::Train, Transport::Direct) => {
-                        train::train(self.clone(), call.arguments, &context).await
+                        train::train(
+                            &self.settings,
+                            self.weights.clone(),
+                            call.arguments,
+                            &context,
+                        )
+                        .await
                     }
                 }
             }
@@ -151,7 +157,7 @@ impl App {
     /// The model, limits and cache; where training reads and writes only for direct
     /// (IAM-authorised) callers: a function URL may be public, bucket paths are not its business.
     fn info(&self, transport: Transport) -> Value {
-        let mut info = self.weights.describe();
+        let mut info = self.designers[0].describe();
         info["backend"] = json!(self.designers[0].backend());
         info["models"] = self
             .designers

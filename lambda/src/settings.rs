@@ -1,8 +1,8 @@
 //! The function's configuration, from its environment (set in `[package.metadata.lambda.deploy]`
 //! or the console). Training's own variables (EPOCHS, BATCH_SIZE, ...) are the core's
-//! [`designer_core::config::TrainSettings`], read when a `train` invocation needs them.
+//! [`designer_train::config::TrainSettings`], read when a `train` invocation needs them.
 
-use designer_core::config::ConfigError;
+use designer_train::config::ConfigError;
 use std::time::Duration;
 
 #[derive(Clone, Debug, PartialEq)]

@@ -2,15 +2,17 @@
 //! lease on the checkpoint, resumes from it (or from the served weights), trains until the
 //! deadline nears, saves, and says how far the run has come; the next invocation continues.
 
-use crate::app::App;
 use crate::error::{ApiError, ErrorKind};
 use crate::event::Reply;
+use crate::settings::Settings;
 use crate::store::{Acquired, Lease, Location, now_ms};
-use designer_core::checkpoint::Checkpoint;
-use designer_core::config::TrainSettings;
-use designer_core::dataset::{ExampleSource, SourceError};
-use designer_core::download::{DownloadConfig, UrlSource};
-use designer_core::train::{Provenance, TrainConfig, TrainError, Trainer};
+use designer_core::weights::Weights;
+use designer_train::checkpoint::Checkpoint;
+use designer_train::config::TrainSettings;
+use designer_train::dataset::{ExampleSource, SourceError};
+use designer_train::download::{DownloadConfig, UrlSource};
+use designer_train::run::{Quiet, RunPlan, Start, run};
+use designer_train::train::{TrainConfig, TrainError};
 use lambda_runtime::Context;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -32,13 +34,17 @@ struct Chunk {
     steps_done: u64,
     loss: Option<f32>,
     skipped: Value,
-    checkpoint: Vec<u8>,
+    /// The last epoch's checkpoint (none if the chunk took no step).
+    checkpoint: Option<Vec<u8>>,
     /// The exported weights, once the run has done all its steps.
     weights: Option<Vec<u8>>,
 }
 
+/// Trains one chunk, configured by the `function`'s settings and training's own variables,
+/// starting from `weights` when there is no checkpoint yet.
 pub async fn train(
-    app: Arc<App>,
+    function: &Settings,
+    weights: Arc<Weights>,
     arguments: Map<String, Value>,
     context: &Context,
 ) -> Result<Reply, ApiError> {
@@ -53,18 +59,18 @@ pub async fn train(
         .map_err(|e| ApiError::new(ErrorKind::NotConfigured, e.to_string()))?;
     let store_error = |e: crate::store::StoreError| ApiError::internal(request_id, e);
     let checkpoint_at = configured(
-        &app.settings.checkpoint_uri,
+        &function.checkpoint_uri,
         "CHECKPOINT_URI",
         "an s3:// or file:// object URI",
     )?;
     let manifest_at = configured(
-        &app.settings.training_manifest,
+        &function.training_manifest,
         "TRAINING_MANIFEST",
         "a JSONL object of image URLs",
     )?;
 
-    let budget = time_budget(context.deadline, &app.settings)?;
-    let lease_until = now_ms() + (budget + app.settings.save_margin).as_millis() as u64 + 60_000;
+    let budget = time_budget(context.deadline, function)?;
+    let lease_until = now_ms() + (budget + function.save_margin).as_millis() as u64 + 60_000;
     let lease = match Lease::acquire(checkpoint_at.with_suffix(".lock"), request_id, lease_until)
         .await
         .map_err(store_error)?
@@ -83,7 +89,8 @@ pub async fn train(
         }
     };
     let result = train_holding_lease(
-        &app,
+        function,
+        weights,
         &checkpoint_at,
         &manifest_at,
         settings,
@@ -132,10 +139,7 @@ fn configured(uri: &Option<String>, variable: &str, what: &str) -> Result<Locati
 }
 
 /// The training time this invocation has: until its deadline less the saving margin.
-fn time_budget(
-    deadline_ms: u64,
-    settings: &crate::settings::Settings,
-) -> Result<Duration, ApiError> {
+fn time_budget(deadline_ms: u64, settings: &Settings) -> Result<Duration, ApiError> {
     let now = now_ms();
     // Emulators pass no real deadline (cargo lambda's is a constant in 1970).
     if deadline_ms <= now {
@@ -156,7 +160,8 @@ fn time_budget(
 }
 
 async fn train_holding_lease(
-    app: &Arc<App>,
+    function: &Settings,
+    weights: Arc<Weights>,
     checkpoint_at: &Location,
     manifest_at: &Location,
     settings: TrainSettings,
@@ -191,18 +196,10 @@ async fn train_holding_lease(
     let manifest_file = std::env::temp_dir().join(format!("designer-manifest-{request_id}.jsonl"));
     std::fs::write(&manifest_file, manifest).map_err(|e| ApiError::internal(request_id, e))?;
 
-    let app_for_training = app.clone();
     let id = request_id.to_string();
     let file = manifest_file.clone();
     let chunk = tokio::task::spawn_blocking(move || {
-        train_chunk(
-            &app_for_training,
-            checkpoint,
-            &file,
-            settings,
-            arguments,
-            budget,
-        )
+        train_chunk(&weights, checkpoint, &file, settings, arguments, budget)
     })
     .await
     .map_err(|e| ApiError::internal(&id, e));
@@ -220,14 +217,13 @@ async fn train_holding_lease(
         }
         other => ApiError::internal(request_id, other),
     })?;
-    checkpoint_at
-        .put(std::mem::take(&mut chunk.checkpoint))
-        .await
-        .map_err(store_error)?;
+    if let Some(bytes) = chunk.checkpoint.take() {
+        checkpoint_at.put(bytes).await.map_err(store_error)?;
+    }
     let weights_uri = match chunk.weights.take() {
         None => None,
         Some(bytes) => {
-            let at = match &app.settings.weights_uri {
+            let at = match &function.weights_uri {
                 Some(uri) => Location::parse(uri).map_err(|e| {
                     ApiError::new(ErrorKind::NotConfigured, format!("WEIGHTS_URI: {e}"))
                 })?,
@@ -242,7 +238,7 @@ async fn train_holding_lease(
 
 /// The blocking part: the core's trainer on the CPU, over the manifest's images.
 fn train_chunk(
-    app: &App,
+    weights: &Weights,
     checkpoint: Option<Checkpoint>,
     manifest: &std::path::Path,
     settings: TrainSettings,
@@ -251,31 +247,33 @@ fn train_chunk(
 ) -> Result<Chunk, TrainError> {
     let mut source = UrlSource::for_training(manifest, &settings, DownloadConfig::default())
         .map_err(|e| SourceError::Render(e.to_string()))?;
-    let config = TrainConfig {
-        steps: settings.total_steps(),
-        batch_size: settings.batch_size,
-        learning_rate: settings.learning_rate,
-        time_limit: Some(budget),
-        ..TrainConfig::default()
+    let plan = RunPlan {
+        config: TrainConfig {
+            time_limit: Some(budget),
+            ..settings.train_config()
+        },
+        steps_per_epoch: settings.steps_per_epoch,
+        max_steps: arguments.max_steps,
+        name: weights.header.name.clone(),
+        export_trained: false,
     };
-    let device = designer_core::Device::flex();
-    let mut trainer = match &checkpoint {
-        Some(checkpoint) => Trainer::resume(checkpoint, device, config, &mut source)?,
-        None => Trainer::from_weights(&app.weights, device, config)?,
+    let start = match checkpoint {
+        Some(checkpoint) => Start::Resume(checkpoint),
+        None => Start::Weights(weights.clone()),
     };
-    let first = trainer.step_count();
-    let stop = arguments
-        .max_steps
-        .map_or(u64::MAX, |n| first.saturating_add(n));
-    let mut loss = None;
-    trainer.run_until(stop, &mut source, &mut |report| {
-        loss = report.loss.or(loss);
-    })?;
-    let provenance = Provenance {
-        name: app.weights.header.name.clone(),
-        image_size: settings.image_size,
-        trained_on: source.describe(),
-    };
+    // Only the chunk's last checkpoint is stored: one whole-object PUT when the chunk ends.
+    let mut last = None;
+    let outcome = run(
+        start,
+        designer_core::Device::flex(),
+        &plan,
+        &mut source,
+        &mut |checkpoint| {
+            last = Some(checkpoint);
+            Ok(String::new())
+        },
+        &mut Quiet,
+    )?;
     let skipped = json!(
         source
             .skipped()
@@ -285,16 +283,12 @@ fn train_chunk(
             .collect::<std::collections::BTreeMap<_, _>>()
     );
     Ok(Chunk {
-        step: trainer.step_count(),
-        total_steps: settings.total_steps(),
-        steps_done: trainer.step_count() - first,
-        loss,
+        step: outcome.step,
+        total_steps: outcome.total_steps,
+        steps_done: outcome.step - outcome.first_step,
+        loss: outcome.loss,
         skipped,
-        checkpoint: trainer.checkpoint(&provenance, &source)?.encode()?,
-        weights: if trainer.is_finished() {
-            Some(trainer.to_weights(&provenance)?)
-        } else {
-            None
-        },
+        checkpoint: last.map(|c| c.encode()).transpose()?,
+        weights: outcome.finished.then_some(outcome.weights),
     })
 }

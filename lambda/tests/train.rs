@@ -3,8 +3,8 @@
 
 mod support;
 
-use designer_core::checkpoint::Checkpoint;
 use designer_core::weights::Weights;
+use designer_train::checkpoint::Checkpoint;
 use serde_json::{Value, json};
 use support::{Emulator, S3};
 

@@ -21,7 +21,6 @@ fn start() {
 #[wasm_bindgen]
 pub struct Designer {
     inner: designer_core::Designer,
-    weights: Weights,
     reason: String,
 }
 
@@ -49,11 +48,7 @@ impl Designer {
         } = backend::choose(&wanted).await?;
         let inner = designer_core::Designer::new(&weights, device, name)
             .map_err(|e| JsError::new(&e.to_string()))?;
-        Ok(Designer {
-            inner,
-            weights,
-            reason,
-        })
+        Ok(Designer { inner, reason })
     }
 
     /// "webgpu" or "cpu".
@@ -76,7 +71,7 @@ impl Designer {
 
     /// Model, labels and request limits: what the Lambda's `info` says.
     pub fn info(&self) -> Result<JsValue, JsError> {
-        to_js(&self.weights.describe())
+        to_js(&self.inner.describe())
     }
 
     /// Generates the designs of `request` (an object or a JSON string, the Lambda's format),

@@ -1,0 +1,485 @@
+//! The command line: every subcommand's flags, and their conversion into the libraries' types.
+
+use anyhow::{Context, Result, bail};
+use burn::tensor::FloatDType;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use designer_core::model::ModelConfig;
+use designer_core::request::DesignRequest;
+use designer_core::sampler::SamplerKind;
+use designer_core::weights::Precision;
+use designer_core::{Device, RoomType, Style};
+use designer_train::config::TrainSettings;
+use designer_train::precision::TrainingPrecision;
+use designer_train::train::TrainConfig;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "designer",
+    version,
+    about = "AI interior designer: room designs from a room type and a style"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Generate design variations as PNG files.
+    Generate(GenerateArgs),
+    /// Train the generator on labelled images or on scenes rendered from the furniture catalog.
+    Train(TrainArgs),
+    /// Render furnished rooms from the furniture catalog: a labelled dataset or a contact sheet.
+    Scenes(ScenesArgs),
+    /// Write a contact sheet of generated designs: room types (rows) by styles (columns).
+    Sheet(SheetArgs),
+    /// Measure the model: a classifier trained on held-out renders judges generated designs.
+    Eval(EvalArgs),
+    /// Print the model version, labels and limits as JSON.
+    Info(WeightsArg),
+    /// Rewrite weights for shipping (f16 halves the size); the version hash changes with them.
+    Export(ExportArgs),
+}
+
+#[derive(Args)]
+pub struct ExportArgs {
+    /// Weights to export (default: the embedded ones).
+    #[arg(long)]
+    pub weights: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = PrecisionArg::F16)]
+    pub precision: PrecisionArg,
+    #[arg(long, value_enum, default_value_t = ExportFormat::Designer)]
+    pub format: ExportFormat,
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ExportFormat {
+    /// The weights file the CLI, the browser and the Lambda load.
+    Designer,
+    /// safetensors with PyTorch's parameter names and layouts (bench/'s PyTorch reference).
+    Safetensors,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum PrecisionArg {
+    F32,
+    F16,
+}
+
+#[derive(Args)]
+pub struct WeightsArg {
+    /// Weights file to use instead of the embedded models (the default, and the 128 px one
+    /// for sizes of 128 and more).
+    #[arg(long)]
+    pub weights: Option<PathBuf>,
+    /// Compute backend.
+    #[arg(long, value_enum, default_value_t = Backend::Cpu)]
+    pub backend: Backend,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Backend {
+    /// The CPU: generation on the core's hand-written pass, training on burn's flex backend.
+    Cpu,
+    /// Vulkan GPU (builds with the `gpu` feature).
+    Vulkan,
+}
+
+impl Backend {
+    pub fn device(self) -> Result<Device> {
+        match self {
+            Backend::Cpu => Ok(Device::flex()),
+            #[cfg(feature = "gpu")]
+            Backend::Vulkan => Ok(Device::vulkan(Default::default())),
+            #[cfg(not(feature = "gpu"))]
+            Backend::Vulkan => {
+                bail!("this build has no GPU support; rebuild with `--features gpu`")
+            }
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Cpu => "cpu",
+            Backend::Vulkan => "vulkan",
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct GenerateArgs {
+    #[arg(long, default_value = "bedroom", value_parser = parse_label::<RoomType>)]
+    pub room_type: RoomType,
+    #[arg(long, default_value = "scandinavian", value_parser = parse_label::<Style>)]
+    pub style: Style,
+    #[arg(long, default_value_t = 4)]
+    pub variations: u32,
+    /// Variation i uses seed + i.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
+    #[arg(long, value_enum, default_value_t = SamplerArg::Euler)]
+    pub sampler: SamplerArg,
+    /// A photo (PNG or JPEG) of a room to restyle.
+    #[arg(long)]
+    pub photo: Option<PathBuf>,
+    /// How far the photo may change, 0 to 1.
+    #[arg(long, default_value_t = 0.6)]
+    pub strength: f32,
+    /// A JSON request file (`-` for stdin) instead of the flags above.
+    #[arg(long)]
+    pub request: Option<PathBuf>,
+    #[arg(long, default_value = "designs")]
+    pub out: PathBuf,
+    /// Print the JSON response (with base64 PNGs) on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write the starting tensor and the sampled images as floats (safetensors `start`
+    /// and `images`, the request under metadata) to this file, for checking other
+    /// implementations of the network against ours (samples the request a second time).
+    #[arg(long)]
+    pub tensors: Option<PathBuf>,
+    /// CPU threads to split the variations over (default: every core).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub threads: Option<u32>,
+    /// Generate the request this many times in one process, printing each run's time (a
+    /// GPU's first run includes compiling its kernels); the last run's designs are written.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub repeat: u32,
+    #[command(flatten)]
+    pub weights: WeightsArg,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum SamplerArg {
+    Euler,
+    Heun,
+}
+
+#[derive(Args)]
+#[command(group(clap::ArgGroup::new("source").args(["data", "catalog", "manifest"])))]
+pub struct SourceArgs {
+    /// A folder of images with a labels.jsonl.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// A folder holding the Sweet Home 3D catalogs (`.sh3f`, `sweethome3d.jar`); furnished
+    /// rooms are rendered from it on the fly.
+    #[arg(long)]
+    pub catalog: Option<PathBuf>,
+    /// A JSONL manifest of {"url", "room_type", "style"} lines; images are downloaded (at most
+    /// MAX_IMAGE_SIZE bytes each) and bad ones skipped and counted.
+    #[arg(long)]
+    pub manifest: Option<PathBuf>,
+    /// Downloads in flight at once.
+    #[arg(long, default_value_t = 8)]
+    pub downloads: usize,
+    /// Follow redirects to loopback, private and link-local addresses.
+    #[arg(long)]
+    pub allow_private_redirects: bool,
+}
+
+#[derive(Args)]
+#[command(after_help = train_env_help())]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Overrides EPOCHS.
+    #[arg(long)]
+    pub epochs: Option<u64>,
+    /// Overrides STEPS_PER_EPOCH.
+    #[arg(long)]
+    pub steps_per_epoch: Option<u64>,
+    /// Overrides BATCH_SIZE.
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Overrides LEARNING_RATE.
+    #[arg(long)]
+    pub learning_rate: Option<f64>,
+    /// Overrides IMAGE_SIZE.
+    #[arg(long)]
+    pub size: Option<u32>,
+    /// Overrides CHECKPOINT_DIR.
+    #[arg(long)]
+    pub checkpoint_dir: Option<PathBuf>,
+    /// Continue from the checkpoint in the checkpoint folder, if there is one.
+    #[arg(long)]
+    pub resume: bool,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Stop after this many seconds even if steps remain; the checkpoint and weights are
+    /// still written.
+    #[arg(long)]
+    pub time_limit: Option<u64>,
+    /// Start from these weights (with a fresh optimizer) instead of a fresh model; with
+    /// --resume, only when there is no checkpoint yet (a chained run's first chunk).
+    #[arg(long)]
+    pub init: Option<PathBuf>,
+    /// Channels at full resolution (fresh models only).
+    #[arg(long, default_value_t = ModelConfig::default().base_channels)]
+    pub base_channels: usize,
+    #[arg(long, default_value = "designer")]
+    pub name: String,
+    /// The weights: the moving average of the parameters (see --ema).
+    #[arg(long, default_value = "model.weights")]
+    pub out: PathBuf,
+    /// Also write the last step's parameters here (to compare them with the average).
+    #[arg(long)]
+    pub out_trained: Option<PathBuf>,
+    /// Decay of the moving average of the parameters that --out gets (ramped up over the
+    /// first steps); 0 writes the last step's parameters instead.
+    #[arg(long, default_value_t = TrainConfig::default().ema_decay.unwrap_or(0.0), value_parser = parse_decay)]
+    pub ema: f64,
+    /// Append one JSON line per loss reading to this file.
+    #[arg(long)]
+    pub metrics: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Backend::Cpu)]
+    pub backend: Backend,
+    /// Float type of the training step on the device. `mixed` computes the convolutions and
+    /// linear layers in f16 (tensor cores on a GPU) from f32 parameters, with GroupNorm, the
+    /// loss and the optimizer in f32 and the loss scaled. `f16` and `bf16` put everything,
+    /// parameters and optimizer state included, in that type: small updates are lost, and
+    /// Adam's epsilon vanishes in f16; for measuring kernels, not for shipped models.
+    #[arg(long, value_enum, default_value_t = FloatArg::F32)]
+    pub float: FloatArg,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum FloatArg {
+    F32,
+    Mixed,
+    F16,
+    Bf16,
+}
+
+/// A whole number of at least 1, refused with a message that says so.
+pub fn at_least_one<T: std::str::FromStr + PartialOrd + From<u8>>(text: &str) -> Result<T, String> {
+    match text.parse::<T>() {
+        Ok(n) if n >= T::from(1) => Ok(n),
+        _ => Err("must be a whole number of at least 1".to_string()),
+    }
+}
+
+pub fn parse_decay(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(decay) if (0.0..1.0).contains(&decay) => Ok(decay),
+        _ => Err(format!("'{text}' is not a decay in [0, 1)")),
+    }
+}
+
+pub fn train_env_help() -> String {
+    let mut help = String::from("Environment (flags override):\n");
+    for (name, meaning) in designer_train::config::VARIABLES {
+        help.push_str(&format!("  {name:<16} {meaning}\n"));
+    }
+    help
+}
+
+#[derive(Args)]
+#[command(group(clap::ArgGroup::new("output").required(true).args(["out", "sheet"])))]
+pub struct ScenesArgs {
+    /// The folder holding the Sweet Home 3D catalogs (`make data` fills it).
+    #[arg(long, default_value = ".cache/catalog")]
+    pub catalog: PathBuf,
+    /// Write this many labelled renders (images in shards plus labels.jsonl) to --out.
+    #[arg(long, default_value_t = 1000)]
+    pub count: u64,
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Write a contact sheet instead: every room type (rows) in every style (columns).
+    #[arg(long)]
+    pub sheet: Option<PathBuf>,
+    /// Side of each render in pixels (64 to 512).
+    #[arg(long, default_value_t = 128)]
+    pub size: u32,
+    /// Render i uses seed + i.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+#[derive(Args)]
+pub struct EvalArgs {
+    /// The folder holding the Sweet Home 3D catalogs (`make data` fills it).
+    #[arg(long, default_value = ".cache/catalog")]
+    pub catalog: PathBuf,
+    /// Classifier training renders per (room type, style) pair.
+    #[arg(long, default_value_t = 100, value_parser = at_least_one::<u64>)]
+    pub train_per_label: u64,
+    /// Held-out test renders per pair.
+    #[arg(long, default_value_t = 10, value_parser = at_least_one::<u64>)]
+    pub test_per_label: u64,
+    /// Generated designs per pair.
+    #[arg(long, default_value_t = 4, value_parser = at_least_one::<u32>)]
+    pub generated_per_label: u32,
+    #[arg(long, default_value_t = 8)]
+    pub epochs: usize,
+    /// How the designs are generated (the request defaults), and the renders' size.
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub weights: WeightsArg,
+}
+
+/// The request fields every generating command shares, with the request's defaults.
+#[derive(Args)]
+pub struct SamplingArgs {
+    /// Sampler steps.
+    #[arg(long, default_value_t = 20)]
+    pub steps: u32,
+    /// Classifier-free guidance (1 = plain conditional, twice as fast).
+    #[arg(long, default_value_t = 3.0)]
+    pub guidance: f32,
+    /// Side of the images in pixels.
+    #[arg(long, default_value_t = 64)]
+    pub size: u32,
+}
+
+impl SamplingArgs {
+    pub fn request(
+        &self,
+        room: RoomType,
+        style: Style,
+        variations: u32,
+        seed: u64,
+    ) -> DesignRequest {
+        DesignRequest {
+            variations,
+            seed,
+            steps: self.steps,
+            guidance: self.guidance,
+            size: self.size,
+            ..DesignRequest::new(room, style)
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct SheetArgs {
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    #[arg(long, default_value = "sheet.png")]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub weights: WeightsArg,
+}
+
+pub fn parse_label<T: std::str::FromStr<Err = designer_core::labels::UnknownLabel>>(
+    s: &str,
+) -> Result<T, String> {
+    s.parse()
+        .map_err(|e: designer_core::labels::UnknownLabel| e.to_string())
+}
+
+impl GenerateArgs {
+    /// The request: `--request`'s JSON (checked as the browser and the Lambda check it), or
+    /// the flags, with `--photo` read and encoded.
+    pub fn design_request(&self) -> Result<DesignRequest> {
+        if let Some(path) = &self.request {
+            let json = if path.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin())?
+            } else {
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?
+            };
+            return Ok(DesignRequest::from_json(&json)?);
+        }
+        let photo = match &self.photo {
+            Some(path) => Some(designer_core::image::to_base64(
+                &std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
+            )),
+            None => None,
+        };
+        let request = DesignRequest {
+            sampler: self.sampler.into(),
+            photo,
+            strength: self.strength,
+            ..self
+                .sampling
+                .request(self.room_type, self.style, self.variations, self.seed)
+        };
+        request.validate()?;
+        Ok(request)
+    }
+}
+
+impl From<SamplerArg> for SamplerKind {
+    fn from(arg: SamplerArg) -> Self {
+        match arg {
+            SamplerArg::Euler => SamplerKind::Euler,
+            SamplerArg::Heun => SamplerKind::Heun,
+        }
+    }
+}
+
+impl From<PrecisionArg> for Precision {
+    fn from(arg: PrecisionArg) -> Self {
+        match arg {
+            PrecisionArg::F32 => Precision::F32,
+            PrecisionArg::F16 => Precision::F16,
+        }
+    }
+}
+
+impl TrainArgs {
+    /// The environment's settings (EPOCHS, BATCH_SIZE, ...) with the flags over them.
+    pub fn settings(&self) -> Result<TrainSettings> {
+        let mut settings = TrainSettings::from_env()?;
+        settings.epochs = self.epochs.unwrap_or(settings.epochs);
+        settings.steps_per_epoch = self.steps_per_epoch.unwrap_or(settings.steps_per_epoch);
+        settings.batch_size = self.batch_size.unwrap_or(settings.batch_size);
+        settings.learning_rate = self.learning_rate.unwrap_or(settings.learning_rate);
+        settings.image_size = self.size.unwrap_or(settings.image_size);
+        if let Some(dir) = &self.checkpoint_dir {
+            settings.checkpoint_dir = dir.clone();
+        }
+        Ok(settings)
+    }
+
+    /// The loop's configuration: the settings' run with this command's seed, time limit,
+    /// moving average and precision.
+    pub fn train_config(&self, settings: &TrainSettings) -> TrainConfig {
+        TrainConfig {
+            seed: self.seed,
+            time_limit: self.time_limit.map(std::time::Duration::from_secs),
+            ema_decay: (self.ema > 0.0).then_some(self.ema),
+            precision: match self.float {
+                FloatArg::Mixed => TrainingPrecision::MixedF16,
+                FloatArg::F32 | FloatArg::F16 | FloatArg::Bf16 => TrainingPrecision::Uniform,
+            },
+            ..settings.train_config()
+        }
+    }
+
+    /// The shape of a fresh model.
+    pub fn model_config(&self) -> ModelConfig {
+        ModelConfig {
+            base_channels: self.base_channels,
+            ..ModelConfig::default()
+        }
+    }
+
+    /// The device, configured for `--float`.
+    pub fn device(&self) -> Result<Device> {
+        let mut device = self.backend.device()?;
+        let float = match self.float {
+            FloatArg::F32 | FloatArg::Mixed => FloatDType::F32,
+            FloatArg::F16 => FloatDType::F16,
+            FloatArg::Bf16 => FloatDType::BF16,
+        };
+        device.configure(float).map_err(|e| {
+            anyhow::anyhow!(
+                "the {} backend cannot train in {float:?}: {e:?}",
+                self.backend.name()
+            )
+        })?;
+        Ok(device)
+    }
+}

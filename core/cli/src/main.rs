@@ -1,0 +1,420 @@
+//! `designer`: generate designs, render scenes, train and evaluate the generator from the shell.
+//! Each subcommand parses its flags (`args`) and makes one call into the libraries: the serving
+//! core, the scene engine or training.
+
+mod args;
+mod bars;
+
+use anyhow::{Context, Result, bail};
+use args::{
+    Backend, Cli, Command, EvalArgs, ExportArgs, ExportFormat, GenerateArgs, ScenesArgs, SheetArgs,
+    SourceArgs, TrainArgs, WeightsArg,
+};
+use bars::Bars;
+use clap::Parser;
+use designer_core::image::from_base64;
+use designer_core::sheet;
+use designer_core::weights::Weights;
+use designer_core::{Designer, RoomType, Style};
+use designer_scene::{SceneEngine, bulk, catalog};
+use designer_train::checkpoint::Checkpoint;
+use designer_train::config::TrainSettings;
+use designer_train::dataset::{ExampleSource, LabelledFolder};
+use designer_train::download::{DownloadConfig, UrlSource};
+use designer_train::eval::{EvalPlan, evaluate_model};
+use designer_train::run::{EpochEnd, RunObserver, RunPlan, Start, run};
+use designer_train::scenes::{SceneSource, write_renders};
+use designer_train::train::StepReport;
+use designer_train::{interop, shuffle};
+use image::RgbImage;
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+fn main() -> Result<()> {
+    match Cli::parse().command {
+        Command::Generate(args) => generate(args),
+        Command::Train(args) => train(args),
+        Command::Scenes(args) => scenes(args),
+        Command::Eval(args) => eval(args),
+        Command::Sheet(args) => sheet(args),
+        Command::Info(args) => info(args),
+        Command::Export(args) => export(args),
+    }
+}
+
+/// The weights at `path`, or the embedded default.
+fn load_weights(path: Option<&Path>) -> Result<Weights> {
+    match path {
+        Some(path) => {
+            Weights::from_file(path).with_context(|| format!("loading {}", path.display()))
+        }
+        None => Weights::embedded().context("loading the embedded weights"),
+    }
+}
+
+/// Writes a weights file atomically and says where, how big and which version.
+fn save_weights(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomically(path, bytes)?;
+    eprintln!(
+        "wrote {} ({} bytes, {})",
+        path.display(),
+        bytes.len(),
+        Weights::from_bytes(bytes)?.version()
+    );
+    Ok(())
+}
+
+/// Writes next to the target, then renames: a killed run never leaves half a file.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    let temporary = path.with_extension("partial");
+    std::fs::write(&temporary, bytes)
+        .with_context(|| format!("writing {}", temporary.display()))?;
+    std::fs::rename(&temporary, path).with_context(|| format!("renaming to {}", path.display()))?;
+    Ok(())
+}
+
+/// The designer for requests of `size` px: `args`' weights, or the embedded model that serves
+/// the size.
+fn load_designer(args: &WeightsArg, size: u32) -> Result<Designer> {
+    let weights = match &args.weights {
+        Some(_) => load_weights(args.weights.as_deref())?,
+        None => Weights::embedded_for(size).context("loading the embedded weights")?,
+    };
+    Ok(match args.backend {
+        Backend::Cpu => Designer::cpu(&weights)?,
+        gpu => Designer::new(&weights, gpu.device()?, gpu.name())?,
+    })
+}
+
+fn load_scene_engine(catalog_root: &Path) -> Result<Arc<SceneEngine>> {
+    let spinner = indicatif::ProgressBar::new_spinner().with_message("loading catalog models");
+    spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+    let engine = SceneEngine::load(&catalog::read_all(catalog_root)?)?;
+    spinner.finish_and_clear();
+    eprintln!(
+        "{} catalog pieces loaded ({} left out)",
+        engine.pieces().len(),
+        engine.skipped().len()
+    );
+    Ok(Arc::new(engine))
+}
+
+fn generate(args: GenerateArgs) -> Result<()> {
+    let request = args.design_request()?;
+    let mut designer = load_designer(&args.weights, request.size)?;
+    if let Some(threads) = args.threads {
+        designer = designer.with_threads(threads as usize);
+    }
+    let mut response = None;
+    for run in 1..=args.repeat {
+        let progress = Bars::bar(0, "generating");
+        let generated = designer.generate_with_progress(&request, &mut |done, total| {
+            progress.set_length(total.into());
+            progress.set_position(done.into());
+        })?;
+        progress.finish_and_clear();
+        if args.repeat > 1 {
+            eprintln!("run {run}/{}: {} ms", args.repeat, generated.elapsed_ms);
+        }
+        response = Some(generated);
+    }
+    let response = response.expect("--repeat is at least 1");
+
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let mut written = Vec::new();
+    for design in &response.designs {
+        let path = args.out.join(format!(
+            "{}-{}-{}.png",
+            request.room_type, request.style, design.seed
+        ));
+        std::fs::write(&path, from_base64(&design.png_base64)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+        written.push(path);
+    }
+    if args.json {
+        println!("{}", serde_json::to_string(&response)?);
+    }
+    eprintln!(
+        "{} designs ({} {}, {}x{}) in {} ms on {} with {}:",
+        written.len(),
+        request.room_type,
+        request.style,
+        request.size,
+        request.size,
+        response.elapsed_ms,
+        response.backend,
+        response.model
+    );
+    for path in written {
+        eprintln!("  {}", path.display());
+    }
+    if let Some(path) = &args.tensors {
+        write_atomically(path, &interop::sampled_tensors(&designer, &request)?)?;
+        eprintln!("  {} (start and sampled tensors)", path.display());
+    }
+    Ok(())
+}
+
+/// The training source the flags name.
+fn open_source(args: &SourceArgs, settings: &TrainSettings) -> Result<Box<dyn ExampleSource>> {
+    let size = settings.image_size;
+    if let Some(folder) = &args.data {
+        let capacity = shuffle::capacity_for(settings.batch_size);
+        return Ok(Box::new(LabelledFolder::open_buffered(
+            folder, size, capacity,
+        )?));
+    }
+    if let Some(root) = &args.catalog {
+        return Ok(Box::new(SceneSource::new(load_scene_engine(root)?, size)?));
+    }
+    if let Some(manifest) = &args.manifest {
+        if args.downloads == 0 {
+            bail!("--downloads must be at least 1");
+        }
+        let config = DownloadConfig {
+            parallel: args.downloads,
+            allow_private_redirects: args.allow_private_redirects,
+            ..DownloadConfig::default()
+        };
+        return Ok(Box::new(UrlSource::for_training(
+            manifest, settings, config,
+        )?));
+    }
+    bail!(
+        "give --data FOLDER (images + labels.jsonl), --catalog FOLDER (Sweet Home 3D catalogs) or --manifest FILE (image URLs)"
+    )
+}
+
+/// Training's progress: a bar of steps, an epoch line after each epoch, and the losses
+/// appended to `--metrics`.
+struct TrainBars {
+    bars: Bars,
+    metrics: Option<std::fs::File>,
+    last_loss: f32,
+}
+
+impl RunObserver for TrainBars {
+    fn step(&mut self, report: &StepReport) {
+        if let Some(loss) = report.loss {
+            self.last_loss = loss;
+            if let Some(file) = self.metrics.as_mut() {
+                let line = serde_json::json!({"step": report.step, "loss": loss, "images_per_second": report.images_per_second});
+                let _ = writeln!(file, "{line}");
+            }
+        }
+        if let Some(bar) = self.bars.current() {
+            bar.set_message(format!(
+                "loss {:.4} {:.0} img/s",
+                self.last_loss, report.images_per_second
+            ));
+            bar.set_position(report.step);
+        }
+    }
+
+    fn epoch(&mut self, end: &EpochEnd) {
+        self.bars.println(&format!(
+            "epoch {}/{}: step {}, loss {:.4}, skipped items: {}, checkpoint {}",
+            end.epoch,
+            end.epochs,
+            end.step,
+            self.last_loss,
+            end.source.skipped(),
+            end.saved
+        ));
+    }
+}
+
+fn train(args: TrainArgs) -> Result<()> {
+    let settings = args.settings()?;
+    let mut source = open_source(&args.source, &settings)?;
+    let device = args.device()?;
+    let checkpoint = if args.resume {
+        Checkpoint::load(&settings.checkpoint_dir)?
+    } else {
+        None
+    };
+    let resumed_at = checkpoint.as_ref().map_or(0, |c| c.state.step);
+    let start = match (checkpoint, &args.init) {
+        (Some(checkpoint), _) => {
+            eprintln!(
+                "resuming at step {} from {}",
+                checkpoint.state.step,
+                settings.checkpoint_dir.display()
+            );
+            Start::Resume(checkpoint)
+        }
+        (None, Some(path)) => Start::Weights(load_weights(Some(path))?),
+        (None, None) => {
+            if args.resume {
+                eprintln!(
+                    "no checkpoint in {} yet: starting fresh",
+                    settings.checkpoint_dir.display()
+                );
+            }
+            Start::Fresh(args.model_config())
+        }
+    };
+    let metrics = match &args.metrics {
+        Some(path) => Some(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)?,
+        ),
+        None => None,
+    };
+    eprintln!(
+        "training on {}: {} epochs x {} steps of {} images at {} px",
+        source.describe(),
+        settings.epochs,
+        settings.steps_per_epoch,
+        settings.batch_size,
+        settings.image_size
+    );
+    let plan = RunPlan {
+        config: args.train_config(&settings),
+        steps_per_epoch: settings.steps_per_epoch,
+        max_steps: None,
+        name: args.name.clone(),
+        export_trained: args.out_trained.is_some(),
+    };
+    let bar = Bars::bar(settings.total_steps(), "training");
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{msg} [{bar:30}] {pos}/{len} {elapsed_precise} eta {eta}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    bar.set_position(resumed_at);
+    let mut observer = TrainBars {
+        bars: Bars::showing(bar),
+        metrics,
+        last_loss: f32::NAN,
+    };
+    let dir = &settings.checkpoint_dir;
+    let outcome = run(
+        start,
+        device,
+        &plan,
+        source.as_mut(),
+        &mut |checkpoint| Ok(checkpoint.save(dir)?.display().to_string()),
+        &mut observer,
+    )?;
+    observer.bars.finish();
+    if !outcome.finished {
+        eprintln!(
+            "time limit reached at step {}; `--resume` continues",
+            outcome.step
+        );
+    }
+    if let (Some(path), Some(bytes)) = (&args.out_trained, &outcome.trained_weights) {
+        save_weights(path, bytes)?;
+    }
+    save_weights(&args.out, &outcome.weights)
+}
+
+fn save_sheet(sheet: &RgbImage, path: &Path) -> Result<()> {
+    sheet
+        .save(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    eprintln!(
+        "wrote {} (rows: {}; columns: {})",
+        path.display(),
+        RoomType::allowed(),
+        Style::allowed()
+    );
+    Ok(())
+}
+
+fn scenes(args: ScenesArgs) -> Result<()> {
+    if !(designer_scene::MIN_SIZE..=designer_scene::MAX_SIZE).contains(&args.size) {
+        bail!(
+            "--size {} is outside {}..={}",
+            args.size,
+            designer_scene::MIN_SIZE,
+            designer_scene::MAX_SIZE
+        );
+    }
+    let engine = load_scene_engine(&args.catalog)?;
+    let mut bars = Bars::default();
+    if let Some(path) = &args.sheet {
+        let sheet = bulk::sheet(&engine, args.size, args.seed, &mut bars)?;
+        bars.finish();
+        return save_sheet(&sheet, path);
+    }
+    let out = args.out.as_ref().expect("clap requires --out or --sheet");
+    let started = std::time::Instant::now();
+    let written = write_renders(&engine, out, args.count, args.size, args.seed, &mut bars)?;
+    bars.finish();
+    let seconds = started.elapsed().as_secs_f64();
+    eprintln!(
+        "wrote {written} renders to {} in {seconds:.1} s ({:.1} renders/s)",
+        out.display(),
+        written as f64 / seconds
+    );
+    Ok(())
+}
+
+fn eval(args: EvalArgs) -> Result<()> {
+    let engine = load_scene_engine(&args.catalog)?;
+    let designer = load_designer(&args.weights, args.sampling.size)?;
+    let plan = EvalPlan {
+        train_per_label: args.train_per_label,
+        test_per_label: args.test_per_label,
+        generated_per_label: args.generated_per_label,
+        epochs: args.epochs,
+        like: args.sampling.request(RoomType::ALL[0], Style::ALL[0], 1, 0),
+    };
+    let mut bars = Bars::default();
+    let report = evaluate_model(&engine, &designer, &plan, &mut bars)?;
+    bars.finish();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("{report}");
+    }
+    Ok(())
+}
+
+fn sheet(args: SheetArgs) -> Result<()> {
+    let designer = load_designer(&args.weights, args.sampling.size)?;
+    let like = args
+        .sampling
+        .request(RoomType::ALL[0], Style::ALL[0], 1, args.seed);
+    let mut bars = Bars::default();
+    let sheet = sheet::designs(&designer, &like, args.seed, &mut bars)?;
+    bars.finish();
+    save_sheet(&sheet, &args.out)
+}
+
+fn export(args: ExportArgs) -> Result<()> {
+    let weights = load_weights(args.weights.as_deref())?;
+    match args.format {
+        ExportFormat::Designer => {
+            save_weights(&args.out, &weights.encoded_as(args.precision.into())?)
+        }
+        ExportFormat::Safetensors => {
+            let bytes = interop::weights_to_safetensors(&weights, args.precision.into())?;
+            write_atomically(&args.out, &bytes)?;
+            eprintln!(
+                "wrote {} ({} bytes, PyTorch layout, from {})",
+                args.out.display(),
+                bytes.len(),
+                weights.version()
+            );
+            Ok(())
+        }
+    }
+}
+
+fn info(args: WeightsArg) -> Result<()> {
+    let designer = Designer::cpu(&load_weights(args.weights.as_deref())?)?;
+    println!("{}", serde_json::to_string_pretty(&designer.describe())?);
+    Ok(())
+}

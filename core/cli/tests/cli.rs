@@ -1,0 +1,429 @@
+//! The `designer` binary as a person runs it.
+
+use std::process::Command;
+
+#[path = "../../train/tests/support/mod.rs"]
+mod support;
+
+fn designer() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_designer"))
+}
+
+/// Runs the command and checks that it succeeded, showing its stderr if not.
+fn succeed(command: &mut Command) -> std::process::Output {
+    let output = command.output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+#[test]
+fn generate_writes_identical_pngs_twice_and_prints_json() {
+    let out = tempfile::tempdir().unwrap();
+    let run = |dir: &std::path::Path| {
+        succeed(
+            designer()
+                .args([
+                    "generate",
+                    "--room-type",
+                    "office",
+                    "--style",
+                    "coastal",
+                    "--variations",
+                    "2",
+                    "--seed",
+                    "9",
+                ])
+                .args(["--steps", "3", "--json", "--out"])
+                .arg(dir),
+        )
+    };
+    let first = out.path().join("a");
+    let second = out.path().join("b");
+    let output = run(&first);
+    run(&second);
+    let response: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(response["designs"].as_array().unwrap().len(), 2);
+    assert_eq!(response["backend"], "cpu");
+    for seed in [9, 10] {
+        let name = format!("office-coastal-{seed}.png");
+        let a = std::fs::read(first.join(&name)).unwrap();
+        assert_eq!(
+            a,
+            std::fs::read(second.join(&name)).unwrap(),
+            "{name} differs between runs"
+        );
+        assert_eq!(&a[1..4], b"PNG");
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("office-coastal-9.png"),
+        "tells where the designs are: {stderr}"
+    );
+}
+
+#[test]
+fn sampled_tensors_are_the_seeded_noise_and_the_designs_before_rounding() {
+    let out = tempfile::tempdir().unwrap();
+    let tensors = out.path().join("sampled.safetensors");
+    succeed(
+        designer()
+            .args([
+                "generate",
+                "--variations",
+                "2",
+                "--seed",
+                "5",
+                "--steps",
+                "3",
+            ])
+            .args(["--size", "32", "--out"])
+            .arg(out.path())
+            .arg("--tensors")
+            .arg(&tensors),
+    );
+    let bytes = std::fs::read(&tensors).unwrap();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let floats = |name: &str| -> Vec<f32> {
+        let view = file.tensor(name).unwrap();
+        assert_eq!(view.shape(), [2, 3, 32, 32], "{name}");
+        view.data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+            .collect()
+    };
+    let start = floats("start");
+    let images = floats("images");
+    for (i, seed) in [5u64, 6].into_iter().enumerate() {
+        assert_eq!(
+            start[i * 3 * 32 * 32..(i + 1) * 3 * 32 * 32],
+            designer_core::sampler::seeded_noise(seed, 32),
+            "variation {i} starts from its seed's noise"
+        );
+        let png =
+            std::fs::read(out.path().join(format!("bedroom-scandinavian-{seed}.png"))).unwrap();
+        let written = image::load_from_memory(&png).unwrap().to_rgb8();
+        assert_eq!(
+            written,
+            designer_core::image::tensor_to_rgb(&images, i, 32, 32),
+            "variation {i}'s PNG is its sampled tensor rounded"
+        );
+    }
+}
+
+#[test]
+fn bad_input_is_a_clear_error_not_a_panic() {
+    let cases: [(&[&str], &str); 6] = [
+        (
+            &["generate", "--style", "gothic"],
+            "unknown style 'gothic'; allowed: modern",
+        ),
+        (
+            &["generate", "--repeat", "0"],
+            "invalid value '0' for '--repeat <REPEAT>'",
+        ),
+        (
+            &["generate", "--threads", "0"],
+            "invalid value '0' for '--threads <THREADS>'",
+        ),
+        (
+            &["generate", "--variations", "99"],
+            "invalid variations: must be between 1 and 64",
+        ),
+        (
+            &["generate", "--weights", "/nonexistent/w.weights"],
+            "loading /nonexistent/w.weights",
+        ),
+        (
+            &["train", "--ema", "1", "--data", "/nonexistent"],
+            "'1' is not a decay in [0, 1)",
+        ),
+    ];
+    for (args, needle) in cases {
+        let output = designer()
+            .args(args)
+            .arg("--out")
+            .arg(std::env::temp_dir())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{args:?} succeeded");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
+    }
+}
+
+#[test]
+fn a_json_request_on_stdin_is_validated_with_the_field_named() {
+    use std::io::Write;
+    let mut child = designer()
+        .args(["generate", "--request", "-", "--out"])
+        .arg(std::env::temp_dir())
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(br#"{"room_type":"bedroom","style":"modern","colour":"red"}"#)
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("invalid colour: unknown field `colour`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn info_reports_the_embedded_model_and_the_vocabulary() {
+    let output = designer().arg("info").output().unwrap();
+    assert!(output.status.success());
+    let info: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(info["room_types"].as_array().unwrap().len(), 6);
+    assert_eq!(info["styles"].as_array().unwrap().len(), 8);
+    assert!(info["model"].as_str().unwrap().contains('@'));
+}
+
+fn train_command(
+    data: &std::path::Path,
+    checkpoints: &std::path::Path,
+    out: &std::path::Path,
+) -> Command {
+    let mut command = designer();
+    command
+        .args(["train", "--data"])
+        .arg(data)
+        .args([
+            "--size",
+            "16",
+            "--base-channels",
+            "8",
+            "--seed",
+            "4",
+            "--resume",
+            "--checkpoint-dir",
+        ])
+        .arg(checkpoints)
+        .arg("--out")
+        .arg(out)
+        .env("EPOCHS", "6")
+        .env("STEPS_PER_EPOCH", "10")
+        .env("BATCH_SIZE", "4");
+    command
+}
+
+#[test]
+fn a_killed_training_run_resumes_to_the_same_weights() {
+    let work = tempfile::tempdir().unwrap();
+    let data = work.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    support::write_two_class_folder(&data, 16);
+
+    let straight = work.path().join("straight.weights");
+    let output = succeed(&mut train_command(
+        &data,
+        &work.path().join("ck-straight"),
+        &straight,
+    ));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("epoch 6/6"));
+
+    // Kill a second run once it has checkpointed at least one epoch, then resume it.
+    let checkpoints = work.path().join("ck-killed");
+    let resumed = work.path().join("resumed.weights");
+    let mut child = train_command(&data, &checkpoints, &resumed)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let checkpoint_file = checkpoints.join(designer_train::checkpoint::FILE_NAME);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !checkpoint_file.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint appeared"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!resumed.exists(), "the run was killed before it finished");
+    let killed_at = designer_train::checkpoint::Checkpoint::load(&checkpoints)
+        .unwrap()
+        .unwrap()
+        .state
+        .step;
+    assert!((10..60).contains(&killed_at), "killed at step {killed_at}");
+
+    let output = train_command(&data, &checkpoints, &resumed)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("resuming at step {killed_at}")),
+        "{stderr}"
+    );
+    let values = |path: &std::path::Path| support::parameter_values(&std::fs::read(path).unwrap());
+    assert!(
+        values(&straight) == values(&resumed),
+        "resumed parameters differ from the uninterrupted run's"
+    );
+}
+
+#[test]
+fn invalid_training_environment_names_the_variable() {
+    let output = designer()
+        .args(["train", "--catalog", "/nonexistent"])
+        .env("BATCH_SIZE", "lots")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("BATCH_SIZE must be a positive integer, got 'lots'"),
+        "{stderr}"
+    );
+    let help = designer().args(["train", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    for name in [
+        "EPOCHS",
+        "BATCH_SIZE",
+        "STEPS_PER_EPOCH",
+        "LEARNING_RATE",
+        "IMAGE_SIZE",
+        "MAX_IMAGE_SIZE",
+        "CHECKPOINT_DIR",
+    ] {
+        assert!(help.contains(name), "--help lacks {name}");
+    }
+}
+
+fn catalog_root() -> std::path::PathBuf {
+    std::env::var_os("DESIGNER_CATALOG")
+        .map(Into::into)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.cache/catalog")
+        })
+}
+
+#[test]
+fn scenes_writes_a_labelled_dataset_that_training_reads() {
+    let out = tempfile::tempdir().unwrap();
+    let data = out.path().join("scenes");
+    succeed(
+        designer()
+            .args([
+                "scenes",
+                "--count",
+                "14",
+                "--size",
+                "64",
+                "--seed",
+                "100",
+                "--catalog",
+            ])
+            .arg(catalog_root())
+            .arg("--out")
+            .arg(&data),
+    );
+    let labels = std::fs::read_to_string(data.join("labels.jsonl")).unwrap();
+    let lines: Vec<serde_json::Value> = labels
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 14);
+    // Room types cycle fastest, seeds count up from --seed.
+    assert_eq!(lines[0]["room_type"], "living_room");
+    assert_eq!(lines[1]["room_type"], "bedroom");
+    assert_eq!(lines[6]["room_type"], "living_room");
+    assert_eq!(lines[6]["style"], "minimalist");
+    assert_eq!(lines[13]["seed"], 113);
+    for line in &lines {
+        let image = line["image"].as_str().unwrap();
+        assert!(image.starts_with("shard-00000/"), "{image}");
+        let png = image::open(data.join(image)).unwrap();
+        assert_eq!((png.width(), png.height()), (64, 64));
+        let items = line["items"].as_array().unwrap();
+        assert!(items.iter().any(|i| i["role"] == "door"));
+        assert!(
+            items
+                .iter()
+                .all(|i| i["id"].as_str().unwrap().contains('#'))
+        );
+    }
+    // The folder is a training source as it stands.
+    let folder = designer_train::dataset::LabelledFolder::open(&data, 64).unwrap();
+    assert_eq!(folder.len(), 14);
+}
+
+#[test]
+fn scenes_refuses_bad_sizes_and_a_missing_catalog_clearly() {
+    let output = designer()
+        .args(["scenes", "--size", "600", "--sheet", "x.png"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--size 600 is outside 64..=512"),
+        "{stderr}"
+    );
+    let output = designer()
+        .args(["scenes", "--catalog", "/nonexistent", "--sheet", "x.png"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("make data"), "{stderr}");
+    let output = designer().args(["scenes"]).output().unwrap();
+    assert!(!output.status.success(), "needs --out or --sheet");
+}
+
+#[test]
+fn eval_reports_accuracies_and_a_frechet_distance() {
+    let output = succeed(
+        designer()
+            .args([
+                "eval",
+                "--json",
+                "--train-per-label",
+                "2",
+                "--test-per-label",
+                "1",
+            ])
+            .args([
+                "--generated-per-label",
+                "1",
+                "--epochs",
+                "1",
+                "--steps",
+                "2",
+                "--catalog",
+            ])
+            .arg(catalog_root()),
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["real"]["count"], 48);
+    assert_eq!(report["generated"]["count"], 48);
+    assert_eq!(report["classifier"]["train_renders"], 96);
+    for set in ["real", "generated"] {
+        for head in ["room_type", "style", "both"] {
+            let a = report[set]["accuracy"][head].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&a), "{set} {head}: {a}");
+        }
+    }
+    assert!(report["frechet_distance"].as_f64().unwrap() >= 0.0);
+    assert!(report["model"].as_str().unwrap().starts_with("designer-"));
+    let bad = designer()
+        .args(["eval", "--test-per-label", "0"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("at least 1"));
+}

@@ -1,0 +1,40 @@
+//! Scenes in bulk: many renders in parallel (rayon), in order, and the contact sheet.
+
+use crate::compose::Scene;
+use crate::{SceneEngine, SceneError};
+use ::image::RgbImage;
+use designer_core::labels::{RoomType, Style};
+use designer_core::progress::Progress;
+use designer_core::sheet::grid;
+use rayon::prelude::*;
+
+/// Renders every (room type, style, seed) job in parallel, in order.
+pub fn render_many(
+    engine: &SceneEngine,
+    jobs: impl Iterator<Item = (RoomType, Style, u64)>,
+    size: u32,
+) -> Result<Vec<(Scene, RgbImage)>, SceneError> {
+    let jobs: Vec<_> = jobs.collect();
+    jobs.into_par_iter()
+        .map(|(room, style, seed)| engine.scene(room, style, seed, size))
+        .collect()
+}
+
+/// The contact sheet of the engine's rooms (`designer scenes --sheet`): every room type (rows)
+/// in every style (columns) at `size` px, all from `seed`, so a row is one room dressed in
+/// each style. Rendered in parallel, then laid out.
+pub fn sheet(
+    engine: &SceneEngine,
+    size: u32,
+    seed: u64,
+    progress: &mut dyn Progress,
+) -> Result<RgbImage, SceneError> {
+    progress.stage("rendering", 0);
+    let jobs = RoomType::ALL
+        .iter()
+        .flat_map(|room| Style::ALL.iter().map(move |style| (*room, *style, seed)));
+    let mut renders = render_many(engine, jobs, size)?.into_iter();
+    grid(size, progress, |_, _| {
+        Ok(renders.next().expect("one render per cell").1)
+    })
+}

@@ -1,0 +1,452 @@
+//! The room recipes: for each room type its size, its anchor piece and the design rules that
+//! furnish the rest around it (what goes where, what stays clear), written in the layout
+//! engine's moves.
+
+use super::layout::{Layout, place_door};
+use super::{Box3, Wall};
+use crate::furniture::Role;
+use designer_core::labels::RoomType;
+use glam::Vec2;
+use rand::RngExt;
+use rand_chacha::ChaCha8Rng;
+
+/// The roles one of which anchors a room of each type.
+pub fn anchor_roles(room: RoomType) -> &'static [Role] {
+    match room {
+        RoomType::Bedroom => &[Role::Bed],
+        RoomType::LivingRoom => &[Role::Sofa],
+        RoomType::DiningRoom => &[Role::DiningTable],
+        RoomType::Kitchen => &[Role::KitchenBase],
+        RoomType::Bathroom => &[Role::Bathtub, Role::Shower],
+        RoomType::Office => &[Role::Desk],
+    }
+}
+
+/// The floor of a room of this type: width and depth, cm.
+pub(super) fn size(room_type: RoomType, rng: &mut ChaCha8Rng) -> (f32, f32) {
+    match room_type {
+        RoomType::Bathroom => (
+            rng.random_range(250.0..340.0),
+            rng.random_range(280.0..360.0),
+        ),
+        RoomType::Kitchen => (
+            rng.random_range(320.0..440.0),
+            rng.random_range(340.0..460.0),
+        ),
+        RoomType::Office => (
+            rng.random_range(300.0..420.0),
+            rng.random_range(320.0..420.0),
+        ),
+        RoomType::Bedroom => (
+            rng.random_range(340.0..460.0),
+            rng.random_range(360.0..460.0),
+        ),
+        RoomType::LivingRoom => (
+            rng.random_range(380.0..520.0),
+            rng.random_range(420.0..540.0),
+        ),
+        RoomType::DiningRoom => (
+            rng.random_range(360.0..480.0),
+            rng.random_range(380.0..480.0),
+        ),
+    }
+}
+
+/// Furnishes the room with its type's recipe.
+pub(super) fn furnish(room_type: RoomType, l: &mut Layout) {
+    match room_type {
+        RoomType::Bedroom => bedroom(l),
+        RoomType::LivingRoom => living_room(l),
+        RoomType::DiningRoom => dining_room(l),
+        RoomType::Kitchen => kitchen(l),
+        RoomType::Bathroom => bathroom(l),
+        RoomType::Office => office(l),
+    }
+}
+
+const SIDE_WALLS: [Wall; 2] = [Wall::Left, Wall::Right];
+const VISIBLE_WALLS: [Wall; 3] = [Wall::Back, Wall::Left, Wall::Right];
+
+fn bedroom(l: &mut Layout) {
+    let room_width = l.room.width;
+    let Some(bed) = l.pick(Role::Bed, |p| p.size.x + 120.0 < room_width) else {
+        return;
+    };
+    let bed_width = l.info(bed).size.x;
+    let centre = room_width / 2.0 + l.rng.random_range(-0.12..0.12) * room_width;
+    let centre = centre.clamp(bed_width / 2.0 + 60.0, room_width - bed_width / 2.0 - 60.0);
+    let Some(b) = l.against(bed, Wall::Back, centre) else {
+        return;
+    };
+    l.clear_in_front(b, 60.0);
+    place_door(l);
+    let bed_box = l.items[b].bounds();
+    for side in [-1.0f32, 1.0] {
+        let Some(stand) = l.pick(Role::Nightstand, |_| true) else {
+            break;
+        };
+        let w = l.info(stand).size.x;
+        let along = if side < 0.0 {
+            bed_box.min.x - w / 2.0 - 3.0
+        } else {
+            bed_box.max.x + w / 2.0 + 3.0
+        };
+        if let Some(s) = l.against(stand, Wall::Back, along)
+            && l.chance(0.7)
+        {
+            l.on_top(Role::TableLamp, s, 0.0);
+        }
+    }
+    let rug_size = Vec2::new(bed_width + 90.0, l.info(bed).size.z * 0.75);
+    if l.chance(0.8) {
+        l.rug(
+            Vec2::new(centre, bed_box.max.z - rug_size.y / 2.0 + 40.0),
+            rug_size,
+        );
+    }
+    l.pictures_above(b);
+    l.companion(Role::Wardrobe, &SIDE_WALLS, 0.8);
+    l.companion(Role::FloorPlant, &VISIBLE_WALLS, 0.6);
+    l.companion(Role::Armchair, &SIDE_WALLS, 0.3);
+    l.companion(Role::Bookcase, &SIDE_WALLS, 0.3);
+    l.companion(Role::FloorLamp, &VISIBLE_WALLS, 0.3);
+}
+
+fn living_room(l: &mut Layout) {
+    let (room_width, room_depth) = (l.room.width, l.room.depth);
+    let facing_tv = l.rng.random_bool(0.45) && !l.pieces.of(Role::TvUnit).is_empty();
+    let Some(sofa) = l.pick(Role::Sofa, |p| {
+        p.size.x + 80.0 < room_width && p.size.z < 130.0
+    }) else {
+        return;
+    };
+    let sofa_size = l.info(sofa).size;
+    let centre_x = room_width / 2.0 + l.rng.random_range(-0.08..0.08) * room_width;
+    let (sofa_item, table_z) = if facing_tv {
+        // TV unit on the back wall, the sofa facing it with its back to the camera.
+        let unit = l.pick(Role::TvUnit, |_| true).expect("checked above");
+        let Some(u) = l.against(unit, Wall::Back, centre_x) else {
+            return;
+        };
+        if l.info(unit).size.y < 100.0 {
+            l.on_top(Role::Tv, u, 0.0);
+        }
+        let front = l.items[u].bounds().max.z;
+        // Viewing distance about 2.3 m, but never in the camera's lap.
+        let z = (front + 230.0 + sofa_size.z / 2.0).min(room_depth - 170.0 - sofa_size.z / 2.0);
+        let Some(s) = l.put(sofa, Vec2::new(centre_x, z), 180, 0.0) else {
+            return;
+        };
+        (s, (front + z - sofa_size.z / 2.0) / 2.0)
+    } else {
+        let Some(s) = l.against(sofa, Wall::Back, centre_x) else {
+            return;
+        };
+        (s, sofa_size.z + 45.0)
+    };
+    place_door(l);
+    let sofa_box = l.items[sofa_item].bounds();
+    if let Some(table) = l.pick(Role::CoffeeTable, |p| p.size.x < sofa_size.x) {
+        let depth = l.info(table).size.z;
+        let z = if facing_tv {
+            table_z
+        } else {
+            table_z + depth / 2.0
+        };
+        if let Some(t) = l.put(table, Vec2::new(centre_x, z), 0, 0.0)
+            && l.chance(0.4)
+        {
+            let shift = l.rng.random_range(-0.5..0.5);
+            l.on_top(Role::SmallPlant, t, shift);
+        }
+    }
+    if l.chance(0.85) {
+        let z0 = if facing_tv {
+            sofa_box.min.z - 150.0
+        } else {
+            sofa_box.min.z + 40.0
+        };
+        l.rug(
+            Vec2::new(centre_x, z0 + 90.0),
+            Vec2::new(sofa_size.x + 60.0, 190.0),
+        );
+    }
+    // Armchairs at the ends of the coffee table, turned towards it.
+    for (side, angle) in [(-1.0f32, 90u16), (1.0, 270)] {
+        if !l.chance(0.45) {
+            continue;
+        }
+        let Some(chair) = l.pick(Role::Armchair, |p| p.size.z < 110.0) else {
+            continue;
+        };
+        let size = l.info(chair).size;
+        let x = centre_x + side * (sofa_size.x / 2.0 + size.z / 2.0 + 15.0);
+        let z = if facing_tv {
+            sofa_box.min.z - 80.0
+        } else {
+            sofa_box.max.z + size.x / 2.0 + 20.0
+        };
+        l.put(chair, Vec2::new(x, z), angle, 0.0);
+    }
+    if !facing_tv {
+        l.pictures_above(sofa_item);
+    } else {
+        l.pictures_anywhere(&SIDE_WALLS, 1);
+    }
+    l.companion(Role::FloorPlant, &VISIBLE_WALLS, 0.7);
+    l.companion(Role::FloorLamp, &VISIBLE_WALLS, 0.5);
+    l.companion(Role::Bookcase, &SIDE_WALLS, 0.5);
+    l.companion(Role::FloorPlant, &VISIBLE_WALLS, 0.3);
+}
+
+fn dining_room(l: &mut Layout) {
+    let (room_width, room_depth) = (l.room.width, l.room.depth);
+    let Some(table) = l.pick(Role::DiningTable, |p| p.size.x + 160.0 < room_width) else {
+        return;
+    };
+    let size = l.info(table).size;
+    let centre = Vec2::new(
+        room_width / 2.0 + l.rng.random_range(-20.0..20.0),
+        room_depth * l.rng.random_range(0.38..0.48),
+    );
+    let Some(t) = l.put(table, centre, 0, 0.0) else {
+        return;
+    };
+    let tb = l.items[t].bounds();
+    if l.chance(0.8) {
+        l.rug(centre, Vec2::new(size.x + 130.0, size.z + 130.0));
+    }
+    // Chairs go round the table before the door claims its swing.
+    // One chair model for the set, as a designer would.
+    if let Some(chair) = l.pick(Role::DiningChair, |_| true) {
+        let c = l.info(chair).size;
+        let per_side = (((size.x - 10.0) / (c.x + 12.0)).floor() as i32).clamp(1, 3);
+        for i in 0..per_side {
+            let x = tb.min.x + size.x * (i as f32 + 0.5) / per_side as f32;
+            l.put(chair, Vec2::new(x, tb.min.z - c.z / 2.0 - 2.0), 0, 0.0);
+            l.put(chair, Vec2::new(x, tb.max.z + c.z / 2.0 + 2.0), 180, 0.0);
+        }
+        if size.z >= 80.0 {
+            chairs_at_ends(l, chair, &tb);
+        }
+    }
+    place_door(l);
+    if let Some(light) = l.pick(Role::PendantLight, |p| p.size.y < 100.0) {
+        let h = l.info(light).size.y;
+        let height = l.room.height;
+        l.put(light, centre, 0, height - h);
+    }
+    l.companion(Role::Wardrobe, &VISIBLE_WALLS, 0.5);
+    l.companion(Role::Bookcase, &VISIBLE_WALLS, 0.3);
+    l.companion(Role::FloorPlant, &VISIBLE_WALLS, 0.7);
+    l.pictures_anywhere(&VISIBLE_WALLS, 2);
+}
+
+/// A chair at each end of a table, facing it.
+fn chairs_at_ends(l: &mut Layout, chair: usize, table: &Box3) {
+    let depth = l.info(chair).size.z;
+    let z = (table.min.z + table.max.z) / 2.0;
+    l.put(
+        chair,
+        Vec2::new(table.min.x - depth / 2.0 - 2.0, z),
+        90,
+        0.0,
+    );
+    l.put(
+        chair,
+        Vec2::new(table.max.x + depth / 2.0 + 2.0, z),
+        270,
+        0.0,
+    );
+}
+
+/// A run of kitchen modules along `wall` from one end, fridge first where there is one.
+fn counter_run(l: &mut Layout, wall: Wall, start: f32, end: f32, with_fridge: bool) -> Vec<usize> {
+    let mut placed = Vec::new();
+    let mut at = start;
+    if with_fridge && let Some(fridge) = l.pick(Role::Fridge, |_| true) {
+        let w = l.info(fridge).size.x;
+        if let Some(f) = l.against(fridge, wall, at + w / 2.0) {
+            at += w + 1.0;
+            l.clear_in_front(f, 90.0);
+        }
+    }
+    let mut sink = false;
+    while at < end {
+        let left = end - at;
+        let Some(module) = l.pick(Role::KitchenBase, |p| {
+            p.size.x <= left && (!sink || !p.name.to_lowercase().contains("sink"))
+        }) else {
+            break;
+        };
+        let w = l.info(module).size.x;
+        sink |= l.info(module).name.to_lowercase().contains("sink");
+        match l.against(module, wall, at + w / 2.0) {
+            Some(m) => {
+                placed.push(m);
+                at += w + 0.6;
+            }
+            None => at += 10.0,
+        }
+    }
+    for &m in &placed {
+        l.clear_in_front(m, 90.0);
+        let item = l.items[m].clone();
+        let Some(cabinet) = l.pick(Role::WallCabinet, |p| p.size.x <= item.size.x + 1.0) else {
+            continue;
+        };
+        let along = if matches!(wall, Wall::Back | Wall::Front) {
+            item.x
+        } else {
+            item.z
+        };
+        l.against(cabinet, wall, along);
+    }
+    placed
+}
+
+fn kitchen(l: &mut Layout) {
+    let (room_width, room_depth) = (l.room.width, l.room.depth);
+    let from_left = l.rng.random_bool(0.5);
+    let l_shape = l.rng.random_bool(0.5);
+    let side = if from_left { Wall::Left } else { Wall::Right };
+    let (start, end) = if l_shape {
+        if from_left {
+            (65.0, room_width - 1.0)
+        } else {
+            (1.0, room_width - 65.0)
+        }
+    } else {
+        (1.0, room_width - 1.0)
+    };
+    let placed = if from_left || !l_shape {
+        counter_run(l, Wall::Back, start, end, true)
+    } else {
+        // Fill from the right: mirror by running on the back wall from `start`.
+        counter_run(l, Wall::Back, start, end, false)
+    };
+    place_door(l);
+    if placed.is_empty() {
+        return;
+    }
+    if l_shape {
+        counter_run(l, side, 1.0, room_depth * 0.6, !from_left);
+    }
+    if room_depth > 420.0
+        && l.chance(0.6)
+        && let Some(table) = l.pick(Role::DiningTable, |p| p.size.x < 150.0)
+    {
+        let centre = Vec2::new(room_width / 2.0, room_depth * 0.58);
+        if let Some(t) = l.put(table, centre, 0, 0.0) {
+            let tb = l.items[t].bounds();
+            if let Some(chair) = l.pick(Role::DiningChair, |_| true) {
+                chairs_at_ends(l, chair, &tb);
+            }
+        }
+    }
+    l.companion(Role::SmallPlant, &VISIBLE_WALLS, 0.2);
+    l.pictures_anywhere(&SIDE_WALLS, 1);
+}
+
+fn bathroom(l: &mut Layout) {
+    let room_width = l.room.width;
+    let roles = [Role::Bathtub, Role::Shower];
+    let role = if l.pieces.of(Role::Bathtub).is_empty() || l.rng.random_bool(0.2) {
+        roles[1]
+    } else {
+        roles[0]
+    };
+    let Some(tub) = l.pick(role, |p| p.size.x + 20.0 < room_width) else {
+        return;
+    };
+    let w = l.info(tub).size.x;
+    let along = if l.rng.random_bool(0.5) {
+        w / 2.0 + 1.0
+    } else {
+        room_width - w / 2.0 - 1.0
+    };
+    let Some(t) = l.against(tub, Wall::Back, along) else {
+        return;
+    };
+    l.clear_in_front(t, 60.0);
+    place_door(l);
+    if let Some(basin) = l.pick(Role::Washbasin, |p| p.size.x < 130.0)
+        && let Some(b) = l.against_any(basin, &VISIBLE_WALLS, 16)
+    {
+        l.clear_in_front(b, 60.0);
+        // A mirror above it.
+        let item = l.items[b].clone();
+        let wall = match item.angle {
+            0 => Wall::Back,
+            90 => Wall::Left,
+            _ => Wall::Right,
+        };
+        let along = if wall == Wall::Back { item.x } else { item.z };
+        let top = item.elevation + item.size.y;
+        let y = (top + 50.0).min(175.0);
+        l.picture(wall, along, y, item.size.x.min(80.0), 60.0);
+    }
+    if let Some(toilet) = l.pick(Role::Toilet, |_| true)
+        && let Some(i) = l.against_any(toilet, &VISIBLE_WALLS, 16)
+    {
+        l.clear_in_front(i, 50.0);
+    }
+    l.companion(Role::TowelRack, &VISIBLE_WALLS, 0.7);
+    if l.chance(0.7) {
+        let b = l.items[t].bounds();
+        l.rug(
+            Vec2::new((b.min.x + b.max.x) / 2.0, b.max.z + 40.0),
+            Vec2::new(80.0, 50.0),
+        );
+    }
+    l.companion(Role::SmallPlant, &VISIBLE_WALLS, 0.2);
+}
+
+fn office(l: &mut Layout) {
+    let room_width = l.room.width;
+    let Some(desk) = l.pick(Role::Desk, |p| p.size.x + 60.0 < room_width) else {
+        return;
+    };
+    let w = l.info(desk).size.x;
+    let along = room_width / 2.0 + l.rng.random_range(-0.2..0.2) * (room_width - w);
+    let Some(d) = l.against(desk, Wall::Back, along) else {
+        return;
+    };
+    let db = l.items[d].bounds();
+    l.on_top(Role::Computer, d, 0.0);
+    if l.chance(0.6) {
+        let side = if l.rng.random_bool(0.5) { -0.9 } else { 0.9 };
+        l.on_top(Role::TableLamp, d, side);
+    }
+    // The chair at the desk, and room behind it to pull it out.
+    let mut behind = db.max.z;
+    if let Some(chair) = l.pick(Role::OfficeChair, |_| true) {
+        let c = l.info(chair).size;
+        if l.put(
+            chair,
+            Vec2::new(along, db.max.z + c.z / 2.0 + 2.0),
+            180,
+            0.0,
+        )
+        .is_some()
+        {
+            behind += c.z + 2.0;
+        }
+    }
+    l.keep_clear(
+        Vec2::new(db.min.x, behind),
+        Vec2::new(db.max.x, behind + 60.0),
+    );
+    place_door(l);
+    if l.chance(0.5) {
+        l.rug(
+            Vec2::new(along, db.max.z + 60.0),
+            Vec2::new(w + 40.0, 160.0),
+        );
+    }
+    l.companion(Role::Bookcase, &SIDE_WALLS, 0.9);
+    l.companion(Role::Bookcase, &VISIBLE_WALLS, 0.4);
+    l.companion(Role::FloorPlant, &VISIBLE_WALLS, 0.6);
+    l.companion(Role::Armchair, &SIDE_WALLS, 0.3);
+    l.pictures_above(d);
+}

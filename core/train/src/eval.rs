@@ -1,0 +1,485 @@
+//! The quality metric: a small room-type + style classifier, trained on rendered rooms the
+//! generator never saw (its own seed range) and kept apart from the generator's weights.
+//! Its accuracy on held-out renders is the ceiling; its accuracy on generated images for the
+//! same labels says how recognisable the designs are; the Fréchet distance between its
+//! features of real and generated images says how alike the two sets look overall.
+
+use crate::dataset::Example;
+use crate::scenes::render_examples;
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::nn::{GroupNorm, GroupNormConfig, Linear, LinearConfig, PaddingConfig2d};
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::tensor::activation::silu;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use designer_core::Designer;
+use designer_core::image::rgb_to_tensor;
+use designer_core::labels::{RoomType, Style};
+use designer_core::progress::Progress;
+use designer_core::request::{DesignError, DesignRequest};
+use designer_scene::{SceneEngine, SceneError};
+use nalgebra::{DMatrix, DVector};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+/// Channels after each stride-2 convolution: 64 px in, 4 x 4 x 64 at the end, averaged.
+const CHANNELS: [usize; 4] = [16, 32, 64, 64];
+pub const FEATURES: usize = 64;
+
+#[derive(Module, Debug)]
+pub struct Classifier {
+    convs: Vec<Conv2d>,
+    norms: Vec<GroupNorm>,
+    room: Linear,
+    style: Linear,
+}
+
+impl Classifier {
+    pub fn new(device: &Device) -> Self {
+        let mut cin = 3;
+        let (mut convs, mut norms) = (Vec::new(), Vec::new());
+        for cout in CHANNELS {
+            convs.push(
+                Conv2dConfig::new([cin, cout], [3, 3])
+                    .with_stride([2, 2])
+                    .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                    .init(device),
+            );
+            norms.push(GroupNormConfig::new(8, cout).init(device));
+            cin = cout;
+        }
+        Self {
+            convs,
+            norms,
+            room: LinearConfig::new(FEATURES, RoomType::ALL.len()).init(device),
+            style: LinearConfig::new(FEATURES, Style::ALL.len()).init(device),
+        }
+    }
+
+    /// Globally averaged features, [n, FEATURES].
+    pub fn features(&self, images: Tensor<4>) -> Tensor<2> {
+        let mut x = images;
+        for (conv, norm) in self.convs.iter().zip(&self.norms) {
+            x = silu(norm.forward(conv.forward(x)));
+        }
+        let [n, c, _, _] = x.dims();
+        x.mean_dim(3).mean_dim(2).reshape([n, c])
+    }
+
+    /// Room-type and style logits.
+    pub fn forward(&self, images: Tensor<4>) -> (Tensor<2>, Tensor<2>) {
+        let f = self.features(images);
+        (self.room.forward(f.clone()), self.style.forward(f))
+    }
+}
+
+fn images(examples: &[&Example], size: usize, device: &Device) -> Tensor<4> {
+    let pixels: Vec<f32> = examples
+        .iter()
+        .flat_map(|e| e.pixels.iter().copied())
+        .collect();
+    Tensor::from_data(
+        TensorData::new(pixels, [examples.len(), 3, size, size]),
+        device,
+    )
+}
+
+fn labels(
+    examples: &[&Example],
+    id: impl Fn(&Example) -> usize,
+    device: &Device,
+) -> Tensor<1, Int> {
+    let ids: Vec<i64> = examples.iter().map(|e| id(e) as i64).collect();
+    Tensor::from_data(TensorData::new(ids, [examples.len()]), device)
+}
+
+/// Trains a classifier on `examples` (both heads, summed cross-entropy), seeded.
+pub fn train_classifier(
+    examples: &[Example],
+    size: usize,
+    epochs: usize,
+    batch_size: usize,
+    seed: u64,
+    device: &Device,
+    progress: &mut dyn FnMut(usize, usize, f32),
+) -> Classifier {
+    let device = device.clone().autodiff();
+    // burn draws initial parameters from the device's generator (process-wide on the CPU):
+    // seeding it makes a lone `designer eval` repeatable.
+    device.seed(seed);
+    let mut model = Classifier::new(&device);
+    let mut optimizer = AdamConfig::new().init();
+    let loss = CrossEntropyLossConfig::new().init(&device);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut order: Vec<usize> = (0..examples.len()).collect();
+    let total = epochs * examples.len().div_ceil(batch_size);
+    let mut step = 0;
+    for _ in 0..epochs {
+        order.shuffle(&mut rng);
+        for chunk in order.chunks(batch_size) {
+            let batch: Vec<&Example> = chunk.iter().map(|&i| &examples[i]).collect();
+            let (room, style) = model.forward(images(&batch, size, &device));
+            let value = loss.forward(room, labels(&batch, |e| e.room.id(), &device))
+                + loss.forward(style, labels(&batch, |e| e.style.id(), &device));
+            let gradients = GradientsParams::from_grads(value.backward(), &model);
+            model = optimizer.step(2e-3, model, gradients);
+            step += 1;
+            if step % 20 == 0 || step == total {
+                progress(step, total, value.into_scalar::<f32>());
+            }
+        }
+    }
+    model.valid()
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Accuracy {
+    pub room_type: f64,
+    pub style: f64,
+    /// Both right at once.
+    pub both: f64,
+}
+
+/// Accuracy of both heads on `examples`, and the features of each example.
+pub fn evaluate(
+    classifier: &Classifier,
+    examples: &[Example],
+    size: usize,
+    device: &Device,
+) -> (Accuracy, Vec<Vec<f64>>) {
+    let (mut room_right, mut style_right, mut both_right) = (0, 0, 0);
+    let mut features = Vec::with_capacity(examples.len());
+    for chunk in examples.chunks(64) {
+        let batch: Vec<&Example> = chunk.iter().collect();
+        let x = images(&batch, size, device);
+        let f = classifier.features(x);
+        let rooms = classifier.room.forward(f.clone()).argmax(1);
+        let styles = classifier.style.forward(f.clone()).argmax(1);
+        let rooms: Vec<i64> = rooms.into_data().iter::<i64>().collect();
+        let styles: Vec<i64> = styles.into_data().iter::<i64>().collect();
+        let values: Vec<f32> = f.into_data().iter::<f32>().collect();
+        for (i, e) in chunk.iter().enumerate() {
+            let room_ok = rooms[i] as usize == e.room.id();
+            let style_ok = styles[i] as usize == e.style.id();
+            room_right += usize::from(room_ok);
+            style_right += usize::from(style_ok);
+            both_right += usize::from(room_ok && style_ok);
+            features.push(
+                values[i * FEATURES..(i + 1) * FEATURES]
+                    .iter()
+                    .map(|&v| v as f64)
+                    .collect(),
+            );
+        }
+    }
+    let n = examples.len().max(1) as f64;
+    (
+        Accuracy {
+            room_type: room_right as f64 / n,
+            style: style_right as f64 / n,
+            both: both_right as f64 / n,
+        },
+        features,
+    )
+}
+
+fn mean_and_covariance(samples: &[Vec<f64>]) -> (DVector<f64>, DMatrix<f64>) {
+    let d = samples[0].len();
+    let n = samples.len() as f64;
+    let x = DMatrix::from_fn(samples.len(), d, |i, j| samples[i][j]);
+    let mean = DVector::from_fn(d, |j, _| x.column(j).sum() / n);
+    let centred = DMatrix::from_fn(samples.len(), d, |i, j| x[(i, j)] - mean[j]);
+    let covariance = centred.transpose() * &centred / (n - 1.0).max(1.0);
+    (mean, covariance)
+}
+
+/// Square root of a symmetric positive semi-definite matrix (negative rounding noise in its
+/// eigenvalues clipped to zero).
+fn psd_sqrt(m: &DMatrix<f64>) -> DMatrix<f64> {
+    let eigen = m.clone().symmetric_eigen();
+    let roots = eigen.eigenvalues.map(|v| v.max(0.0).sqrt());
+    &eigen.eigenvectors * DMatrix::from_diagonal(&roots) * eigen.eigenvectors.transpose()
+}
+
+/// The Fréchet distance between Gaussians fitted to two sets of feature vectors:
+/// |m1 - m2|^2 + Tr(C1 + C2 - 2 (C1 C2)^1/2), with Tr((C1 C2)^1/2) computed as the trace of
+/// the root of the symmetric C1^1/2 C2 C1^1/2.
+pub fn frechet_distance(a: &[Vec<f64>], b: &[Vec<f64>]) -> f64 {
+    let (m1, c1) = mean_and_covariance(a);
+    let (m2, c2) = mean_and_covariance(b);
+    let root1 = psd_sqrt(&c1);
+    let middle = &root1 * &c2 * &root1;
+    let middle = (&middle + middle.transpose()) / 2.0;
+    let cross = psd_sqrt(&middle).trace();
+    ((&m1 - &m2).norm_squared() + c1.trace() + c2.trace() - 2.0 * cross).max(0.0)
+}
+
+/// Seeds of the classifier's renders: far from 0.. (the CLI's datasets) and drawn from by the
+/// generator's training (uniform over u64) with odds of about 1e-13 per run.
+const EVAL_TRAIN_SEEDS: u64 = 1 << 62;
+const EVAL_TEST_SEEDS: u64 = (1 << 62) + (1 << 40);
+/// Generated designs of pair i start from seed GENERATED_SEEDS + 100 i.
+const GENERATED_SEEDS: u64 = 7_000;
+
+/// How a model is judged: how many renders train and test the classifier, how many designs
+/// it judges, and how they are generated (`like`'s steps, guidance, sampler and size, which
+/// is also the renders' size).
+#[derive(Clone, Debug)]
+pub struct EvalPlan {
+    /// Classifier training renders per (room type, style) pair.
+    pub train_per_label: u64,
+    /// Held-out test renders per pair.
+    pub test_per_label: u64,
+    /// Generated designs per pair.
+    pub generated_per_label: u32,
+    /// Passes of the classifier over its training renders.
+    pub epochs: usize,
+    pub like: DesignRequest,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    #[error("{0} must be at least 1")]
+    Empty(&'static str),
+    #[error(transparent)]
+    Scene(#[from] SceneError),
+    #[error(transparent)]
+    Design(#[from] DesignError),
+}
+
+/// What [`evaluate_model`] found; serialises as `designer eval --json` prints it.
+#[derive(Clone, Debug, Serialize)]
+pub struct EvalReport {
+    pub model: String,
+    pub size: u32,
+    pub classifier: ClassifierSummary,
+    pub real: RealSummary,
+    pub generated: GeneratedSummary,
+    /// Generated designs classified right, as a share of real renders classified right.
+    pub generated_vs_real_accuracy: f64,
+    pub frechet_distance: f64,
+    /// Between two sets of real renders of the generated set's size: what "as close as real"
+    /// reads on this scale.
+    pub frechet_distance_real_vs_real: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ClassifierSummary {
+    pub train_renders: usize,
+    pub epochs: usize,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct RealSummary {
+    pub count: usize,
+    pub accuracy: Accuracy,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct GeneratedSummary {
+    pub count: usize,
+    pub steps: u32,
+    pub guidance: f32,
+    pub accuracy: Accuracy,
+}
+
+/// Renders `per_label` rooms of every (room type, style) pair, seeds from `base`.
+fn render_pairs(
+    engine: &SceneEngine,
+    per_label: u64,
+    base: u64,
+    size: u32,
+    what: &str,
+    progress: &mut dyn Progress,
+) -> Result<Vec<Example>, SceneError> {
+    let pairs = label_pairs();
+    let total = per_label * pairs.len() as u64;
+    progress.stage(what, total);
+    let mut examples = Vec::new();
+    for k in 0..per_label {
+        let jobs: Vec<_> = pairs
+            .iter()
+            .enumerate()
+            .map(|(i, (r, s))| (*r, *s, base + k * 1000 + i as u64))
+            .collect();
+        examples.extend(render_examples(engine, &jobs, size)?);
+        progress.set(examples.len() as u64, total);
+    }
+    Ok(examples)
+}
+
+fn label_pairs() -> Vec<(RoomType, Style)> {
+    RoomType::ALL
+        .iter()
+        .flat_map(|r| Style::ALL.iter().map(move |s| (*r, *s)))
+        .collect()
+}
+
+/// The eval protocol (`designer eval`): a classifier trained on renders of seeds the
+/// generator's training never draws, its accuracy on held-out renders (the ceiling) and on
+/// `designer`'s designs for every pair, and the Fréchet distance between the two sets'
+/// features beside the distance between two real sets of the same size.
+pub fn evaluate_model(
+    engine: &SceneEngine,
+    designer: &Designer,
+    plan: &EvalPlan,
+    progress: &mut dyn Progress,
+) -> Result<EvalReport, EvalError> {
+    for (count, name) in [
+        (plan.train_per_label, "train renders per label"),
+        (plan.test_per_label, "test renders per label"),
+        (
+            u64::from(plan.generated_per_label),
+            "generated designs per label",
+        ),
+    ] {
+        if count == 0 {
+            return Err(EvalError::Empty(name));
+        }
+    }
+    let size = plan.like.size;
+    let side = size as usize;
+    let training = render_pairs(
+        engine,
+        plan.train_per_label,
+        EVAL_TRAIN_SEEDS,
+        size,
+        "renders",
+        progress,
+    )?;
+    let test = render_pairs(
+        engine,
+        plan.test_per_label,
+        EVAL_TEST_SEEDS,
+        size,
+        "test renders",
+        progress,
+    )?;
+    let device = Device::flex();
+    progress.stage("classifier", 0);
+    let classifier = train_classifier(
+        &training,
+        side,
+        plan.epochs,
+        64,
+        0,
+        &device,
+        &mut |step, total, loss| {
+            progress.set(step as u64, total as u64);
+            progress.message(&format!("loss {loss:.3}"));
+        },
+    );
+    let (real, real_features) = evaluate(&classifier, &test, side, &device);
+
+    let pairs = label_pairs();
+    progress.stage("generating", pairs.len() as u64);
+    let mut generated = Vec::new();
+    for (i, (room, style)) in pairs.iter().enumerate() {
+        let request = DesignRequest {
+            room_type: *room,
+            style: *style,
+            variations: plan.generated_per_label,
+            seed: GENERATED_SEEDS + i as u64 * 100,
+            ..plan.like.clone()
+        };
+        for image in designer.generate_images(&request)? {
+            generated.push(Example {
+                pixels: rgb_to_tensor(&image),
+                room: *room,
+                style: *style,
+            });
+        }
+        progress.set(i as u64 + 1, pairs.len() as u64);
+    }
+    let (fake, fake_features) = evaluate(&classifier, &generated, side, &device);
+    let (_, reference_features) = evaluate(
+        &classifier,
+        &training[..generated.len().min(training.len())],
+        side,
+        &device,
+    );
+    Ok(EvalReport {
+        model: designer.model_version().to_string(),
+        size,
+        classifier: ClassifierSummary {
+            train_renders: training.len(),
+            epochs: plan.epochs,
+        },
+        real: RealSummary {
+            count: test.len(),
+            accuracy: real,
+        },
+        generated: GeneratedSummary {
+            count: generated.len(),
+            steps: plan.like.steps,
+            guidance: plan.like.guidance,
+            accuracy: fake,
+        },
+        generated_vs_real_accuracy: fake.both / real.both.max(1e-9),
+        frechet_distance: frechet_distance(&real_features, &fake_features),
+        frechet_distance_real_vs_real: frechet_distance(&real_features, &reference_features),
+    })
+}
+
+impl std::fmt::Display for EvalReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (real, fake) = (&self.real.accuracy, &self.generated.accuracy);
+        write!(
+            f,
+            "{}: classifier on {} held-out renders: room {:.1} %, style {:.1} %, both {:.1} %\n\
+             generated ({} designs): room {:.1} %, style {:.1} %, both {:.1} % ({:.0} % of real)\n\
+             Frechet distance on classifier features: {:.3} (two real sets: {:.3})",
+            self.model,
+            self.real.count,
+            real.room_type * 100.0,
+            real.style * 100.0,
+            real.both * 100.0,
+            self.generated.count,
+            fake.room_type * 100.0,
+            fake.style * 100.0,
+            fake.both * 100.0,
+            self.generated_vs_real_accuracy * 100.0,
+            self.frechet_distance,
+            self.frechet_distance_real_vs_real,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::RngExt;
+
+    fn gaussian(n: usize, d: usize, shift: f64, scale: f64, seed: u64) -> Vec<Vec<f64>> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        (0..n)
+            .map(|_| {
+                (0..d)
+                    .map(|_| {
+                        // Sum of uniforms: near-normal, mean 0, variance 1.
+                        let u: f64 = (0..12).map(|_| rng.random::<f64>()).sum::<f64>() - 6.0;
+                        shift + scale * u
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn frechet_distance_is_zero_for_one_set_and_grows_with_the_gap() {
+        let a = gaussian(2000, 4, 0.0, 1.0, 1);
+        assert!(frechet_distance(&a, &a) < 1e-6);
+        let b = gaussian(2000, 4, 0.0, 1.0, 2);
+        let same = frechet_distance(&a, &b);
+        assert!(same < 0.1, "two samples of one distribution: {same}");
+        // A mean shift of 1 in each of 4 dimensions adds 4.
+        let shifted = frechet_distance(&a, &gaussian(2000, 4, 1.0, 1.0, 3));
+        assert!((shifted - 4.0).abs() < 0.3, "{shifted}");
+        // Doubling the spread: per dimension 1 + 4 - 2 * 2 = 1.
+        let wider = frechet_distance(&a, &gaussian(2000, 4, 0.0, 2.0, 4));
+        assert!((wider - 4.0).abs() < 0.5, "{wider}");
+    }
+}

@@ -1,0 +1,439 @@
+//! The training loop: flow matching (rectified flow) with label dropout for classifier-free
+//! guidance, Adam with warm-up and cosine decay. One step is one batch; a run can stop at any
+//! step boundary, be checkpointed, and resume bit for bit.
+
+use crate::checkpoint::{Checkpoint, CheckpointError, TrainerState};
+use crate::config::TrainSettings;
+use crate::dataset::{Example, ExampleSource, SourceError};
+use crate::ema::Ema;
+use crate::precision::TrainingPrecision;
+use burn::module::Module;
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::tensor::{Bytes, Device, Tensor, TensorData};
+use designer_core::model::{Condition, Generator, ModelConfig};
+use designer_core::sampler::seeded_noise;
+use designer_core::weights::{Weights, WeightsError, WeightsHeader};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution as _, StandardNormal};
+use rayon::prelude::*;
+use std::time::Duration;
+use web_time::Instant;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainConfig {
+    /// Total steps of the run (epochs x steps per epoch); the learning-rate schedule spans them.
+    pub steps: u64,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    /// Share of examples trained without labels, so the model also learns the unconditional
+    /// velocity that guidance needs.
+    pub label_dropout: f64,
+    /// Decay of the moving average of the parameters that the run's weights are taken from;
+    /// `None` exports the last step's parameters.
+    pub ema_decay: Option<f64>,
+    pub warmup_steps: u64,
+    pub seed: u64,
+    /// Reading the loss waits for the device, so it is read only every this many steps.
+    pub report_every: u64,
+    /// Stop after this long (counted from the trainer's creation) even if steps remain: a
+    /// Lambda's deadline, a device lease.
+    pub time_limit: Option<Duration>,
+    /// What a step's forward and backward passes compute in.
+    pub precision: TrainingPrecision,
+}
+
+impl Default for TrainConfig {
+    /// The run [`TrainSettings::default`] describes, with the loop's own defaults.
+    fn default() -> Self {
+        TrainSettings::default().train_config()
+    }
+}
+
+impl TrainSettings {
+    /// The loop's configuration for a run of these settings (steps, batch, learning rate); the
+    /// rest is the loop's defaults, for callers to adjust (seed, average, precision, time).
+    pub fn train_config(&self) -> TrainConfig {
+        TrainConfig {
+            steps: self.total_steps(),
+            batch_size: self.batch_size,
+            learning_rate: self.learning_rate,
+            label_dropout: 0.1,
+            ema_decay: Some(0.999),
+            warmup_steps: 100,
+            seed: 0,
+            report_every: 10,
+            time_limit: None,
+            precision: TrainingPrecision::Uniform,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Linear warm-up, then cosine decay to a tenth of the peak.
+    pub fn learning_rate_at(&self, step: u64) -> f64 {
+        let warm = ((step + 1) as f64 / self.warmup_steps.max(1) as f64).min(1.0);
+        let progress = step as f64 / self.steps.max(1) as f64;
+        let cosine = 0.5 * (1.0 + (std::f64::consts::PI * progress).cos());
+        self.learning_rate * warm * (0.1 + 0.9 * cosine)
+    }
+}
+
+/// One seed per (run, step, example), spread so that neighbouring steps share no stream.
+fn noise_seed(seed: u64, step: u64, example: u64) -> u64 {
+    let mut x = seed
+        ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ example.wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+    // splitmix64's finaliser
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+/// What the weights written by a run say about themselves.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Provenance {
+    pub name: String,
+    pub image_size: u32,
+    pub trained_on: String,
+}
+
+/// What the loop tells its observer after each step.
+#[derive(Clone, Debug)]
+pub struct StepReport {
+    pub step: u64,
+    pub total: u64,
+    /// Present on the steps where the loss was read.
+    pub loss: Option<f32>,
+    pub images_per_second: f64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    Weights(#[from] WeightsError),
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// The loss stopped being a number: the parameters are lost, so the run stops before a
+    /// checkpoint or weights file could keep them.
+    #[error(
+        "training diverged at step {step} (loss {loss}); the last checkpoint is intact: \
+         resume with a lower learning rate (or in f32 if the run was in mixed precision)"
+    )]
+    Diverged { step: u64, loss: f32 },
+}
+
+pub struct Trainer {
+    model: Option<Generator>,
+    /// The moving average of the parameters, when the config asks for one.
+    ema: Option<Ema>,
+    model_config: ModelConfig,
+    optimizer: ModuleOptimizer,
+    device: Device,
+    config: TrainConfig,
+    rng: ChaCha8Rng,
+    step: u64,
+    created: Instant,
+}
+
+impl Trainer {
+    /// A fresh model on `device` (autodiff is enabled on it here).
+    pub fn new(model_config: ModelConfig, device: Device, config: TrainConfig) -> Self {
+        let device = device.autodiff();
+        // Parameter initialisation draws from the device's generator.
+        device.seed(config.seed);
+        let model = model_config.init(&device);
+        Self::assemble(
+            model,
+            None,
+            model_config,
+            AdamConfig::new().init(),
+            device,
+            config,
+            0,
+        )
+    }
+
+    /// Continues training from existing weights, with a fresh optimizer and step count.
+    pub fn from_weights(
+        weights: &Weights,
+        device: Device,
+        config: TrainConfig,
+    ) -> Result<Self, TrainError> {
+        let device = device.autodiff();
+        let model = weights.build(&device)?;
+        Ok(Self::assemble(
+            model,
+            None,
+            weights.header.model.clone(),
+            AdamConfig::new().init(),
+            device,
+            config,
+            0,
+        ))
+    }
+
+    /// Continues a checkpointed run exactly where it stopped: same parameters, optimizer
+    /// moments, step and data order (`source` is put back where the checkpoint left it).
+    pub fn resume(
+        checkpoint: &Checkpoint,
+        device: Device,
+        config: TrainConfig,
+        source: &mut dyn ExampleSource,
+    ) -> Result<Self, TrainError> {
+        let device = device.autodiff();
+        let weights = Weights::from_bytes(&checkpoint.weights)?;
+        let model = weights.build(&device)?;
+        let optimizer = AdamConfig::new()
+            .init()
+            .from_bytes(Bytes::from_bytes_vec(checkpoint.optimizer.clone()))
+            .map_err(|e| CheckpointError::Mismatch(format!("optimizer state: {e}")))?;
+        let state = &checkpoint.state;
+        if state.seed != config.seed {
+            return Err(CheckpointError::Mismatch(format!(
+                "the checkpoint was trained with seed {}, this run asks for seed {}",
+                state.seed, config.seed
+            ))
+            .into());
+        }
+        // A checkpoint written without an average starts one from its parameters.
+        let average = match &checkpoint.averaged {
+            Some(bytes) => Some(Weights::from_bytes(bytes)?.build(&device)?),
+            None => None,
+        };
+        let mut trainer = Self::assemble(
+            model,
+            average,
+            weights.header.model.clone(),
+            optimizer,
+            device,
+            config,
+            state.step,
+        );
+        let word_pos = state.rng_word_pos.parse::<u128>().map_err(|_| {
+            CheckpointError::Mismatch(format!("bad RNG position '{}'", state.rng_word_pos))
+        })?;
+        trainer.rng.set_word_pos(word_pos);
+        if let Some(position) = &state.source {
+            source.restore(position)?;
+        }
+        Ok(trainer)
+    }
+
+    /// `average` is where the moving average stands (the model's parameters if `None`).
+    fn assemble(
+        model: Generator,
+        average: Option<Generator>,
+        model_config: ModelConfig,
+        optimizer: ModuleOptimizer,
+        device: Device,
+        config: TrainConfig,
+        step: u64,
+    ) -> Self {
+        let ema = config
+            .ema_decay
+            .map(|decay| Ema::new(average.as_ref().unwrap_or(&model), decay));
+        Self {
+            model: Some(model),
+            ema,
+            model_config,
+            optimizer,
+            device,
+            rng: ChaCha8Rng::seed_from_u64(config.seed),
+            config,
+            step,
+            created: Instant::now(),
+        }
+    }
+
+    pub fn step_count(&self) -> u64 {
+        self.step
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.step >= self.config.steps
+    }
+
+    pub fn out_of_time(&self) -> bool {
+        self.config
+            .time_limit
+            .is_some_and(|limit| self.created.elapsed() >= limit)
+    }
+
+    /// Runs to the configured number of steps (or the time limit), reporting each step.
+    pub fn run(
+        &mut self,
+        source: &mut dyn ExampleSource,
+        observer: &mut dyn FnMut(&StepReport),
+    ) -> Result<(), TrainError> {
+        self.run_until(self.config.steps, source, observer)
+    }
+
+    /// Runs until step `stop` (at most the configured total) or the time limit. A loss that is
+    /// read (every `report_every` steps) and is not finite ends the run with
+    /// [`TrainError::Diverged`].
+    pub fn run_until(
+        &mut self,
+        stop: u64,
+        source: &mut dyn ExampleSource,
+        observer: &mut dyn FnMut(&StepReport),
+    ) -> Result<(), TrainError> {
+        let started = Instant::now();
+        let first = self.step;
+        let stop = stop.min(self.config.steps);
+        while self.step < stop && !self.out_of_time() {
+            let batch = source.next_batch(self.config.batch_size, &mut self.rng)?;
+            let loss = self.train_step(&batch, source.image_size() as usize);
+            let read = self.step.is_multiple_of(self.config.report_every)
+                || self.step == stop
+                || self.out_of_time();
+            let loss = read.then(|| loss.into_scalar::<f32>());
+            let seconds = started.elapsed().as_secs_f64().max(1e-9);
+            observer(&StepReport {
+                step: self.step,
+                total: self.config.steps,
+                loss,
+                images_per_second: ((self.step - first) as usize * self.config.batch_size) as f64
+                    / seconds,
+            });
+            if let Some(loss) = loss.filter(|loss| !loss.is_finite()) {
+                return Err(TrainError::Diverged {
+                    step: self.step,
+                    loss,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// One optimisation step on `batch`; returns the loss without waiting for it.
+    pub fn train_step(&mut self, batch: &[Example], size: usize) -> Tensor<1> {
+        let n = batch.len();
+        let pixels: Vec<f32> = batch
+            .iter()
+            .flat_map(|e| e.pixels.iter().copied())
+            .collect();
+        let images =
+            Tensor::<4>::from_data(TensorData::new(pixels, [n, 3, size, size]), &self.device);
+        // Noise is drawn on the host from (seed, step, example): the same whether or not the
+        // run was interrupted, and free of the device generator's global state.
+        let (seed, step) = (self.config.seed, self.step);
+        let noise: Vec<f32> = (0..n)
+            .into_par_iter()
+            .flat_map_iter(|i| seeded_noise(noise_seed(seed, step, i as u64), size))
+            .collect();
+        let noise =
+            Tensor::<4>::from_data(TensorData::new(noise, [n, 3, size, size]), &self.device);
+        // Logit-normal times: more training where the velocity is hardest to guess, mid-path.
+        let times: Vec<f32> = (0..n)
+            .map(|_| {
+                let z: f32 = StandardNormal.sample(&mut self.rng);
+                1.0 / (1.0 + (-z).exp())
+            })
+            .collect();
+        let conditions: Vec<Condition> = batch
+            .iter()
+            .map(|e| {
+                if self.rng.random_bool(self.config.label_dropout) {
+                    Condition::UNCONDITIONAL
+                } else {
+                    Condition::new(e.room, e.style)
+                }
+            })
+            .collect();
+        let t = Tensor::<1>::from_floats(times.as_slice(), &self.device);
+        let t4 = t.clone().reshape([n, 1, 1, 1]);
+        let x_t = noise.clone() * (t4.clone().neg() + 1.0) + images.clone() * t4;
+        let target = images - noise;
+
+        let model = self
+            .model
+            .take()
+            .expect("the model is only absent during a step");
+        let precision = self.config.precision;
+        let predicted = precision
+            .compute_model(&model)
+            .forward(x_t, t, &conditions)
+            .cast(target.dtype());
+        let loss = (predicted - target).powi_scalar(2).mean();
+        let scaled = loss.clone() * precision.loss_scale();
+        let gradients = GradientsParams::from_grads(scaled.backward(), &model);
+        let gradients = precision.unscale(gradients, &model);
+        let lr = self.config.learning_rate_at(self.step);
+        let model = self.optimizer.step(lr, model, gradients);
+        if let Some(ema) = &mut self.ema {
+            ema.update(&model, self.step);
+        }
+        self.model = Some(model);
+        self.step += 1;
+        loss.detach()
+    }
+
+    /// The model to sample from, without autodiff: the moving average of the parameters if
+    /// the run keeps one, else the last step's.
+    pub fn model(&self) -> Generator {
+        match &self.ema {
+            Some(ema) => ema.average().clone(),
+            None => self.trained_model(),
+        }
+    }
+
+    /// The last step's parameters, without autodiff.
+    pub fn trained_model(&self) -> Generator {
+        self.model
+            .as_ref()
+            .expect("model present between steps")
+            .valid()
+    }
+
+    /// [`Self::model`] as a weights file.
+    pub fn to_weights(&self, provenance: &Provenance) -> Result<Vec<u8>, WeightsError> {
+        self.encode(self.model(), provenance)
+    }
+
+    /// [`Self::trained_model`] as a weights file.
+    pub fn to_trained_weights(&self, provenance: &Provenance) -> Result<Vec<u8>, WeightsError> {
+        self.encode(self.trained_model(), provenance)
+    }
+
+    fn encode(&self, model: Generator, provenance: &Provenance) -> Result<Vec<u8>, WeightsError> {
+        let header = WeightsHeader {
+            format: designer_core::weights::FORMAT_VERSION,
+            name: provenance.name.clone(),
+            model: self.model_config.clone(),
+            image_size: provenance.image_size,
+            trained_on: provenance.trained_on.clone(),
+            training_steps: self.step,
+        };
+        Weights::encode(model, &header)
+    }
+
+    /// Everything needed to resume this run at this step, with `source`'s position.
+    pub fn checkpoint(
+        &self,
+        provenance: &Provenance,
+        source: &dyn ExampleSource,
+    ) -> Result<Checkpoint, TrainError> {
+        let optimizer = self
+            .optimizer
+            .into_bytes()
+            .map_err(|e| CheckpointError::Mismatch(format!("optimizer state: {e}")))?;
+        Ok(Checkpoint {
+            state: TrainerState {
+                step: self.step,
+                total_steps: self.config.steps,
+                seed: self.config.seed,
+                rng_word_pos: self.rng.get_word_pos().to_string(),
+                source: source.state(),
+            },
+            weights: self.to_trained_weights(provenance)?,
+            averaged: match &self.ema {
+                Some(ema) => Some(self.encode(ema.average().clone(), provenance)?),
+                None => None,
+            },
+            optimizer: optimizer.to_vec(),
+        })
+    }
+}

@@ -1,0 +1,446 @@
+//! The training loop learns: on a tiny labelled folder its loss falls, and the weights it
+//! writes load back into a working Designer.
+
+use burn::tensor::Device;
+use designer_core::model::ModelConfig;
+use designer_core::request::DesignRequest;
+use designer_core::weights::Weights;
+use designer_core::{Designer, RoomType, Style};
+use designer_train::dataset::{ExampleSource, LABELS_FILE, LabelledFolder, mirrored};
+use designer_train::train::{Provenance, TrainConfig, Trainer};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use std::io::Write;
+
+mod support;
+use support::parameter_values;
+
+fn write_folder(dir: &std::path::Path) {
+    support::write_two_class_folder(dir, 24);
+}
+
+/// A network small enough for a few CPU steps per test.
+fn tiny_model() -> ModelConfig {
+    ModelConfig {
+        base_channels: 8,
+        cond_dim: 16,
+        groups: 4,
+    }
+}
+
+fn tiny_provenance() -> Provenance {
+    Provenance {
+        name: "tiny".into(),
+        image_size: 16,
+        trained_on: "test".into(),
+    }
+}
+
+#[test]
+fn a_tiny_training_run_lowers_the_loss_and_its_weights_generate() {
+    let dir = tempfile::tempdir().unwrap();
+    write_folder(dir.path());
+    let mut folder = LabelledFolder::open(dir.path(), 16).unwrap();
+    assert_eq!(folder.len(), 8);
+
+    let config = TrainConfig {
+        steps: 60,
+        batch_size: 8,
+        learning_rate: 3e-3,
+        warmup_steps: 5,
+        report_every: 1,
+        ..TrainConfig::default()
+    };
+    let mut trainer = Trainer::new(
+        ModelConfig {
+            base_channels: 8,
+            cond_dim: 32,
+            groups: 4,
+        },
+        Device::flex(),
+        config,
+    );
+    let mut losses = Vec::new();
+    trainer
+        .run(&mut folder, &mut |report| losses.extend(report.loss))
+        .unwrap();
+    assert_eq!(trainer.step_count(), 60);
+    assert_eq!(losses.len(), 60);
+    let mean = |s: &[f32]| s.iter().sum::<f32>() / s.len() as f32;
+    let (early, late) = (mean(&losses[..10]), mean(&losses[50..]));
+    assert!(
+        late < early * 0.7,
+        "loss did not fall enough: {early} -> {late}"
+    );
+
+    let provenance = Provenance {
+        name: "tiny".into(),
+        image_size: 16,
+        trained_on: folder.describe(),
+    };
+    let bytes = trainer.to_weights(&provenance).unwrap();
+    let weights = Weights::from_bytes(&bytes).unwrap();
+    assert_eq!(weights.header.training_steps, 60);
+    let designer = Designer::new(&weights, Device::flex(), "cpu").unwrap();
+    let request = DesignRequest {
+        size: 32,
+        steps: 2,
+        variations: 1,
+        ..DesignRequest::new(RoomType::Bedroom, Style::Rustic)
+    };
+    assert_eq!(designer.generate(&request).unwrap().designs.len(), 1);
+}
+
+#[test]
+fn bad_label_files_name_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    write_folder(dir.path());
+    let mut labels = std::fs::OpenOptions::new()
+        .append(true)
+        .open(dir.path().join(LABELS_FILE))
+        .unwrap();
+    writeln!(
+        labels,
+        r#"{{"image":"0.png","room_type":"attic","style":"modern"}}"#
+    )
+    .unwrap();
+    let err = LabelledFolder::open(dir.path(), 16)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("labels.jsonl:9") && err.contains("unknown room type 'attic'"),
+        "{err}"
+    );
+    let empty = tempfile::tempdir().unwrap();
+    assert!(
+        LabelledFolder::open(empty.path(), 16)
+            .err()
+            .unwrap()
+            .to_string()
+            .contains("cannot read")
+    );
+}
+
+#[test]
+fn examples_are_drawn_reproducibly_and_mirroring_flips_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    write_folder(dir.path());
+    let open = || LabelledFolder::open(dir.path(), 16).unwrap();
+    let draw = |mut folder: LabelledFolder| {
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        (0..10)
+            .map(|_| folder.next_example(&mut rng).unwrap().pixels)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(draw(open()), draw(open()));
+    let mut folder = open();
+    let example = folder
+        .next_example(&mut ChaCha8Rng::seed_from_u64(1))
+        .unwrap();
+    let flipped = mirrored(&example, 16);
+    assert_eq!(flipped.pixels[0], example.pixels[15]);
+    assert_eq!(mirrored(&flipped, 16).pixels, example.pixels);
+}
+
+#[test]
+fn a_resumed_run_ends_exactly_where_an_uninterrupted_one_does() {
+    use designer_train::checkpoint::Checkpoint;
+    let dir = tempfile::tempdir().unwrap();
+    write_folder(dir.path());
+    let provenance = tiny_provenance();
+    let config = TrainConfig {
+        steps: 12,
+        batch_size: 4,
+        warmup_steps: 2,
+        seed: 9,
+        ..TrainConfig::default()
+    };
+    let model = tiny_model();
+    let open = || LabelledFolder::open(dir.path(), 16).unwrap();
+
+    // Both runs start from one initialisation: burn draws initial parameters from a
+    // process-wide generator, which the tests running beside this one use too.
+    let fresh = Trainer::new(model, Device::flex(), config.clone());
+    let initial = Weights::from_bytes(&fresh.to_weights(&provenance).unwrap()).unwrap();
+    let mut straight = Trainer::from_weights(&initial, Device::flex(), config.clone()).unwrap();
+    straight.run(&mut open(), &mut |_| {}).unwrap();
+
+    let mut first_half = Trainer::from_weights(&initial, Device::flex(), config.clone()).unwrap();
+    let mut first_folder = open();
+    first_half
+        .run_until(5, &mut first_folder, &mut |_| {})
+        .unwrap();
+    let bytes = first_half
+        .checkpoint(&provenance, &first_folder)
+        .unwrap()
+        .encode()
+        .unwrap();
+    drop(first_half);
+    let checkpoint = Checkpoint::decode(&bytes).unwrap();
+    assert_eq!(checkpoint.state.step, 5);
+    // The folder streams through its shuffle buffer: the checkpoint names what it held.
+    assert!(checkpoint.state.source.is_some());
+    let mut folder = open();
+    let mut resumed =
+        Trainer::resume(&checkpoint, Device::flex(), config.clone(), &mut folder).unwrap();
+    resumed.run(&mut folder, &mut |_| {}).unwrap();
+
+    assert_eq!(resumed.step_count(), 12);
+    let values = |t: &Trainer| parameter_values(&t.to_weights(&provenance).unwrap());
+    assert!(
+        values(&straight) == values(&resumed),
+        "resumed parameters differ from the uninterrupted run's"
+    );
+    let other_seed = TrainConfig { seed: 10, ..config };
+    let err = Trainer::resume(&checkpoint, Device::flex(), other_seed, &mut open())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("seed 9"), "{err}");
+}
+
+#[test]
+fn unreadable_images_are_skipped_and_counted_not_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    write_folder(dir.path());
+    // Break two of the eight images after the folder was written: one truncated, one gone.
+    let labels = std::fs::read_to_string(dir.path().join(LABELS_FILE)).unwrap();
+    let images: Vec<String> = labels
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["image"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    std::fs::write(dir.path().join(&images[3]), b"\x89PNG\r\n\x1a\nshort").unwrap();
+    std::fs::remove_file(dir.path().join(&images[5])).unwrap();
+    let mut folder = LabelledFolder::open(dir.path(), 16).unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let batch = folder.next_batch(20, &mut rng).unwrap();
+    assert_eq!(batch.len(), 20);
+    let skipped = folder.skipped();
+    assert!(
+        skipped.get(designer_train::dataset::Skip::Decode) >= 1,
+        "{skipped}"
+    );
+    assert!(
+        skipped.get(designer_train::dataset::Skip::Unreadable) >= 1,
+        "{skipped}"
+    );
+    assert!(skipped.to_string().contains("decode"));
+
+    // A folder with nothing usable left is an error that says so, not a hang or a panic.
+    for image in &images {
+        std::fs::write(dir.path().join(image), b"not an image").unwrap();
+    }
+    let err = folder.next_batch(2000, &mut rng).err().unwrap().to_string();
+    assert!(err.contains("no usable image"), "{err}");
+}
+
+#[test]
+fn the_eval_classifier_learns_two_clearly_different_classes() {
+    use designer_train::eval::{evaluate, train_classifier};
+    let dir = tempfile::tempdir().unwrap();
+    support::write_two_class_folder(dir.path(), 64);
+    let mut folder = LabelledFolder::open(dir.path(), 64).unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let examples = folder.next_batch(64, &mut rng).unwrap();
+    let device = Device::flex();
+    let classifier = train_classifier(&examples, 64, 6, 16, 1, &device, &mut |_, _, _| {});
+    let (accuracy, features) = evaluate(&classifier, &examples, 64, &device);
+    // Bedroom/rustic versus kitchen/modern: both heads separate them.
+    assert!(accuracy.both > 0.95, "{accuracy:?}");
+    assert_eq!(features.len(), 64);
+    assert_eq!(features[0].len(), designer_train::eval::FEATURES);
+}
+
+#[test]
+fn mixed_precision_trains_the_f32_parameters_as_an_f32_run_does() {
+    use designer_train::precision::TrainingPrecision;
+    let dir = tempfile::tempdir().unwrap();
+    write_folder(dir.path());
+    let provenance = tiny_provenance();
+    let config = TrainConfig {
+        steps: 12,
+        batch_size: 8,
+        warmup_steps: 2,
+        report_every: 1,
+        ema_decay: None,
+        seed: 3,
+        ..TrainConfig::default()
+    };
+    let model = tiny_model();
+    let fresh = Trainer::new(model, Device::flex(), config.clone());
+    let initial_bytes = fresh.to_weights(&provenance).unwrap();
+    let initial = Weights::from_bytes(&initial_bytes).unwrap();
+    let train = |precision| {
+        let config = TrainConfig {
+            precision,
+            ..config.clone()
+        };
+        let mut trainer = Trainer::from_weights(&initial, Device::flex(), config).unwrap();
+        let mut losses = Vec::new();
+        let mut folder = LabelledFolder::open(dir.path(), 16).unwrap();
+        trainer
+            .run(&mut folder, &mut |report| losses.extend(report.loss))
+            .unwrap();
+        (
+            losses,
+            parameter_values(&trainer.to_weights(&provenance).unwrap()),
+        )
+    };
+    let (f32_losses, f32_values) = train(TrainingPrecision::Uniform);
+    let (mixed_losses, mixed_values) = train(TrainingPrecision::MixedF16);
+
+    assert_eq!(mixed_losses.len(), 12);
+    for (step, (mixed, full)) in mixed_losses.iter().zip(&f32_losses).enumerate() {
+        assert!(
+            (mixed - full).abs() <= 0.02 * full,
+            "step {step}: mixed-precision loss {mixed} strays from the f32 run's {full}"
+        );
+    }
+    // The gradients reach the f32 parameters through the casts: they move as far as the f32
+    // run's do, and to nearly the same place.
+    let mean_distance = |a: &[f32], b: &[f32]| {
+        a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum::<f32>() / a.len() as f32
+    };
+    let initial_values = parameter_values(&initial_bytes);
+    let moved = mean_distance(&f32_values, &initial_values);
+    let mixed_moved = mean_distance(&mixed_values, &initial_values);
+    let apart = mean_distance(&mixed_values, &f32_values);
+    assert!(moved > 0.0);
+    assert!(
+        (mixed_moved - moved).abs() < 0.1 * moved && apart < 0.2 * moved,
+        "f32 run moved {moved}, mixed {mixed_moved}; they ended {apart} apart"
+    );
+}
+
+#[test]
+fn a_diverging_run_stops_with_an_error_at_the_first_non_finite_loss() {
+    use designer_train::train::TrainError;
+    let dir = tempfile::tempdir().unwrap();
+    write_folder(dir.path());
+    let mut folder = LabelledFolder::open(dir.path(), 16).unwrap();
+    // Adam moves each parameter by about the learning rate per step: 1e30 overflows the
+    // activations within a step or two.
+    let config = TrainConfig {
+        steps: 20,
+        batch_size: 8,
+        learning_rate: 1e30,
+        warmup_steps: 1,
+        report_every: 1,
+        ..TrainConfig::default()
+    };
+    let model = tiny_model();
+    let mut trainer = Trainer::new(model, Device::flex(), config);
+    let mut losses = Vec::new();
+    let error = trainer
+        .run(&mut folder, &mut |report| losses.extend(report.loss))
+        .unwrap_err();
+    let message = error.to_string();
+    let TrainError::Diverged { step, loss } = error else {
+        panic!("expected a divergence, got {message}");
+    };
+    assert!(!loss.is_finite());
+    assert!(step < 20, "the run went on after the loss was {loss}");
+    assert_eq!(trainer.step_count(), step);
+    assert_eq!(losses.len() as u64, step);
+    assert!(losses[..losses.len() - 1].iter().all(|l| l.is_finite()));
+    assert!(message.contains(&format!("step {step}")), "{message}");
+}
+
+#[test]
+fn a_run_driven_in_chunks_checkpoints_every_epoch_and_ends_as_one_straight_run() {
+    use designer_train::checkpoint::Checkpoint;
+    use designer_train::run::{EpochEnd, Quiet, RunObserver, RunPlan, Start, run};
+    let dir = tempfile::tempdir().unwrap();
+    write_folder(dir.path());
+    let config = TrainConfig {
+        steps: 10,
+        batch_size: 4,
+        warmup_steps: 2,
+        seed: 3,
+        ..TrainConfig::default()
+    };
+    let plan = |max_steps| RunPlan {
+        config: config.clone(),
+        steps_per_epoch: 4,
+        max_steps,
+        name: "tiny".into(),
+        export_trained: true,
+    };
+    let fresh = Trainer::new(tiny_model(), Device::flex(), config.clone());
+    let initial = Weights::from_bytes(&fresh.to_weights(&tiny_provenance()).unwrap()).unwrap();
+    let open = || LabelledFolder::open(dir.path(), 16).unwrap();
+
+    struct Epochs(Vec<(u64, u64, u64)>);
+    impl RunObserver for Epochs {
+        fn epoch(&mut self, end: &EpochEnd) {
+            self.0.push((end.epoch, end.epochs, end.step));
+        }
+    }
+    let mut epochs = Epochs(Vec::new());
+    let mut saved = Vec::new();
+    let straight = run(
+        Start::Weights(initial.clone()),
+        Device::flex(),
+        &plan(None),
+        &mut open(),
+        &mut |c| {
+            saved.push(c.state.step);
+            Ok(format!("step {}", c.state.step))
+        },
+        &mut epochs,
+    )
+    .unwrap();
+    assert!(straight.finished);
+    assert_eq!((straight.first_step, straight.step), (0, 10));
+    assert_eq!(
+        saved,
+        [4, 8, 10],
+        "a checkpoint after every epoch and at the end"
+    );
+    assert_eq!(epochs.0, [(1, 3, 4), (2, 3, 8), (3, 3, 10)]);
+    assert!(straight.loss.is_some_and(f32::is_finite));
+    let trained = straight.trained_weights.expect("the plan asked for them");
+    assert_ne!(
+        parameter_values(&trained),
+        parameter_values(&straight.weights)
+    );
+
+    // Chunks of at most 3 steps, each resuming from the last one's checkpoint, as the Lambda's
+    // `train` invocations do.
+    let mut last: Option<Checkpoint> = None;
+    let mut start = Start::Weights(initial);
+    let mut chunks = Vec::new();
+    loop {
+        let mut folder = open();
+        let outcome = run(
+            start,
+            Device::flex(),
+            &plan(Some(3)),
+            &mut folder,
+            &mut |c| {
+                last = Some(c);
+                Ok(String::new())
+            },
+            &mut Quiet,
+        )
+        .unwrap();
+        chunks.push((outcome.first_step, outcome.step));
+        if outcome.finished {
+            assert_eq!(
+                parameter_values(&outcome.weights),
+                parameter_values(&straight.weights),
+                "the chained run's weights differ from the straight run's"
+            );
+            break;
+        }
+        let bytes = last.take().unwrap().encode().unwrap();
+        start = Start::Resume(Checkpoint::decode(&bytes).unwrap());
+    }
+    assert_eq!(chunks, [(0, 3), (3, 6), (6, 9), (9, 10)]);
+}
