@@ -128,27 +128,16 @@ impl Designer {
     ) -> Result<DesignResponse, DesignError> {
         let pending = self.start(request, on_progress)?;
         let started = pending.started;
-        let images = self.read_images(request, pending)?;
-        Ok(self.respond(request, &images, started))
+        self.respond(request, read(pending)?, started)
     }
 
-    /// The request's designs as images, one per variation in seed order: what the responses'
-    /// PNGs encode, for callers that look at pixels (the eval, contact sheets).
+    /// The request's designs as images, one per variation in seed order: the pixels the
+    /// responses' PNGs encode, for callers that look at them (the eval, contact sheets).
     pub fn generate_images(&self, request: &DesignRequest) -> Result<Vec<RgbImage>, DesignError> {
-        let pending = self.start(request, &mut |_, _| {})?;
-        self.read_images(request, pending)
-    }
-
-    fn read_images(
-        &self,
-        request: &DesignRequest,
-        pending: Pending,
-    ) -> Result<Vec<RgbImage>, DesignError> {
-        let data = pending
-            .images
-            .try_into_data()
-            .map_err(|e| DesignError::model(e.to_string()))?;
-        images_of(request, data)
+        let values = floats(read(self.start(request, &mut |_, _| {})?)?)?;
+        Ok((0..request.variations as usize)
+            .map(|i| image_of(request, &values, i))
+            .collect())
     }
 
     /// As [`generate_with_progress`](Self::generate_with_progress), reading the result back
@@ -164,7 +153,7 @@ impl Designer {
             .into_data_async()
             .await
             .map_err(|e| DesignError::model(e.to_string()))?;
-        Ok(self.respond(request, &images_of(request, data)?, pending.started))
+        self.respond(request, data, pending.started)
     }
 
     fn start(
@@ -309,36 +298,42 @@ impl Designer {
         ))
     }
 
-    /// The response for `images`, one PNG per variation.
+    /// The response for the sampled batch: one PNG per variation.
     fn respond(
         &self,
         request: &DesignRequest,
-        images: &[RgbImage],
+        data: TensorData,
         started: Instant,
-    ) -> DesignResponse {
+    ) -> Result<DesignResponse, DesignError> {
+        let values = floats(data)?;
         let designs = request
             .seeds()
-            .zip(images)
-            .map(|(seed, rgb)| Design {
+            .enumerate()
+            .map(|(i, seed)| Design {
                 seed,
-                width: rgb.width(),
-                height: rgb.height(),
-                png_base64: to_base64(&encode_png(rgb)),
+                width: request.size,
+                height: request.size,
+                png_base64: to_base64(&encode_png(&image_of(request, &values, i))),
             })
             .collect();
-        DesignResponse {
+        Ok(DesignResponse {
             designs,
             model: self.model_version.clone(),
             backend: self.backend.clone(),
             elapsed_ms: started.elapsed().as_millis() as u64,
-        }
+        })
     }
 }
 
-/// The sampled batch, read back from the device, as one image per variation.
-fn images_of(request: &DesignRequest, data: TensorData) -> Result<Vec<RgbImage>, DesignError> {
-    let values = floats(data)?;
-    Ok((0..request.variations as usize)
-        .map(|i| tensor_to_rgb(&values, i, request.size, request.size))
-        .collect())
+/// The sampled batch, read back from the device (blocking).
+fn read(pending: Pending) -> Result<TensorData, DesignError> {
+    pending
+        .images
+        .try_into_data()
+        .map_err(|e| DesignError::model(e.to_string()))
+}
+
+/// Variation `i` of the sampled batch's values as an image.
+fn image_of(request: &DesignRequest, values: &[f32], i: usize) -> RgbImage {
+    tensor_to_rgb(values, i, request.size, request.size)
 }
