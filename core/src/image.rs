@@ -18,10 +18,38 @@ pub const MAX_INPUT_ALLOC: u64 = 128 * 1024 * 1024;
 pub enum ImageError {
     #[error("not valid base64: {0}")]
     Base64(#[from] base64::DecodeError),
-    #[error("not a readable PNG or JPEG image: {0}")]
-    Decode(#[from] ::image::ImageError),
+    /// Why the bytes did not decode, in words for the person who sent them (the decoder's own
+    /// errors print its internal chunk structures).
+    #[error("{0}")]
+    Decode(String),
     #[error("cannot read image: {0}")]
     Io(#[from] std::io::Error),
+}
+
+impl From<::image::ImageError> for ImageError {
+    fn from(error: ::image::ImageError) -> Self {
+        use ::image::ImageError as E;
+        use ::image::error::{ImageFormatHint, LimitErrorKind};
+        let format = |hint: &ImageFormatHint| match hint {
+            ImageFormatHint::Exact(format) => format!("{format:?}").to_uppercase(),
+            _ => "image".to_string(),
+        };
+        ImageError::Decode(match &error {
+            E::Decoding(e) => format!(
+                "corrupt {}: the file is damaged or truncated",
+                format(&e.format_hint())
+            ),
+            E::Unsupported(_) => "not a PNG or JPEG image".to_string(),
+            E::Limits(e) => match e.kind() {
+                LimitErrorKind::DimensionError => format!(
+                    "too large to decode: at most {MAX_INPUT_SIDE} x {MAX_INPUT_SIDE} pixels"
+                ),
+                _ => format!("too large to decode: more than {MAX_INPUT_ALLOC} bytes of pixels"),
+            },
+            E::IoError(e) => format!("cannot read image: {e}"),
+            other => format!("not a readable PNG or JPEG image: {other}"),
+        })
+    }
 }
 
 /// One image of a [batch, 3, h, w] model output (values in [-1, 1]) as RGB8.
@@ -82,7 +110,12 @@ pub fn from_base64(text: &str) -> Result<Vec<u8>, ImageError> {
         Some((prefix, rest)) if prefix.starts_with("data:") => rest,
         _ => text,
     };
-    Ok(BASE64.decode(payload.trim())?)
+    // Line breaks and spaces are allowed anywhere (base64 and mail tools wrap at 76 columns).
+    let compact: Vec<u8> = payload
+        .bytes()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
+    Ok(BASE64.decode(compact)?)
 }
 
 /// Decodes PNG or JPEG bytes to RGB8 under the input limits.
@@ -130,6 +163,33 @@ mod tests {
     }
 
     #[test]
+    fn base64_may_be_wrapped_and_bad_images_say_what_is_wrong() {
+        let png = encode_png(&RgbImage::from_pixel(4, 4, ::image::Rgb([10, 20, 30])));
+        let wrapped: String = to_base64(&png)
+            .as_bytes()
+            .chunks(76)
+            .map(|line| format!("{}\r\n", std::str::from_utf8(line).unwrap()))
+            .collect();
+        assert_eq!(from_base64(&wrapped).unwrap(), png);
+        assert_eq!(
+            from_base64(&format!("data:image/png;base64,{wrapped}")).unwrap(),
+            png
+        );
+
+        // A flipped byte in the pixel data breaks the chunk's CRC.
+        let mut corrupt = png.clone();
+        let at = corrupt.len() - 20;
+        corrupt[at] ^= 0xff;
+        let message = decode_bounded(&corrupt).unwrap_err().to_string();
+        assert!(message.starts_with("corrupt PNG"), "{message}");
+        assert!(!message.contains("ChunkType"), "{message}");
+        let message = decode_bounded(b"GIF89a not really")
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("not a PNG or JPEG"), "{message}");
+    }
+
+    #[test]
     fn png_base64_round_trip_keeps_every_pixel() {
         let img = gradient(20, 12);
         let png = encode_png(&img);
@@ -170,7 +230,7 @@ mod tests {
         let wide = encode_png(&RgbImage::new(MAX_INPUT_SIDE + 1, 1));
         assert!(wide.len() < 1000);
         let err = decode_bounded(&wide).unwrap_err().to_string();
-        assert!(err.to_lowercase().contains("limit"), "{err}");
+        assert!(err.contains("too large to decode: at most 4096"), "{err}");
     }
 
     #[test]

@@ -36,7 +36,66 @@ impl Default for ModelConfig {
     }
 }
 
+/// The widest network a weights file may ask for: 61 M parameters at 256 (the default is 32).
+pub const MAX_BASE_CHANNELS: usize = 256;
+pub const MAX_COND_DIM: usize = 1024;
+
 impl ModelConfig {
+    /// Checks the shape before anything is allocated for it: every GroupNorm's groups divide
+    /// its channels, and nothing is zero or past the limits. The message names the field.
+    pub fn validate(&self) -> Result<(), String> {
+        let c = self.base_channels;
+        if !(1..=MAX_BASE_CHANNELS).contains(&c) {
+            return Err(format!(
+                "base_channels must be from 1 to {MAX_BASE_CHANNELS}, got {c}"
+            ));
+        }
+        if self.groups == 0 || !c.is_multiple_of(self.groups) {
+            return Err(format!(
+                "groups must divide base_channels ({c}), got {}",
+                self.groups
+            ));
+        }
+        if !(2..=MAX_COND_DIM).contains(&self.cond_dim) || !self.cond_dim.is_multiple_of(2) {
+            return Err(format!(
+                "cond_dim must be an even number from 2 to {MAX_COND_DIM}, got {}",
+                self.cond_dim
+            ));
+        }
+        Ok(())
+    }
+
+    /// How many parameters [`ModelConfig::init`] makes, counted without making them (a weights
+    /// file's size is checked against it before its model is built).
+    pub fn parameter_count(&self) -> usize {
+        let (c, d) = (self.base_channels, self.cond_dim);
+        let conv = |cin: usize, cout: usize, k: usize| cin * cout * k * k + cout;
+        let linear = |i: usize, o: usize| i * o + o;
+        let block = |cin: usize, cout: usize| {
+            2 * cin
+                + conv(cin, cout, 3)
+                + linear(d, cout)
+                + 2 * cout
+                + conv(cout, cout, 3)
+                + if cin == cout { 0 } else { conv(cin, cout, 1) }
+        };
+        2 * linear(d, d)
+            + (labels::embedding_rows(RoomType::ALL.len())
+                + labels::embedding_rows(Style::ALL.len()))
+                * d
+            + conv(3, c, 3)
+            + block(c, c)
+            + conv(c, c, 3)
+            + block(c, 2 * c)
+            + conv(2 * c, 2 * c, 3)
+            + block(2 * c, 4 * c)
+            + block(4 * c, 4 * c)
+            + block(6 * c, 2 * c)
+            + block(3 * c, c)
+            + 2 * c
+            + conv(c, 3, 3)
+    }
+
     /// A model with freshly initialised weights.
     pub fn init(&self, device: &Device) -> Generator {
         let c = self.base_channels;

@@ -87,12 +87,14 @@ impl DesignRequest {
 
     /// Parses and validates a JSON request; the error names the offending field.
     pub fn from_json(json: &str) -> Result<Self, DesignError> {
+        // A byte-order mark is what some editors put before UTF-8 text: not part of the JSON.
+        let json = json.strip_prefix('\u{feff}').unwrap_or(json);
         // serde would also take a struct from an array; a request is only ever an object.
         if !json.trim_start().starts_with('{') {
             return Err(DesignError::invalid("request", "must be a JSON object"));
         }
-        let de = &mut serde_json::Deserializer::from_str(json);
-        let request: Self = serde_path_to_error::deserialize(de).map_err(|err| {
+        let mut de = serde_json::Deserializer::from_str(json);
+        let request: Self = serde_path_to_error::deserialize(&mut de).map_err(|err| {
             let field = err.path().to_string();
             let message = strip_position(&err.inner().to_string());
             if field == "." {
@@ -100,6 +102,11 @@ impl DesignRequest {
             } else {
                 DesignError::invalid(&field, message)
             }
+        })?;
+        // One request per document: a second one, or anything else after it, is refused
+        // rather than ignored.
+        de.end().map_err(|_| {
+            DesignError::invalid("request", "has content after the request's closing brace")
         })?;
         request.validate()?;
         Ok(request)
@@ -396,6 +403,26 @@ mod tests {
             ),
             ("{\"room_type\":".to_string(), "room_type", "EOF"),
             ("[1, 2]".to_string(), "request", "must be a JSON object"),
+            (
+                format!("{{{base}}}{{{base}}}"),
+                "request",
+                "content after the request",
+            ),
+            (
+                format!("{{{base}}} junk"),
+                "request",
+                "content after the request",
+            ),
+            (
+                r#"{"room_type":"castle","room_type":"bedroom","style":"modern"}"#.to_string(),
+                "room_type",
+                "allowed:",
+            ),
+            (
+                r#"{"room_type":"bedroom","room_type":"bedroom","style":"modern"}"#.to_string(),
+                "request",
+                "duplicate field `room_type`",
+            ),
         ];
         for (json, field, needle) in cases {
             let (got_field, message) = field_of(&json);
@@ -405,6 +432,16 @@ mod tests {
                 "{json}: '{message}' lacks '{needle}'"
             );
         }
+    }
+
+    #[test]
+    fn a_byte_order_mark_and_trailing_whitespace_are_not_the_request() {
+        let plain = r#"{"room_type":"bedroom","style":"modern"}"#;
+        let expected = DesignRequest::from_json(plain).unwrap();
+        assert_eq!(
+            DesignRequest::from_json(&format!("\u{feff}{plain}\n")).unwrap(),
+            expected
+        );
     }
 
     #[test]

@@ -58,6 +58,9 @@ pub enum WeightsError {
     Header(#[from] serde_json::Error),
     #[error("weights do not fit the model: {0}")]
     Record(String),
+    /// The header's model shape is impossible, or the file is too small or too large for it.
+    #[error("weights header describes no model this file can hold: {0}")]
+    Shape(String),
     #[error("cannot read weights file: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -146,6 +149,16 @@ impl Weights {
         let header: WeightsHeader = serde_json::from_slice(header)?;
         if header.format != FORMAT_VERSION {
             return Err(WeightsError::Format(header.format));
+        }
+        header.model.validate().map_err(WeightsError::Shape)?;
+        // Parameters take 2 (f16) or 4 (f32) bytes each, plus burnpack's per-tensor metadata.
+        let count = header.model.parameter_count();
+        let (least, most) = (2 * count, 4 * count + 64 * 1024);
+        if !(least..=most).contains(&parameters.len()) {
+            return Err(WeightsError::Shape(format!(
+                "its model has {count} parameters ({least} to {most} bytes), the file holds {} bytes of them",
+                parameters.len()
+            )));
         }
         let digest = Sha256::digest(bytes);
         let hash: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();

@@ -228,17 +228,80 @@ fn weights_round_trip_and_corrupt_files_are_refused() {
             base_channels: 16,
             ..header.model.clone()
         },
+        ..header.clone()
+    };
+    // A header that claims a wider model than the file's parameters could fill is refused
+    // before anything is built.
+    let error = Weights::from_bytes(&with_header(&bytes, &other_shape)).unwrap_err();
+    assert!(matches!(error, WeightsError::Shape(_)), "{error}");
+    // Same parameter count, other shape: the record does not fit.
+    let swapped = WeightsHeader {
+        model: ModelConfig {
+            groups: 8,
+            ..header.model.clone()
+        },
         ..header
     };
-    let mut mismatched = bytes.clone();
+    assert!(
+        Weights::from_bytes(&with_header(&bytes, &swapped))
+            .unwrap()
+            .build(&device)
+            .is_ok(),
+        "groups hold no parameters of their own"
+    );
+}
+
+/// `bytes` (a weights file) with its header replaced by `header`.
+fn with_header(bytes: &[u8], header: &impl serde::Serialize) -> Vec<u8> {
+    let mut out = bytes.to_vec();
     let header_len = u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as usize;
-    let new_header = serde_json::to_vec(&other_shape).unwrap();
-    mismatched.splice(12..12 + header_len, new_header.iter().copied());
-    mismatched.splice(8..12, (new_header.len() as u32).to_le_bytes());
-    assert!(matches!(
-        Weights::from_bytes(&mismatched).unwrap().build(&device),
-        Err(WeightsError::Record(_))
-    ));
+    let new_header = serde_json::to_vec(header).unwrap();
+    out.splice(12..12 + header_len, new_header.iter().copied());
+    out.splice(8..12, (new_header.len() as u32).to_le_bytes());
+    out
+}
+
+#[test]
+fn impossible_model_shapes_in_a_weights_header_are_refused_before_allocating() {
+    let embedded = Weights::embedded().unwrap();
+    let bytes = designer_core::weights::DEFAULT_WEIGHTS;
+    let shaped = |base_channels, cond_dim, groups| WeightsHeader {
+        model: ModelConfig {
+            base_channels,
+            cond_dim,
+            groups,
+        },
+        ..embedded.header.clone()
+    };
+    for (header, needle) in [
+        (shaped(32, 128, 0), "groups must divide"),
+        (shaped(32, 128, 7), "groups must divide"),
+        (shaped(7, 128, 8), "groups must divide"),
+        (shaped(0, 128, 8), "base_channels must be from 1"),
+        (shaped(1_000_000, 128, 8), "base_channels must be from 1"),
+        (shaped(32, 0, 8), "cond_dim must be"),
+        (shaped(64, 128, 8), "parameters"),
+    ] {
+        let error = Weights::from_bytes(&with_header(bytes, &header)).unwrap_err();
+        assert!(matches!(error, WeightsError::Shape(_)), "{error}");
+        assert!(error.to_string().contains(needle), "{error}");
+    }
+}
+
+#[test]
+fn the_parameter_count_is_what_init_makes() {
+    use burn::module::Module;
+    for config in [
+        ModelConfig::default(),
+        ModelConfig {
+            base_channels: 8,
+            cond_dim: 16,
+            groups: 4,
+        },
+    ] {
+        let model = config.init(&Device::flex());
+        assert_eq!(config.parameter_count(), model.num_params(), "{config:?}");
+    }
 }
 
 #[test]

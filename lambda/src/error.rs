@@ -12,6 +12,8 @@ pub enum ErrorKind {
     /// The response could exceed Lambda's 6 MB payload limit.
     TooLarge,
     UnknownAction,
+    /// An HTTP method the path does not answer (the reply's `Allow` says which do).
+    MethodNotAllowed,
     /// The action exists but not over this transport (training over a public URL).
     Forbidden,
     /// Another invocation is training the same checkpoint.
@@ -29,6 +31,7 @@ impl ErrorKind {
             ErrorKind::Invalid => 400,
             ErrorKind::Forbidden => 403,
             ErrorKind::UnknownAction => 404,
+            ErrorKind::MethodNotAllowed => 405,
             ErrorKind::Busy => 409,
             ErrorKind::TooLarge => 413,
             ErrorKind::BadTrainingData => 422,
@@ -42,6 +45,7 @@ impl ErrorKind {
             ErrorKind::Invalid => "invalid",
             ErrorKind::TooLarge => "too_large",
             ErrorKind::UnknownAction => "unknown_action",
+            ErrorKind::MethodNotAllowed => "method_not_allowed",
             ErrorKind::Forbidden => "forbidden",
             ErrorKind::Busy => "busy",
             ErrorKind::NotConfigured => "not_configured",
@@ -56,6 +60,7 @@ impl ErrorKind {
             ErrorKind::Invalid => "InvalidRequest",
             ErrorKind::TooLarge => "ResponseTooLarge",
             ErrorKind::UnknownAction => "UnknownAction",
+            ErrorKind::MethodNotAllowed => "MethodNotAllowed",
             ErrorKind::Forbidden => "Forbidden",
             ErrorKind::Busy => "CheckpointBusy",
             ErrorKind::NotConfigured => "NotConfigured",
@@ -72,6 +77,8 @@ pub struct ApiError {
     /// The request field at fault, for invalid requests.
     pub field: Option<String>,
     pub message: String,
+    /// The methods the path answers, for a [`ErrorKind::MethodNotAllowed`] reply's `Allow`.
+    pub allow: Option<&'static str>,
 }
 
 impl ApiError {
@@ -80,6 +87,17 @@ impl ApiError {
             kind,
             field: None,
             message: message.into(),
+            allow: None,
+        }
+    }
+
+    pub fn method_not_allowed(method: &str, path: &str, allow: &'static str) -> Self {
+        Self {
+            allow: Some(allow),
+            ..Self::new(
+                ErrorKind::MethodNotAllowed,
+                format!("{method} {path} is not answered; use {allow}"),
+            )
         }
     }
 

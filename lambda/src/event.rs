@@ -108,6 +108,23 @@ fn http_parts(event: Value) -> Result<(Option<String>, Value), ApiError> {
     let action = Some(path.trim_matches('/'))
         .filter(|p| !p.is_empty())
         .map(str::to_string);
+    // GET /info reads; everything else is a POST with a body (README, "The Lambda function").
+    // Unknown paths stay 404 whatever the method.
+    let method = request
+        .request_context
+        .http
+        .method
+        .as_deref()
+        .unwrap_or("POST")
+        .to_ascii_uppercase();
+    let allow = match action.as_deref() {
+        Some("info") => "GET, POST",
+        None | Some("generate" | "train") => "POST",
+        Some(_) => "GET, POST",
+    };
+    if !allow.split(", ").any(|m| m == method) {
+        return Err(ApiError::method_not_allowed(&method, &path, allow));
+    }
     let raw = request.body.unwrap_or_default();
     let text = if request.is_base64_encoded {
         let bytes = base64::engine::general_purpose::STANDARD
@@ -121,10 +138,50 @@ fn http_parts(event: Value) -> Result<(Option<String>, Value), ApiError> {
     let body = if text.trim().is_empty() {
         Value::Object(Map::new())
     } else {
-        serde_json::from_str(&text)
-            .map_err(|e| ApiError::invalid("request", format!("the body is not valid JSON: {e}")))?
+        let body: Value = serde_json::from_str(&text).map_err(|e| {
+            ApiError::invalid("request", format!("the body is not valid JSON: {e}"))
+        })?;
+        if body.is_object() {
+            // A Value keeps the last of a repeated key; the request is refused instead, as
+            // the CLI and the browser refuse it.
+            serde_json::from_str::<UniqueKeys>(&text).map_err(|e| {
+                let message = e.to_string();
+                let message = message.split(" at line ").next().unwrap_or(&message);
+                ApiError::invalid("request", message.to_string())
+            })?;
+        }
+        body
     };
     Ok((action, body))
+}
+
+/// A JSON object read only to check that no key of it is given twice.
+struct UniqueKeys;
+
+impl<'de> serde::Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Keys;
+        impl<'de> serde::de::Visitor<'de> for Keys {
+            type Value = UniqueKeys;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<UniqueKeys, A::Error> {
+                let mut seen = std::collections::HashSet::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    if !seen.insert(key.clone()) {
+                        return Err(serde::de::Error::custom(format!("duplicate field `{key}`")));
+                    }
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+                Ok(UniqueKeys)
+            }
+        }
+        deserializer.deserialize_map(Keys)
+    }
 }
 
 /// A successful answer and what HTTP callers may also want to know.
@@ -153,7 +210,12 @@ pub fn respond(transport: Transport, result: Result<Reply, ApiError>) -> Result<
                     }
                     (200, reply.body)
                 }
-                Err(error) => (error.kind.status(), error.body()),
+                Err(error) => {
+                    if let Some(allow) = error.allow {
+                        headers.insert(header::ALLOW, HeaderValue::from_static(allow));
+                    }
+                    (error.kind.status(), error.body())
+                }
             };
             let mut response = LambdaFunctionUrlResponse::default();
             response.status_code = i64::from(status);
@@ -170,11 +232,15 @@ mod tests {
     use serde_json::json;
 
     fn http(path: &str, body: &str) -> Value {
+        http_with("POST", path, body)
+    }
+
+    fn http_with(method: &str, path: &str, body: &str) -> Value {
         json!({
             "version": "2.0", "rawPath": path, "rawQueryString": "", "headers": {},
             "requestContext": {
                 "requestId": "r1", "timeEpoch": 1795797682, "routeKey": "$default", "stage": "$default",
-                "http": {"method": "POST", "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "test"}
+                "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "test"}
             },
             "body": body, "isBase64Encoded": false
         })
@@ -230,6 +296,29 @@ mod tests {
             ),
             (json!({"action": 3}), ErrorKind::Invalid, "must be a string"),
             (
+                http(
+                    "/",
+                    r#"{"room_type":"castle","room_type":"bedroom","style":"modern"}"#,
+                ),
+                ErrorKind::Invalid,
+                "duplicate field `room_type`",
+            ),
+            (
+                http_with("DELETE", "/", "{}"),
+                ErrorKind::MethodNotAllowed,
+                "DELETE / is not answered; use POST",
+            ),
+            (
+                http_with("GET", "/", ""),
+                ErrorKind::MethodNotAllowed,
+                "use POST",
+            ),
+            (
+                http_with("PUT", "/info", ""),
+                ErrorKind::MethodNotAllowed,
+                "use GET, POST",
+            ),
+            (
                 json!("generate"),
                 ErrorKind::Invalid,
                 "must be a JSON object",
@@ -240,6 +329,16 @@ mod tests {
             assert_eq!(error.kind, kind, "{event}");
             assert!(error.message.contains(needle), "{}", error.message);
         }
+    }
+
+    #[test]
+    fn a_refused_method_is_answered_405_with_allow() {
+        let error = Call::parse(http_with("DELETE", "/", ""), Transport::Http).unwrap_err();
+        let reply = respond(Transport::Http, Err(error)).unwrap();
+        assert_eq!(reply["statusCode"], 405);
+        assert_eq!(reply["headers"]["allow"], "POST");
+        let info = Call::parse(http_with("GET", "/info", ""), Transport::Http).unwrap();
+        assert_eq!(info.action, Action::Info);
     }
 
     #[test]

@@ -203,6 +203,21 @@ fn function_url_requests_get_http_statuses_and_json_bodies() {
             "{text}"
         );
     }
+    // Only the documented methods: DELETE / does not generate, GET /info answers.
+    let (status, _, text) =
+        emulator.http("DELETE", "/", r#"{"room_type":"bedroom","style":"modern"}"#);
+    assert_eq!(status, 405, "{text}");
+    assert!(text.contains("use POST"), "{text}");
+    let (status, _, text) = emulator.http("GET", "/info", "");
+    assert_eq!(status, 200, "{text}");
+    // A repeated key is refused, not resolved to its last value.
+    let (status, _, text) = emulator.http(
+        "POST",
+        "/",
+        r#"{"room_type":"castle","room_type":"bedroom","style":"modern"}"#,
+    );
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("duplicate field `room_type`"), "{text}");
     let (_, _, text) = emulator.http("POST", "/", r#"{"room_type":"bedroom","style":"gothic"}"#);
     assert_eq!(
         serde_json::from_str::<Value>(&text).unwrap()["field"],

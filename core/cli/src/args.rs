@@ -4,14 +4,15 @@ use anyhow::{Context, Result, bail};
 use burn::tensor::FloatDType;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use designer_core::model::ModelConfig;
-use designer_core::request::DesignRequest;
+use designer_core::request::{DesignRequest, MAX_PHOTO_BYTES};
 use designer_core::sampler::SamplerKind;
 use designer_core::weights::Precision;
 use designer_core::{Device, RoomType, Style};
 use designer_train::config::TrainSettings;
 use designer_train::precision::TrainingPrecision;
 use designer_train::train::TrainConfig;
-use std::path::PathBuf;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 
 #[derive(Parser)]
 #[command(
@@ -383,18 +384,17 @@ impl GenerateArgs {
     /// the flags, with `--photo` read and encoded.
     pub fn design_request(&self) -> Result<DesignRequest> {
         if let Some(path) = &self.request {
-            let json = if path.as_os_str() == "-" {
-                std::io::read_to_string(std::io::stdin())?
-            } else {
-                std::fs::read_to_string(path)
-                    .with_context(|| format!("reading {}", path.display()))?
-            };
+            let bytes = read_at_most(path, MAX_REQUEST_BYTES, "--request")?;
+            let json = String::from_utf8(bytes)
+                .map_err(|_| anyhow::anyhow!("--request {}: not UTF-8 text", path.display()))?;
             return Ok(DesignRequest::from_json(&json)?);
         }
         let photo = match &self.photo {
-            Some(path) => Some(designer_core::image::to_base64(
-                &std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
-            )),
+            Some(path) => Some(designer_core::image::to_base64(&read_at_most(
+                path,
+                MAX_PHOTO_BYTES as u64,
+                "--photo",
+            )?)),
             None => None,
         };
         let request = DesignRequest {
@@ -408,6 +408,28 @@ impl GenerateArgs {
         request.validate()?;
         Ok(request)
     }
+}
+
+/// The largest request a file may hold: a photo at its limit, base64-encoded, and the fields.
+const MAX_REQUEST_BYTES: u64 = MAX_PHOTO_BYTES as u64 * 4 / 3 + 64 * 1024;
+
+/// The file at `path` (`-`: stdin), refused once it passes `limit` bytes: reads at most one
+/// byte more than the limit, however large (or endless) the file is.
+fn read_at_most(path: &Path, limit: u64, flag: &str) -> Result<Vec<u8>> {
+    let reader: Box<dyn Read> = if path.as_os_str() == "-" {
+        Box::new(std::io::stdin())
+    } else {
+        Box::new(std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?)
+    };
+    let mut bytes = Vec::new();
+    reader
+        .take(limit + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("reading {}", path.display()))?;
+    if bytes.len() as u64 > limit {
+        bail!("{flag} {}: larger than {limit} bytes", path.display());
+    }
+    Ok(bytes)
 }
 
 impl From<SamplerArg> for SamplerKind {
@@ -429,18 +451,31 @@ impl From<PrecisionArg> for Precision {
 }
 
 impl TrainArgs {
-    /// The environment's settings (EPOCHS, BATCH_SIZE, ...) with the flags over them.
+    /// The environment's settings (EPOCHS, BATCH_SIZE, ...) with the flags over them, each
+    /// checked as its variable is.
     pub fn settings(&self) -> Result<TrainSettings> {
-        let mut settings = TrainSettings::from_env()?;
-        settings.epochs = self.epochs.unwrap_or(settings.epochs);
-        settings.steps_per_epoch = self.steps_per_epoch.unwrap_or(settings.steps_per_epoch);
-        settings.batch_size = self.batch_size.unwrap_or(settings.batch_size);
-        settings.learning_rate = self.learning_rate.unwrap_or(settings.learning_rate);
-        settings.image_size = self.size.unwrap_or(settings.image_size);
-        if let Some(dir) = &self.checkpoint_dir {
-            settings.checkpoint_dir = dir.clone();
-        }
-        Ok(settings)
+        let text = |value: Option<String>, flag: &'static str| value.map(|v| (flag, v));
+        let flag = |variable: &'static str| match variable {
+            "EPOCHS" => text(self.epochs.map(|v| v.to_string()), "--epochs"),
+            "STEPS_PER_EPOCH" => text(
+                self.steps_per_epoch.map(|v| v.to_string()),
+                "--steps-per-epoch",
+            ),
+            "BATCH_SIZE" => text(self.batch_size.map(|v| v.to_string()), "--batch-size"),
+            "LEARNING_RATE" => text(self.learning_rate.map(|v| v.to_string()), "--learning-rate"),
+            "IMAGE_SIZE" => text(self.size.map(|v| v.to_string()), "--size"),
+            "CHECKPOINT_DIR" => text(
+                self.checkpoint_dir
+                    .as_ref()
+                    .map(|v| v.display().to_string()),
+                "--checkpoint-dir",
+            ),
+            _ => None,
+        };
+        Ok(TrainSettings::resolve(
+            |name| std::env::var(name).ok(),
+            flag,
+        )?)
     }
 
     /// The loop's configuration: the settings' run with this command's seed, time limit,
@@ -458,12 +493,16 @@ impl TrainArgs {
         }
     }
 
-    /// The shape of a fresh model.
-    pub fn model_config(&self) -> ModelConfig {
-        ModelConfig {
+    /// The shape of a fresh model, checked before it is made.
+    pub fn model_config(&self) -> Result<ModelConfig> {
+        let config = ModelConfig {
             base_channels: self.base_channels,
             ..ModelConfig::default()
-        }
+        };
+        config
+            .validate()
+            .map_err(|e| anyhow::anyhow!("--base-channels: {e}"))?;
+        Ok(config)
     }
 
     /// The device, configured for `--float`.

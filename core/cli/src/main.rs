@@ -29,10 +29,36 @@ use designer_train::{interop, shuffle};
 use image::RgbImage;
 use std::io::Write;
 use std::path::Path;
+use std::process::ExitCode;
 use std::sync::Arc;
 
-fn main() -> Result<()> {
-    match Cli::parse().command {
+/// A failure is one line (with its causes), however RUST_BACKTRACE is set: a user's mistake
+/// is no crash, and the backtrace would only hide the message.
+fn main() -> ExitCode {
+    match dispatch(Cli::parse().command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {}", one_line(&error));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The error and each cause that its message does not already quote (the libraries' errors
+/// often include their source's text).
+fn one_line(error: &anyhow::Error) -> String {
+    let mut line = error.to_string();
+    for cause in error.chain().skip(1) {
+        let cause = cause.to_string();
+        if !line.contains(&cause) {
+            line = format!("{line}: {cause}");
+        }
+    }
+    line
+}
+
+fn dispatch(command: Command) -> Result<()> {
+    match command {
         Command::Generate(args) => generate(args),
         Command::Train(args) => train(args),
         Command::Scenes(args) => scenes(args),
@@ -231,6 +257,7 @@ impl RunObserver for TrainBars {
 
 fn train(args: TrainArgs) -> Result<()> {
     let settings = args.settings()?;
+    let fresh = args.model_config()?;
     let mut source = open_source(&args.source, &settings)?;
     let device = args.device()?;
     let checkpoint = if args.resume {
@@ -256,7 +283,7 @@ fn train(args: TrainArgs) -> Result<()> {
                     settings.checkpoint_dir.display()
                 );
             }
-            Start::Fresh(args.model_config())
+            Start::Fresh(fresh)
         }
     };
     let metrics = match &args.metrics {

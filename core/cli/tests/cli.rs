@@ -157,6 +157,84 @@ fn bad_input_is_a_clear_error_not_a_panic() {
 }
 
 #[test]
+fn training_flags_get_the_variables_checks_and_errors_are_one_line() {
+    let cases: [(&[&str], &str); 8] = [
+        (
+            &["train", "--size", "50"],
+            "--size must be a multiple of 16",
+        ),
+        (
+            &["train", "--size", "100000"],
+            "--size must be a multiple of 16",
+        ),
+        (
+            &["train", "--batch-size", "0"],
+            "--batch-size must be a positive integer",
+        ),
+        (
+            &["train", "--epochs", "0"],
+            "--epochs must be a positive integer",
+        ),
+        (
+            &["train", "--steps-per-epoch", "0"],
+            "--steps-per-epoch must be a positive",
+        ),
+        (
+            &["train", "--base-channels", "7"],
+            "--base-channels: groups must divide",
+        ),
+        (
+            &["train", "--base-channels", "0"],
+            "--base-channels: base_channels must be from 1",
+        ),
+        // An endless file is refused after the cap, not read into memory.
+        (
+            &["generate", "--photo", "/dev/zero"],
+            "--photo /dev/zero: larger than 4194304 bytes",
+        ),
+    ];
+    let data = tempfile::tempdir().unwrap();
+    support::write_two_class_folder(data.path(), 16);
+    for (args, needle) in cases {
+        let mut command = designer();
+        command.args(args).env("RUST_BACKTRACE", "1");
+        if args[0] == "train" {
+            command.arg("--data").arg(data.path());
+        }
+        let output = command.output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{args:?} succeeded");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn a_request_with_anything_after_it_is_refused() {
+    for trailing in [" {\"room_type\":\"office\",\"style\":\"modern\"}", " junk"] {
+        let mut child = designer()
+            .args(["generate", "--request", "-", "--out"])
+            .arg(std::env::temp_dir())
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        let request = format!("{{\"room_type\":\"bedroom\",\"style\":\"modern\"}}{trailing}");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(request.as_bytes())
+            .unwrap();
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{request} was accepted");
+        assert!(stderr.contains("content after the request"), "{stderr}");
+    }
+}
+
+#[test]
 fn a_json_request_on_stdin_is_validated_with_the_field_named() {
     use std::io::Write;
     let mut child = designer()

@@ -39,7 +39,7 @@ impl Default for TrainSettings {
 /// The variables [`TrainSettings::from_env`] reads, with what each means, for help texts.
 pub const VARIABLES: &[(&str, &str)] = &[
     ("EPOCHS", "epochs to train (default 50)"),
-    ("BATCH_SIZE", "images per step (default 32)"),
+    ("BATCH_SIZE", "images per step, at most 1024 (default 32)"),
     (
         "STEPS_PER_EPOCH",
         "steps per epoch; a checkpoint follows each epoch (default 100)",
@@ -55,6 +55,9 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ),
     ("CHECKPOINT_DIR", "checkpoint folder (default checkpoints)"),
 ];
+
+/// Larger batches do not fit a step's memory at 256 px.
+pub const MAX_BATCH_SIZE: u64 = 1024;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{variable} {expected}, got '{value}'")]
@@ -73,32 +76,49 @@ impl TrainSettings {
     /// Reads variables through `lookup` (the environment, or a test's map); unset or empty
     /// variables keep their defaults.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Self::resolve(lookup, |_| None)
+    }
+
+    /// As [`TrainSettings::from_lookup`], with `flag(VARIABLE)` giving a command-line flag's
+    /// name and value where one overrides the variable: both ways in go through the same
+    /// checks, and an error names the flag or the variable the bad value came from.
+    pub fn resolve(
+        lookup: impl Fn(&str) -> Option<String>,
+        flag: impl Fn(&'static str) -> Option<(&'static str, String)>,
+    ) -> Result<Self, ConfigError> {
         let defaults = Self::default();
-        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let get = |name: &'static str| -> Option<(&'static str, String)> {
+            flag(name).or_else(|| {
+                lookup(name)
+                    .filter(|v| !v.trim().is_empty())
+                    .map(|v| (name, v))
+            })
+        };
         let positive = |name: &'static str, default: u64| -> Result<u64, ConfigError> {
             match get(name) {
                 None => Ok(default),
-                Some(v) => v
-                    .trim()
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or(ConfigError {
-                        variable: name,
-                        expected: "must be a positive integer",
-                        value: v,
-                    }),
+                Some((label, v)) => {
+                    v.trim()
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|n| *n > 0)
+                        .ok_or(ConfigError {
+                            variable: label,
+                            expected: "must be a positive integer",
+                            value: v,
+                        })
+                }
             }
         };
         let learning_rate = match get("LEARNING_RATE") {
             None => defaults.learning_rate,
-            Some(v) => v
+            Some((label, v)) => v
                 .trim()
                 .parse::<f64>()
                 .ok()
                 .filter(|r| r.is_finite() && *r > 0.0 && *r < 1.0)
                 .ok_or(ConfigError {
-                    variable: "LEARNING_RATE",
+                    variable: label,
                     expected: "must be a number between 0 and 1",
                     value: v,
                 })?,
@@ -106,20 +126,28 @@ impl TrainSettings {
         let image_size = positive("IMAGE_SIZE", defaults.image_size.into())?;
         if !(16..=256).contains(&image_size) || image_size % 16 != 0 {
             return Err(ConfigError {
-                variable: "IMAGE_SIZE",
+                variable: get("IMAGE_SIZE").map_or("IMAGE_SIZE", |(label, _)| label),
                 expected: "must be a multiple of 16 from 16 to 256",
                 value: image_size.to_string(),
             });
         }
+        let batch_size = positive("BATCH_SIZE", defaults.batch_size as u64)?;
+        if batch_size > MAX_BATCH_SIZE {
+            return Err(ConfigError {
+                variable: get("BATCH_SIZE").map_or("BATCH_SIZE", |(label, _)| label),
+                expected: "must be at most 1024",
+                value: batch_size.to_string(),
+            });
+        }
         Ok(Self {
             epochs: positive("EPOCHS", defaults.epochs)?,
-            batch_size: positive("BATCH_SIZE", defaults.batch_size as u64)? as usize,
+            batch_size: batch_size as usize,
             steps_per_epoch: positive("STEPS_PER_EPOCH", defaults.steps_per_epoch)?,
             learning_rate,
             image_size: image_size as u32,
             max_image_size: positive("MAX_IMAGE_SIZE", defaults.max_image_size)?,
             checkpoint_dir: get("CHECKPOINT_DIR")
-                .map(PathBuf::from)
+                .map(|(_, dir)| PathBuf::from(dir))
                 .unwrap_or(defaults.checkpoint_dir),
         })
     }
@@ -169,6 +197,65 @@ mod tests {
         assert_eq!(s.image_size, 32);
         assert_eq!(s.max_image_size, 1000);
         assert_eq!(s.checkpoint_dir, PathBuf::from("/tmp/ck"));
+    }
+
+    #[test]
+    fn flags_take_the_variables_checks_and_are_named_in_errors() {
+        let flag = |name: &'static str| -> Option<(&'static str, String)> {
+            match name {
+                "EPOCHS" => Some(("--epochs", "0".to_string())),
+                "IMAGE_SIZE" => Some(("--size", "64".to_string())),
+                _ => None,
+            }
+        };
+        let env = |name: &str| (name == "EPOCHS").then(|| "7".to_string());
+        let err = TrainSettings::resolve(env, flag).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "--epochs must be a positive integer, got '0'"
+        );
+        for (variable, label, value, message) in [
+            (
+                "IMAGE_SIZE",
+                "--size",
+                "50",
+                "--size must be a multiple of 16",
+            ),
+            (
+                "IMAGE_SIZE",
+                "--size",
+                "100000",
+                "--size must be a multiple of 16 from 16 to 256",
+            ),
+            (
+                "BATCH_SIZE",
+                "--batch-size",
+                "0",
+                "--batch-size must be a positive integer",
+            ),
+            (
+                "BATCH_SIZE",
+                "--batch-size",
+                "5000",
+                "--batch-size must be at most 1024",
+            ),
+            (
+                "STEPS_PER_EPOCH",
+                "--steps-per-epoch",
+                "0",
+                "--steps-per-epoch must be a positive",
+            ),
+        ] {
+            let flag = |name: &'static str| (name == variable).then(|| (label, value.to_string()));
+            let err = TrainSettings::resolve(|_| None, flag)
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with(message), "{err}");
+        }
+        // A flag wins over its variable.
+        let flag = |name: &'static str| (name == "EPOCHS").then(|| ("--epochs", "3".to_string()));
+        assert_eq!(TrainSettings::resolve(env, flag).unwrap().epochs, 3);
+        assert_eq!(TrainSettings::resolve(env, |_| None).unwrap().epochs, 7);
     }
 
     #[test]
