@@ -21,7 +21,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::net::{IpAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 #[derive(Clone, Debug)]
 pub struct DownloadConfig {
@@ -105,6 +105,7 @@ fn points_private(url: &reqwest::Url) -> bool {
 pub struct Downloader {
     client: reqwest::blocking::Client,
     config: DownloadConfig,
+    decoding: Budget,
 }
 
 /// What one attempt came to: done, or worth another try.
@@ -132,7 +133,11 @@ impl Downloader {
             .user_agent(concat!("designer/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| ClientError(e.to_string()))?;
-        Ok(Self { client, config })
+        Ok(Self {
+            client,
+            config,
+            decoding: Budget::new(DECODE_BUDGET_BYTES),
+        })
     }
 
     pub fn config(&self) -> &DownloadConfig {
@@ -167,6 +172,7 @@ impl Downloader {
     }
 
     fn try_fetch(&self, url: &str) -> Attempt<Vec<u8>> {
+        let started = Instant::now();
         let max = self.config.max_bytes;
         // HEAD first: a file that says it is too large is not downloaded at all. Servers that
         // do not answer HEAD properly still get their GET.
@@ -196,20 +202,36 @@ impl Downloader {
         if declared_length(&response).is_some_and(|n| n > max) {
             return Attempt::Done(Err(Skip::TooLarge));
         }
-        // One byte past the cap is enough to know the file is too large.
+        // The body is read against the attempt's deadline: the client's timeout does not end
+        // a server that sends a byte a second (a tarpit held a worker for 150 s). One byte
+        // past the cap is enough to know the file is too large.
+        let deadline = started + self.config.timeout;
         let mut body = Vec::new();
-        match response.take(max + 1).read_to_end(&mut body) {
-            Ok(_) if body.len() as u64 > max => Attempt::Done(Err(Skip::TooLarge)),
-            Ok(_) => Attempt::Done(Ok(body)),
-            Err(e) => {
-                let timed_out = e.kind() == std::io::ErrorKind::TimedOut
-                    || e.get_ref()
-                        .and_then(|inner| inner.downcast_ref::<reqwest::Error>())
-                        .is_some_and(reqwest::Error::is_timeout);
-                if timed_out {
-                    Attempt::Retry(Skip::Timeout)
-                } else {
-                    Attempt::Done(Err(Skip::Network))
+        let mut chunk = [0u8; 16 * 1024];
+        let mut response = response;
+        loop {
+            if Instant::now() >= deadline {
+                return Attempt::Retry(Skip::Timeout);
+            }
+            match response.read(&mut chunk) {
+                Ok(0) => return Attempt::Done(Ok(body)),
+                Ok(n) => {
+                    body.extend_from_slice(&chunk[..n]);
+                    if body.len() as u64 > max {
+                        return Attempt::Done(Err(Skip::TooLarge));
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    let timed_out = e.kind() == std::io::ErrorKind::TimedOut
+                        || e.get_ref()
+                            .and_then(|inner| inner.downcast_ref::<reqwest::Error>())
+                            .is_some_and(reqwest::Error::is_timeout);
+                    return if timed_out {
+                        Attempt::Retry(Skip::Timeout)
+                    } else {
+                        Attempt::Done(Err(Skip::Network))
+                    };
                 }
             }
         }
@@ -217,12 +239,75 @@ impl Downloader {
 
     /// The image at `url`, decoded under the size limits of [`designer_core::image`].
     pub fn fetch_image(&self, url: &str) -> Result<::image::RgbImage, Skip> {
+        Ok(self.fetch_decoded(url)?.0)
+    }
+
+    /// The image at `url`, decoded, with its share of the decode budget: the caller keeps it
+    /// while it works on the full-size pixels.
+    fn fetch_decoded(&self, url: &str) -> Result<(::image::RgbImage, Grant<'_>), Skip> {
         let bytes = self.fetch(url)?;
         if ::image::guess_format(&bytes).is_err() {
             return Err(Skip::NotImage);
         }
+        // The header says how large the pixels will be; the decode waits until that fits.
+        let (width, height) = ::image::ImageReader::new(std::io::Cursor::new(&bytes))
+            .with_guessed_format()
+            .map_err(|_| Skip::Decode)?
+            .into_dimensions()
+            .map_err(|_| Skip::Decode)?;
+        // The decoder's pixels (up to 4 bytes each) and their RGB8 copy.
+        let grant = self.decoding.take(u64::from(width) * u64::from(height) * 7);
         let image = decode_bounded_any(&bytes).map_err(|_| Skip::Decode)?;
-        Ok(image.to_rgb8())
+        Ok((image.to_rgb8(), grant))
+    }
+}
+
+/// Decoded pixels in flight across all download workers stay under this many bytes (8 images
+/// that each decode to ~180 MB took a process to 1.45 GB): a worker whose image does not fit
+/// waits for the others to finish theirs. An image larger than the whole budget runs alone.
+pub const DECODE_BUDGET_BYTES: u64 = 256 << 20;
+
+/// Bytes shared out to the workers' decodes.
+struct Budget {
+    total: u64,
+    left: std::sync::Mutex<u64>,
+    freed: std::sync::Condvar,
+}
+
+/// A share of the [`Budget`], given back when dropped.
+struct Grant<'a> {
+    budget: &'a Budget,
+    bytes: u64,
+}
+
+impl Budget {
+    fn new(total: u64) -> Self {
+        Self {
+            total,
+            left: std::sync::Mutex::new(total),
+            freed: std::sync::Condvar::new(),
+        }
+    }
+
+    /// Waits until `bytes` (at most the whole budget) are free, and takes them.
+    fn take(&self, bytes: u64) -> Grant<'_> {
+        let bytes = bytes.min(self.total);
+        let mut left = self.left.lock().unwrap_or_else(|e| e.into_inner());
+        while *left < bytes {
+            left = self.freed.wait(left).unwrap_or_else(|e| e.into_inner());
+        }
+        *left -= bytes;
+        Grant {
+            budget: self,
+            bytes,
+        }
+    }
+}
+
+impl Drop for Grant<'_> {
+    fn drop(&mut self) {
+        *self.budget.left.lock().unwrap_or_else(|e| e.into_inner()) += self.bytes;
+        self.budget.freed.notify_all();
     }
 }
 
@@ -329,8 +414,9 @@ impl UrlSource {
         };
         let file = std::fs::File::open(manifest).map_err(io)?;
         let mut lines = 0u64;
-        for line in BufReader::new(file).lines() {
-            if !line.map_err(io)?.trim().is_empty() {
+        let mut reader = BufReader::new(file);
+        while let Some(line) = next_line(&mut reader) {
+            if !line.map_err(io)?.is_ok_and(|text| text.trim().is_empty()) {
                 lines += 1;
             }
         }
@@ -362,9 +448,48 @@ impl UrlSource {
                 passes: std::collections::BTreeMap::new(),
                 skipped: SkipCounts::default(),
             },
-            buffer: ShuffleBuffer::new(capacity),
+            // No larger than a pass: filling 1,000 places from a 41-line manifest fetched every
+            // URL ~25 times before the first step.
+            buffer: ShuffleBuffer::new(capacity.min(lines as usize)),
         })
     }
+}
+
+/// A manifest line longer than this is skipped as a bad line without being held in memory
+/// (a URL and two labels take a few hundred bytes; a 100 MB line took 812 MB).
+pub const MAX_LINE_BYTES: usize = 8 * 1024;
+
+/// One manifest line: its text, or `Err` when it is longer than [`MAX_LINE_BYTES`] (read to
+/// its end and dropped) or not UTF-8. `None` at the end of the file.
+fn next_line(reader: &mut impl BufRead) -> Option<std::io::Result<Result<String, Skip>>> {
+    let mut line = Vec::new();
+    let read = reader
+        .by_ref()
+        .take(MAX_LINE_BYTES as u64 + 1)
+        .read_until(b'\n', &mut line);
+    match read {
+        Err(e) => return Some(Err(e)),
+        Ok(0) => return None,
+        Ok(_) => {}
+    }
+    if line.len() > MAX_LINE_BYTES && line.last() != Some(&b'\n') {
+        // Skip the rest of the line a buffer at a time.
+        loop {
+            let (done, used) = match reader.fill_buf() {
+                Err(e) => return Some(Err(e)),
+                Ok([]) => (true, 0),
+                Ok(buffer) => match buffer.iter().position(|b| *b == b'\n') {
+                    Some(at) => (true, at + 1),
+                    None => (false, buffer.len()),
+                },
+            };
+            reader.consume(used);
+            if done {
+                return Some(Ok(Err(Skip::BadLine)));
+            }
+        }
+    }
+    Some(Ok(String::from_utf8(line).map_err(|_| Skip::BadLine)))
 }
 
 /// Reads the manifest pass after pass into the job queue; stops when nobody listens.
@@ -374,14 +499,17 @@ fn spawn_reader(manifest: PathBuf, jobs: SyncSender<Job>) {
             let Ok(file) = std::fs::File::open(&manifest) else {
                 return;
             };
-            for line in BufReader::new(file).lines() {
+            let mut reader = BufReader::new(file);
+            while let Some(line) = next_line(&mut reader) {
                 let Ok(line) = line else {
                     return;
                 };
-                if line.trim().is_empty() {
+                if line.as_ref().is_ok_and(|text| text.trim().is_empty()) {
                     continue;
                 }
-                let job = serde_json::from_str::<ManifestLine>(&line).map_err(|_| Skip::BadLine);
+                let job = line.and_then(|text| {
+                    serde_json::from_str::<ManifestLine>(&text).map_err(|_| Skip::BadLine)
+                });
                 if jobs.send((pass, job)).is_err() {
                     return;
                 }
@@ -405,7 +533,8 @@ fn download_worker(
             Err(_) => return,
         };
         let result = job.and_then(|line| {
-            let image = downloader.fetch_image(&line.url)?;
+            // The budget's share is held until the full-size pixels are resized away.
+            let (image, _decoding) = downloader.fetch_decoded(&line.url)?;
             Ok(Example {
                 pixels: rgb_to_tensor(&square(&image, size)),
                 room: line.room_type,
@@ -450,6 +579,31 @@ impl ExampleSource for UrlSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_decode_budget_makes_a_share_that_does_not_fit_wait() {
+        let budget = std::sync::Arc::new(Budget::new(100));
+        let first = budget.take(70);
+        let waiter = {
+            let budget = budget.clone();
+            std::thread::spawn(move || {
+                let _second = budget.take(50);
+                *budget.left.lock().unwrap()
+            })
+        };
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(
+            !waiter.is_finished(),
+            "50 more bytes do not fit beside 70 of 100"
+        );
+        drop(first);
+        assert_eq!(waiter.join().unwrap(), 50);
+        // More than the whole budget: it runs alone rather than never.
+        let alone = budget.take(1_000);
+        assert_eq!(alone.bytes, 100);
+        drop(alone);
+        assert_eq!(*budget.left.lock().unwrap(), 100);
+    }
 
     #[test]
     fn private_addresses_are_recognised() {

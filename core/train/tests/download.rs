@@ -115,7 +115,8 @@ fn serve(
             stream.flush()
         };
     let sized = |body: &[u8]| vec![("Content-Length", body.len().to_string())];
-    match path {
+    // Routes ignore the query, so one file can stand for many URLs.
+    match path.split('?').next().unwrap_or_default() {
         "/ok.png" => {
             let body = png(16);
             reply("200 OK", &sized(&body), &body)
@@ -135,6 +136,21 @@ fn serve(
                 body.resize((MAX * 4) as usize, 0);
                 reply("200 OK", &[], &body)
             }
+        }
+        // A tarpit: says 1000 bytes, then sends one every 100 ms.
+        "/drip.png" => {
+            if head {
+                return reply("200 OK", &[("Content-Length", "1000".into())], b"");
+            }
+            stream.write_all(
+                b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1000\r\n\r\n",
+            )?;
+            for _ in 0..1000 {
+                stream.write_all(b"x")?;
+                stream.flush()?;
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Ok(())
         }
         "/slow.png" => {
             std::thread::sleep(Duration::from_millis(4000));
@@ -235,6 +251,25 @@ fn a_slow_server_times_out_after_its_retries() {
         started.elapsed()
     );
     assert_eq!(server.hits("HEAD /slow.png"), 2);
+}
+
+#[test]
+fn a_body_that_drips_in_times_out_and_is_retried() {
+    let server = Server::start();
+    let started = std::time::Instant::now();
+    assert_eq!(
+        Downloader::new(config())
+            .unwrap()
+            .fetch(&server.url("/drip.png")),
+        Err(Skip::Timeout)
+    );
+    // Two attempts of ~0.6 s each: the deadline covers the body, not only the headers.
+    assert!(
+        started.elapsed() < Duration::from_millis(3000),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(server.hits("GET /drip.png"), 2, "retried as a timeout");
 }
 
 #[test]
@@ -363,4 +398,41 @@ fn a_manifest_trains_on_the_good_items_and_counts_the_bad_ones() {
             && err.contains("http_status"),
         "{err}"
     );
+}
+
+#[test]
+fn a_small_manifest_is_fetched_about_once_per_pass_and_a_huge_line_is_skipped() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("manifest.jsonl");
+    let mut lines: Vec<String> = (0..7)
+        .map(|i| {
+            format!(
+                r#"{{"url": "{}", "room_type": "office", "style": "rustic"}}"#,
+                server.url(&format!("/ok.png?i={i}"))
+            )
+        })
+        .collect();
+    // 2 MB on one line: skipped as a bad line, never held whole.
+    lines.insert(3, format!(r#"{{"url": "{}"}}"#, "x".repeat(2 << 20)));
+    std::fs::write(&manifest, lines.join("\n")).unwrap();
+    // A shuffle buffer of 1,000 asked for: it must not be filled by re-reading 7 URLs.
+    let mut source = UrlSource::open(&manifest, 8, 1000, config()).unwrap();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(2);
+    for _ in 0..2 {
+        assert_eq!(source.next_batch(2, &mut rng).unwrap().len(), 2);
+    }
+    assert!(
+        source.skipped().get(Skip::BadLine) >= 1,
+        "{}",
+        source.skipped()
+    );
+    for i in 0..7 {
+        let fetched = server.hits(&format!("GET /ok.png?i={i}"));
+        // One pass fills the buffer; the downloads running ahead take a few more.
+        assert!(
+            fetched <= 6,
+            "URL {i} fetched {fetched} times for 4 examples"
+        );
+    }
 }
