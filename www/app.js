@@ -32,16 +32,43 @@ function showError(message) {
   $('generate').disabled = false;
 }
 
+/** A request that was not made: the message where the designs would be, the form ready. */
+function showRefusal(message) {
+  results.replaceChildren();
+  delete results.dataset.elapsedMs;
+  status.textContent = 'Nothing generated: fix the field below and try again.';
+  showError(message);
+}
+
+// The request's ranges, from the model's own `info` (the core's limits), once it is ready.
+let limits = { variations: [1, 64], steps: [1, 100] };
+// Seeds travel as JavaScript numbers, which hold whole numbers exactly only up to 2^53 - 1
+// (the core takes up to 2^64 - 1): the page offers what it can carry.
+const MAX_SEED = Number.MAX_SAFE_INTEGER;
+
+/** The form's request, or the first field's problem in words. */
 function request() {
-  // Numbers go to the core as typed; it checks them and says what is wrong.
-  const number = (id) => ($(id).value.trim() === '' ? null : Number($(id).value));
+  const whole = (id, label, [low, high]) => {
+    const text = $(id).value.trim();
+    const value = /^\d+$/.test(text) ? BigInt(text) : null;
+    if (value === null || value < BigInt(low) || value > BigInt(high)) {
+      throw new Error(`${label} must be a whole number from ${low} to ${high}`);
+    }
+    return Number(value);
+  };
+  const variations = whole('variations', 'Variations', limits.variations);
+  const seed = whole('seed', 'Seed', [0, MAX_SEED]);
+  // In BigInt: 2^53 - 1 + 2 is not a JavaScript number, and rounds back under the limit.
+  if (BigInt(seed) + BigInt(variations) - 1n > BigInt(MAX_SEED)) {
+    throw new Error(`Seed plus variations must stay at most ${MAX_SEED}: the last design's seed is seed + variations - 1`);
+  }
   return {
     room_type: $('room_type').value,
     style: $('style').value,
-    variations: number('variations'),
-    seed: number('seed'),
-    steps: number('steps'),
-    size: number('size'),
+    variations,
+    seed,
+    steps: whole('steps', 'Steps', limits.steps),
+    size: Number($('size').value),
   };
 }
 
@@ -99,6 +126,9 @@ worker.onmessage = ({ data }) => {
     document.body.dataset.backend = backend;
     fillSelect($('room_type'), data.info.room_types, 'bedroom');
     fillSelect($('style'), data.info.styles, 'scandinavian');
+    limits = data.info.limits;
+    $('variations').max = limits.variations[1];
+    $('seed').max = MAX_SEED;
     status.textContent = `Ready on ${backend === 'webgpu' ? 'your GPU (WebGPU)' : 'your CPU'}: ${data.reason}. Model ${data.model}.`;
     $('generate').disabled = false;
   } else if (data.type === 'progress') {
@@ -115,15 +145,25 @@ worker.onmessage = ({ data }) => {
     $('generate').disabled = false;
   } else if (data.type === 'error') {
     pending.delete(data.id);
-    if (data.id === undefined) status.textContent = 'The generator could not start.';
-    showError(data.message);
+    if (data.id === undefined) {
+      status.textContent = 'The generator could not start.';
+      showError(data.message);
+    } else {
+      showRefusal(data.message);
+    }
   }
 };
 
 
 form.addEventListener('submit', (event) => {
   event.preventDefault();
-  const req = request();
+  let req;
+  try {
+    req = request();
+  } catch (error) {
+    showRefusal(error.message);
+    return;
+  }
   const id = nextId++;
   pending.set(id, req);
   errorBox.hidden = true;

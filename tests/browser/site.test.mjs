@@ -103,16 +103,25 @@ test('generates on WebGPU when the browser has it, at the requested size', async
     const link = page.locator('#results figure a').first();
     assert.equal(await link.getAttribute('download'), 'kitchen-industrial-11.png');
 
-    // A bad request: the core's own message, in the page.
-    await page.fill('#seed', '-5');
-    await page.click('#generate');
-    await page.waitForSelector('#error:not([hidden])');
-    assert.match(await page.textContent('#error'), /^invalid seed: invalid value: integer `-5`, expected u64/);
+    // The page checks its own fields before sending: a refusal says which and why, clears
+    // the status and the last designs, and leaves the form ready.
+    const refused = async (field, value, message) => {
+      await page.fill(field, value);
+      await page.click('#generate');
+      await page.waitForFunction((text) => document.getElementById('error').textContent === text, message);
+      assert.equal(await page.locator('#results figure').count(), 0, 'the last designs are cleared');
+      assert.doesNotMatch(await page.textContent('#status'), /Generating/);
+      assert.equal(await page.locator('#generate').isEnabled(), true);
+    };
+    await refused('#seed', '-5', 'Seed must be a whole number from 0 to 9007199254740991');
+    await refused('#seed', '9007199254740992', 'Seed must be a whole number from 0 to 9007199254740991');
+    await refused('#seed', '9007199254740991',
+      'Seed plus variations must stay at most 9007199254740991: the last design\'s seed is seed + variations - 1');
     await page.fill('#seed', '11');
-    await page.fill('#variations', '99');
-    await page.click('#generate');
-    await page.waitForFunction(() => /variations/.test(document.getElementById('error').textContent));
-    assert.equal(await page.textContent('#error'), 'invalid variations: must be between 1 and 64, got 99');
+    await refused('#variations', '', 'Variations must be a whole number from 1 to 64');
+    await refused('#variations', '99', 'Variations must be a whole number from 1 to 64');
+    await page.fill('#variations', '2');
+    await refused('#steps', '2.5', 'Steps must be a whole number from 1 to 100');
   } finally {
     await browser.close();
   }
