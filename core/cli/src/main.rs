@@ -261,7 +261,8 @@ fn train(args: TrainArgs) -> Result<()> {
     let mut source = open_source(&args.source, &settings)?;
     let device = args.device()?;
     let checkpoint = if args.resume {
-        Checkpoint::load(&settings.checkpoint_dir)?
+        Checkpoint::load(&settings.checkpoint_dir)
+            .with_context(|| format!("resuming from {}", settings.checkpoint_dir.display()))?
     } else {
         None
     };

@@ -7,6 +7,7 @@
 
 use designer_core::weights::{FrameError, split_framed};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
 const MAGIC: &[u8; 8] = b"DSGNCK02";
@@ -27,6 +28,31 @@ pub struct TrainerState {
     /// one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<serde_json::Value>,
+}
+
+/// The state as stored: the trainer's, and the SHA-256 of each section after it, so that a
+/// damaged file is refused on load instead of resuming from flipped bytes. Checkpoints written
+/// before the digests (format 02 all the same) load unchecked.
+#[derive(Serialize, Deserialize)]
+struct StoredState {
+    #[serde(flatten)]
+    state: TrainerState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    digests: Option<Digests>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Digests {
+    weights: String,
+    averaged: String,
+    optimizer: String,
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 #[derive(Clone, Debug)]
@@ -58,12 +84,23 @@ pub enum CheckpointError {
     },
     #[error("checkpoint does not fit: {0}")]
     Mismatch(String),
+    #[error(
+        "the checkpoint's {0} section does not match its digest: the file is damaged; resume from an intact copy or start the run again"
+    )]
+    Corrupt(&'static str),
 }
 
 impl Checkpoint {
     pub fn encode(&self) -> Result<Vec<u8>, CheckpointError> {
-        let state = serde_json::to_vec(&self.state)?;
         let averaged = self.averaged.as_deref().unwrap_or_default();
+        let state = serde_json::to_vec(&StoredState {
+            state: self.state.clone(),
+            digests: Some(Digests {
+                weights: sha256_hex(&self.weights),
+                averaged: sha256_hex(averaged),
+                optimizer: sha256_hex(&self.optimizer),
+            }),
+        })?;
         let mut out = Vec::with_capacity(
             32 + state.len() + self.weights.len() + averaged.len() + self.optimizer.len(),
         );
@@ -88,8 +125,20 @@ impl Checkpoint {
         })?;
         let (weights, rest) = split_long_framed(rest)?;
         let (averaged, optimizer) = split_long_framed(rest)?;
+        let stored: StoredState = serde_json::from_slice(state)?;
+        if let Some(digests) = &stored.digests {
+            for (section, bytes, digest) in [
+                ("weights", weights, &digests.weights),
+                ("moving average", averaged, &digests.averaged),
+                ("optimizer", optimizer, &digests.optimizer),
+            ] {
+                if sha256_hex(bytes) != *digest {
+                    return Err(CheckpointError::Corrupt(section));
+                }
+            }
+        }
         Ok(Self {
-            state: serde_json::from_slice(state)?,
+            state: stored.state,
             weights: weights.to_vec(),
             averaged: (!averaged.is_empty()).then(|| averaged.to_vec()),
             optimizer: optimizer.to_vec(),
@@ -193,6 +242,21 @@ mod tests {
             Checkpoint::decode(b"DSGNCK01...."),
             Err(CheckpointError::OldFormat)
         ));
+        // A byte flipped anywhere in a section: refused, naming it.
+        let sections = [
+            ("weights", bytes.len() - 17),
+            ("moving average", bytes.len() - 6),
+            ("optimizer", bytes.len() - 2),
+        ];
+        for (section, at) in sections {
+            let mut flipped = bytes.clone();
+            flipped[at] ^= 0x5a;
+            let error = Checkpoint::decode(&flipped).unwrap_err();
+            assert!(
+                matches!(error, CheckpointError::Corrupt(s) if s == section),
+                "{section}: {error}"
+            );
+        }
         for cut in [4, 10, 20, 60] {
             assert!(
                 Checkpoint::decode(&bytes[..cut.min(bytes.len() - 9)]).is_err(),

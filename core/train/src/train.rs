@@ -191,6 +191,14 @@ impl Trainer {
             .from_bytes(Bytes::from_bytes_vec(checkpoint.optimizer.clone()))
             .map_err(|e| CheckpointError::Mismatch(format!("optimizer state: {e}")))?;
         let state = &checkpoint.state;
+        // A step past the run's end would export at once, whatever the parameters hold.
+        if state.step > state.total_steps || state.step > config.steps {
+            return Err(CheckpointError::Mismatch(format!(
+                "the checkpoint is at step {} of {}, past this run's {} steps",
+                state.step, state.total_steps, config.steps
+            ))
+            .into());
+        }
         if state.seed != config.seed {
             return Err(CheckpointError::Mismatch(format!(
                 "the checkpoint was trained with seed {}, this run asks for seed {}",

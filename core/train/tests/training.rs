@@ -192,12 +192,26 @@ fn a_resumed_run_ends_exactly_where_an_uninterrupted_one_does() {
         values(&straight) == values(&resumed),
         "resumed parameters differ from the uninterrupted run's"
     );
-    let other_seed = TrainConfig { seed: 10, ..config };
+    let other_seed = TrainConfig {
+        seed: 10,
+        ..config.clone()
+    };
     let err = Trainer::resume(&checkpoint, Device::flex(), other_seed, &mut open())
         .err()
         .unwrap()
         .to_string();
     assert!(err.contains("seed 9"), "{err}");
+    // A step edited past the run's end is refused, not exported at once.
+    let mut edited = checkpoint.clone();
+    edited.state.step = 999_999;
+    let err = Trainer::resume(&edited, Device::flex(), config, &mut open())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("step 999999 of 12, past this run's 12 steps"),
+        "{err}"
+    );
 }
 
 #[test]
