@@ -31,7 +31,7 @@ impl From<::image::ImageError> for ImageError {
         use ::image::ImageError as E;
         use ::image::error::{ImageFormatHint, LimitErrorKind};
         let format = |hint: &ImageFormatHint| match hint {
-            ImageFormatHint::Exact(format) => format!("{format:?}").to_uppercase(),
+            ImageFormatHint::Exact(format) => format!("{format:?}").to_ascii_uppercase(),
             _ => "image".to_string(),
         };
         ImageError::Decode(match &error {
