@@ -222,6 +222,8 @@ struct TrainBars {
     bars: Bars,
     metrics: Option<std::fs::File>,
     last_loss: f32,
+    /// Downloads counted at the last epoch line.
+    fetches_before: u64,
 }
 
 impl RunObserver for TrainBars {
@@ -243,8 +245,17 @@ impl RunObserver for TrainBars {
     }
 
     fn epoch(&mut self, end: &EpochEnd) {
+        // Downloading sources say how many fetches the epoch made.
+        let fetches = match end.source.fetches() {
+            Some(total) => {
+                let epoch = total - self.fetches_before;
+                self.fetches_before = total;
+                format!(", downloads: {epoch}")
+            }
+            None => String::new(),
+        };
         self.bars.println(&format!(
-            "epoch {}/{}: step {}, loss {:.4}, skipped items: {}, checkpoint {}",
+            "epoch {}/{}: step {}, loss {:.4}, skipped items: {}{fetches}, checkpoint {}",
             end.epoch,
             end.epochs,
             end.step,
@@ -324,6 +335,7 @@ fn train(args: TrainArgs) -> Result<()> {
         bars: Bars::showing(bar),
         metrics,
         last_loss: f32::NAN,
+        fetches_before: 0,
     };
     let dir = &settings.checkpoint_dir;
     let outcome = run(

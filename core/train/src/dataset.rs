@@ -39,6 +39,10 @@ pub trait ExampleSource {
     fn skipped(&self) -> SkipCounts {
         SkipCounts::default()
     }
+    /// Downloads requested so far (GETs, retries included), for sources that download.
+    fn fetches(&self) -> Option<u64> {
+        None
+    }
     /// What a checkpoint must keep for the stream to continue exactly where it was; `None`
     /// for sources without a position (rendered on the fly, or the network's order).
     fn state(&self) -> Option<serde_json::Value> {

@@ -106,6 +106,8 @@ pub struct Downloader {
     client: reqwest::blocking::Client,
     config: DownloadConfig,
     decoding: Budget,
+    /// GETs sent, retries included.
+    gets: std::sync::atomic::AtomicU64,
 }
 
 /// What one attempt came to: done, or worth another try.
@@ -137,11 +139,17 @@ impl Downloader {
             client,
             config,
             decoding: Budget::new(DECODE_BUDGET_BYTES),
+            gets: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
     pub fn config(&self) -> &DownloadConfig {
         &self.config
+    }
+
+    /// GETs sent so far, retries included.
+    pub fn fetches(&self) -> u64 {
+        self.gets.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The file's bytes, at most `max_bytes` of them, retrying 5xx answers and timeouts.
@@ -188,6 +196,7 @@ impl Downloader {
             Err(e) if e.is_redirect() || e.is_timeout() => return Self::classify(&e),
             Err(_) => {}
         }
+        self.gets.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let response = match self.client.get(url).send() {
             Ok(r) => r,
             Err(e) => return Self::classify(&e),
@@ -336,6 +345,7 @@ pub struct ManifestLine {
 /// through the shuffle buffer. Memory: the buffer, plus a few downloads in flight.
 pub struct UrlSource {
     manifest: PathBuf,
+    downloader: std::sync::Arc<Downloader>,
     size: u32,
     lines: u64,
     stream: UrlStream,
@@ -440,6 +450,7 @@ impl UrlSource {
         }
         Ok(Self {
             manifest: manifest.to_path_buf(),
+            downloader,
             size,
             lines,
             stream: UrlStream {
@@ -573,6 +584,10 @@ impl ExampleSource for UrlSource {
 
     fn skipped(&self) -> SkipCounts {
         self.stream.skipped.clone()
+    }
+
+    fn fetches(&self) -> Option<u64> {
+        Some(self.downloader.fetches())
     }
 }
 

@@ -427,6 +427,15 @@ fn a_small_manifest_is_fetched_about_once_per_pass_and_a_huge_line_is_skipped() 
         "{}",
         source.skipped()
     );
+    let served: u32 = (0..7)
+        .map(|i| server.hits(&format!("GET /ok.png?i={i}")))
+        .sum();
+    let counted = source.fetches().expect("a URL source counts its downloads");
+    // A worker may have sent a GET the server has not counted yet when this reads.
+    assert!(
+        counted >= u64::from(served) && counted <= u64::from(served) + 4,
+        "{counted} vs {served}"
+    );
     for i in 0..7 {
         let fetched = server.hits(&format!("GET /ok.png?i={i}"));
         // One pass fills the buffer; the downloads running ahead take a few more.
