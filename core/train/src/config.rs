@@ -94,22 +94,27 @@ impl TrainSettings {
                     .map(|v| (name, v))
             })
         };
-        let positive = |name: &'static str, default: u64| -> Result<u64, ConfigError> {
-            match get(name) {
-                None => Ok(default),
-                Some((label, v)) => {
-                    v.trim()
-                        .parse::<u64>()
-                        .ok()
-                        .filter(|n| *n > 0)
-                        .ok_or(ConfigError {
-                            variable: label,
-                            expected: "must be a positive integer",
-                            value: v,
-                        })
-                }
+        // A positive whole number that also `fits` (else `expected` says what would).
+        let bounded = |name: &'static str,
+                       default: u64,
+                       fits: fn(u64) -> bool,
+                       expected: &'static str|
+         -> Result<u64, ConfigError> {
+            let Some((label, v)) = get(name) else {
+                return Ok(default);
+            };
+            let error = |expected| ConfigError {
+                variable: label,
+                expected,
+                value: v.clone(),
+            };
+            match v.trim().parse::<u64>().ok().filter(|n| *n > 0) {
+                None => Err(error("must be a positive integer")),
+                Some(n) if !fits(n) => Err(error(expected)),
+                Some(n) => Ok(n),
             }
         };
+        let positive = |name, default| bounded(name, default, |_| true, "");
         let learning_rate = match get("LEARNING_RATE") {
             None => defaults.learning_rate,
             Some((label, v)) => v
@@ -123,22 +128,18 @@ impl TrainSettings {
                     value: v,
                 })?,
         };
-        let image_size = positive("IMAGE_SIZE", defaults.image_size.into())?;
-        if !(16..=256).contains(&image_size) || image_size % 16 != 0 {
-            return Err(ConfigError {
-                variable: get("IMAGE_SIZE").map_or("IMAGE_SIZE", |(label, _)| label),
-                expected: "must be a multiple of 16 from 16 to 256",
-                value: image_size.to_string(),
-            });
-        }
-        let batch_size = positive("BATCH_SIZE", defaults.batch_size as u64)?;
-        if batch_size > MAX_BATCH_SIZE {
-            return Err(ConfigError {
-                variable: get("BATCH_SIZE").map_or("BATCH_SIZE", |(label, _)| label),
-                expected: "must be at most 1024",
-                value: batch_size.to_string(),
-            });
-        }
+        let image_size = bounded(
+            "IMAGE_SIZE",
+            defaults.image_size.into(),
+            |n| (16..=256).contains(&n) && n % 16 == 0,
+            "must be a multiple of 16 from 16 to 256",
+        )?;
+        let batch_size = bounded(
+            "BATCH_SIZE",
+            defaults.batch_size as u64,
+            |n| n <= MAX_BATCH_SIZE,
+            "must be at most 1024",
+        )?;
         Ok(Self {
             epochs: positive("EPOCHS", defaults.epochs)?,
             batch_size: batch_size as usize,
