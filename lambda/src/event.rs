@@ -138,25 +138,29 @@ fn http_parts(event: Value) -> Result<(Option<String>, Value), ApiError> {
     let body = if text.trim().is_empty() {
         Value::Object(Map::new())
     } else {
-        let body: Value = serde_json::from_str(&text).map_err(|e| {
-            ApiError::invalid("request", format!("the body is not valid JSON: {e}"))
-        })?;
-        if body.is_object() {
-            // A Value keeps the last of a repeated key; the request is refused instead, as
-            // the CLI and the browser refuse it.
-            serde_json::from_str::<UniqueKeys>(&text).map_err(|e| {
-                let message = e.to_string();
-                let message = message.split(" at line ").next().unwrap_or(&message);
-                ApiError::invalid("request", message.to_string())
+        let not_json = |e| ApiError::invalid("request", format!("the body is not valid JSON: {e}"));
+        if text.trim_start().starts_with('{') {
+            // Read as a map that refuses a repeated key (a Value keeps the last one), as the
+            // CLI and the browser refuse it.
+            let UniqueKeys(map) = serde_json::from_str(&text).map_err(|e| {
+                if e.classify() == serde_json::error::Category::Data {
+                    let message = e.to_string();
+                    let message = message.split(" at line ").next().unwrap_or(&message);
+                    ApiError::invalid("request", message.to_string())
+                } else {
+                    not_json(e)
+                }
             })?;
+            Value::Object(map)
+        } else {
+            serde_json::from_str(&text).map_err(not_json)?
         }
-        body
     };
     Ok((action, body))
 }
 
-/// A JSON object read only to check that no key of it is given twice.
-struct UniqueKeys;
+/// A JSON object in which no key is given twice.
+struct UniqueKeys(Map<String, Value>);
 
 impl<'de> serde::Deserialize<'de> for UniqueKeys {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -168,16 +172,17 @@ impl<'de> serde::Deserialize<'de> for UniqueKeys {
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(
                 self,
-                mut map: A,
+                mut access: A,
             ) -> Result<UniqueKeys, A::Error> {
-                let mut seen = std::collections::HashSet::new();
-                while let Some(key) = map.next_key::<String>()? {
-                    if !seen.insert(key.clone()) {
+                let mut map = Map::new();
+                while let Some(key) = access.next_key::<String>()? {
+                    if map.contains_key(&key) {
                         return Err(serde::de::Error::custom(format!("duplicate field `{key}`")));
                     }
-                    map.next_value::<serde::de::IgnoredAny>()?;
+                    let value = access.next_value()?;
+                    map.insert(key, value);
                 }
-                Ok(UniqueKeys)
+                Ok(UniqueKeys(map))
             }
         }
         deserializer.deserialize_map(Keys)
