@@ -4,7 +4,7 @@
 //! Backend-neutral: the tensors' `Device` decides where it runs (CPU, WebGPU, Vulkan...).
 
 use crate::labels::{self, RoomType, Style};
-use burn::module::Module;
+use burn::module::{Module, ModuleMapper, Param, ParamId};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{
     Embedding, EmbeddingConfig, GroupNorm, GroupNormConfig, Linear, LinearConfig, PaddingConfig2d,
@@ -96,8 +96,14 @@ impl ModelConfig {
             + conv(c, 3, 3)
     }
 
-    /// A model with freshly initialised weights.
+    /// A model with freshly initialised weights, its parameters numbered 0, 1, 2... in module
+    /// order (see [`NumberParameters`]).
     pub fn init(&self, device: &Device) -> Generator {
+        self.init_randomly_numbered(device)
+            .map(&mut NumberParameters::default())
+    }
+
+    fn init_randomly_numbered(&self, device: &Device) -> Generator {
         let c = self.base_channels;
         let block = |cin, cout| ResBlock::new(cin, cout, self.cond_dim, self.groups, device);
         let conv = |cin, cout, stride| {
@@ -132,6 +138,23 @@ impl ModelConfig {
             out_norm: GroupNormConfig::new(self.groups, c).init(device),
             out: conv(c, 3, 1),
         }
+    }
+}
+
+/// Gives parameters the ids 0, 1, 2... in module order. burn draws a random `ParamId` for
+/// each new parameter, and the ids are saved with the weights, so two identical runs wrote
+/// different bytes (and model versions). Numbering at creation, not at export, keeps the ids
+/// the optimizer's state is keyed by the same through training, checkpoints and resume.
+#[derive(Default)]
+struct NumberParameters {
+    next: u64,
+}
+
+impl ModuleMapper for NumberParameters {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let (_, value, mapper) = param.consume();
+        self.next += 1;
+        Param::from_mapped_value(ParamId::from(self.next - 1), value, mapper)
     }
 }
 

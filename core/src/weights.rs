@@ -46,6 +46,24 @@ pub struct WeightsHeader {
     pub training_steps: u64,
 }
 
+/// The header as stored: the caller's, and the SHA-256 of the parameter bytes after it, so a
+/// damaged file is refused on load instead of generating from flipped bytes. Files written
+/// before the digest (format 1 all the same) load unchecked.
+#[derive(Serialize, Deserialize)]
+struct StoredHeader {
+    #[serde(flatten)]
+    header: WeightsHeader,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    parameters_sha256: Option<String>,
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum WeightsError {
     #[error("not a Designer weights file (bad magic bytes)")]
@@ -61,6 +79,10 @@ pub enum WeightsError {
     /// The header's model shape is impossible, or the file is too small or too large for it.
     #[error("weights header describes no model this file can hold: {0}")]
     Shape(String),
+    #[error(
+        "the weights file's parameters do not match their digest: the file is damaged; use an intact copy"
+    )]
+    Corrupt,
     #[error("cannot read weights file: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -146,9 +168,15 @@ impl Weights {
             FrameError::BadMagic => WeightsError::BadMagic,
             FrameError::Truncated => WeightsError::Truncated,
         })?;
-        let header: WeightsHeader = serde_json::from_slice(header)?;
+        let StoredHeader {
+            header,
+            parameters_sha256,
+        } = serde_json::from_slice(header)?;
         if header.format != FORMAT_VERSION {
             return Err(WeightsError::Format(header.format));
+        }
+        if parameters_sha256.is_some_and(|digest| digest != sha256_hex(parameters)) {
+            return Err(WeightsError::Corrupt);
         }
         header.model.validate().map_err(WeightsError::Shape)?;
         // Parameters take 2 (f16) or 4 (f32) bytes each, plus burnpack's per-tensor metadata.
@@ -223,7 +251,10 @@ impl Weights {
             .into_record()
             .into_bytes()
             .map_err(|e| WeightsError::Record(e.to_string()))?;
-        let header = serde_json::to_vec(header)?;
+        let header = serde_json::to_vec(&StoredHeader {
+            header: header.clone(),
+            parameters_sha256: Some(sha256_hex(&parameters)),
+        })?;
         let mut out = Vec::with_capacity(MAGIC.len() + 4 + header.len() + parameters.len());
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&(header.len() as u32).to_le_bytes());

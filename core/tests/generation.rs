@@ -218,7 +218,20 @@ fn weights_round_trip_and_corrupt_files_are_refused() {
         Weights::from_bytes(&bytes[..10]),
         Err(WeightsError::Truncated)
     ));
-    let truncated = Weights::from_bytes(&bytes[..bytes.len() - 100]).unwrap();
+    // The parameters' digest catches a cut or a flipped byte before anything is built.
+    assert!(matches!(
+        Weights::from_bytes(&bytes[..bytes.len() - 100]),
+        Err(WeightsError::Corrupt)
+    ));
+    let mut flipped = bytes.clone();
+    let middle = flipped.len() - 200;
+    flipped[middle] ^= 0x40;
+    let error = Weights::from_bytes(&flipped).unwrap_err();
+    assert!(matches!(error, WeightsError::Corrupt), "{error}");
+    assert!(error.to_string().contains("damaged"), "{error}");
+    // A file written before the digest loads unchecked, and a cut one fails to build.
+    let undigested = with_header(&bytes, &header);
+    let truncated = Weights::from_bytes(&undigested[..undigested.len() - 100]).unwrap();
     assert!(matches!(
         truncated.build(&device),
         Err(WeightsError::Record(_))
@@ -249,6 +262,38 @@ fn weights_round_trip_and_corrupt_files_are_refused() {
             .is_ok(),
         "groups hold no parameters of their own"
     );
+}
+
+#[test]
+fn the_same_parameters_give_the_same_bytes() {
+    let device = Device::flex();
+    let config = ModelConfig {
+        base_channels: 8,
+        cond_dim: 16,
+        groups: 4,
+    };
+    let header = WeightsHeader {
+        format: designer_core::weights::FORMAT_VERSION,
+        name: "test".into(),
+        model: config.clone(),
+        image_size: 16,
+        trained_on: "nothing".into(),
+        training_steps: 0,
+    };
+    let encode = || {
+        device.seed(11);
+        Weights::encode(config.init(&device), &header).unwrap()
+    };
+    let (first, second) = (encode(), encode());
+    assert!(first == second, "two identical models wrote different files");
+    let (a, b) = (
+        Weights::from_bytes(&first).unwrap(),
+        Weights::from_bytes(&second).unwrap(),
+    );
+    assert_eq!(a.version(), b.version());
+    // A file's parameters keep their numbering through a load and a save.
+    let again = Weights::encode(a.build(&device).unwrap(), &header).unwrap();
+    assert!(again == first, "a loaded model saved different bytes");
 }
 
 /// `bytes` (a weights file) with its header replaced by `header`.

@@ -2,7 +2,7 @@
 
 use crate::cache::{self, ResponseCache};
 use crate::error::{ApiError, ErrorKind};
-use crate::event::{Action, Call, Reply, Transport, respond};
+use crate::event::{Action, Call, RawPayload, Reply, Transport, respond};
 use crate::settings::Settings;
 use crate::store::Location;
 use crate::train;
@@ -70,11 +70,21 @@ impl App {
         })
     }
 
-    pub async fn handle(self: Arc<Self>, event: LambdaEvent<Value>) -> Result<Value, Diagnostic> {
+    pub async fn handle(
+        self: Arc<Self>,
+        event: LambdaEvent<RawPayload>,
+    ) -> Result<Value, Diagnostic> {
         let (payload, context) = event.into_parts();
         let request_id = context.request_id.clone();
-        let transport = Transport::of(&payload);
-        let result = match Call::parse(payload, transport) {
+        // A payload that is not JSON can only be a direct invoke's: HTTP events are AWS's own.
+        let (transport, call) = match payload.parse() {
+            Ok(payload) => {
+                let transport = Transport::of(&payload);
+                (transport, Call::parse(payload, transport))
+            }
+            Err(error) => (Transport::Direct, Err(error)),
+        };
+        let result = match call {
             Err(error) => Err(error),
             Ok(call) => {
                 tracing::info!(request_id, action = ?call.action, ?transport, "invocation");

@@ -7,7 +7,7 @@ use aws_lambda_events::lambda_function_urls::{
     LambdaFunctionUrlRequest, LambdaFunctionUrlResponse,
 };
 use base64::Engine as _;
-use lambda_runtime::Diagnostic;
+use lambda_runtime::{Diagnostic, LambdaInvocation};
 use serde_json::{Map, Value};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -126,37 +126,74 @@ fn http_parts(event: Value) -> Result<(Option<String>, Value), ApiError> {
         return Err(ApiError::method_not_allowed(&method, &path, allow));
     }
     let raw = request.body.unwrap_or_default();
-    let text = if request.is_base64_encoded {
-        let bytes = base64::engine::general_purpose::STANDARD
+    let bytes = if request.is_base64_encoded {
+        base64::engine::general_purpose::STANDARD
             .decode(raw.as_bytes())
-            .map_err(|_| ApiError::invalid("request", "the body is not valid base64"))?;
-        String::from_utf8(bytes)
-            .map_err(|_| ApiError::invalid("request", "the body is not UTF-8 text"))?
+            .map_err(|_| ApiError::invalid("request", "the body is not valid base64"))?
     } else {
-        raw
+        raw.into_bytes()
     };
-    let body = if text.trim().is_empty() {
+    let body = if bytes.trim_ascii().is_empty() {
         Value::Object(Map::new())
     } else {
-        let not_json = |e| ApiError::invalid("request", format!("the body is not valid JSON: {e}"));
-        if text.trim_start().starts_with('{') {
-            // Read as a map that refuses a repeated key (a Value keeps the last one), as the
-            // CLI and the browser refuse it.
-            let UniqueKeys(map) = serde_json::from_str(&text).map_err(|e| {
-                if e.classify() == serde_json::error::Category::Data {
-                    let message = e.to_string();
-                    let message = message.split(" at line ").next().unwrap_or(&message);
-                    ApiError::invalid("request", message.to_string())
-                } else {
-                    not_json(e)
-                }
-            })?;
-            Value::Object(map)
-        } else {
-            serde_json::from_str(&text).map_err(not_json)?
-        }
+        parse_json(&bytes, "body")?
     };
     Ok((action, body))
+}
+
+/// What the runtime hands the handler: the invocation's bytes exactly as they came, as base64
+/// in a JSON string (see [`carry_raw_payload`]).
+#[derive(serde::Deserialize)]
+#[serde(transparent)]
+pub struct RawPayload(String);
+
+/// Wraps an invocation's bytes into a [`RawPayload`] before lambda_runtime deserialises them.
+/// Left to itself the runtime parses the payload into a `Value`, which keeps the last of two
+/// repeated keys, accepts content after the JSON, and answers a payload that is not JSON with
+/// its own internal error type before the handler sees it; this way the handler parses every
+/// payload with the same rules as an HTTP body and the CLI.
+pub fn carry_raw_payload(mut invocation: LambdaInvocation) -> LambdaInvocation {
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&invocation.body);
+    invocation.body = serde_json::to_vec(&encoded)
+        .expect("a string serialises")
+        .into();
+    invocation
+}
+
+impl RawPayload {
+    /// The payload as JSON, refused as a request is refused when it is not one JSON value or
+    /// repeats a key.
+    pub fn parse(&self) -> Result<Value, ApiError> {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(&self.0)
+            .map_err(|_| ApiError::invalid("request", "the payload did not come through the runtime layer"))?;
+        parse_json(&bytes, "payload")
+    }
+}
+
+/// One JSON value, as the core reads a request: a UTF-8 byte-order mark is skipped, content
+/// after the value is refused, and so is an object that gives a key twice (a `Value` would
+/// keep the last one, where the CLI and the browser refuse it). `what` names the text in
+/// messages ("body", "payload").
+fn parse_json(bytes: &[u8], what: &str) -> Result<Value, ApiError> {
+    let text = std::str::from_utf8(bytes)
+        .map_err(|_| ApiError::invalid("request", format!("the {what} is not UTF-8 text")))?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let not_json =
+        |e: serde_json::Error| ApiError::invalid("request", format!("the {what} is not valid JSON: {e}"));
+    if !text.trim_start().starts_with('{') {
+        return serde_json::from_str(text).map_err(not_json);
+    }
+    let UniqueKeys(map) = serde_json::from_str(text).map_err(|e| {
+        if e.classify() == serde_json::error::Category::Data {
+            let message = e.to_string();
+            let message = message.split(" at line ").next().unwrap_or(&message);
+            ApiError::invalid("request", message.to_string())
+        } else {
+            not_json(e)
+        }
+    })?;
+    Ok(Value::Object(map))
 }
 
 /// A JSON object in which no key is given twice.

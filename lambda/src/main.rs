@@ -10,7 +10,8 @@ mod store;
 mod train;
 
 use app::App;
-use lambda_runtime::{Error, service_fn};
+use lambda_runtime::tower::util::MapRequestLayer;
+use lambda_runtime::{Error, Runtime, service_fn};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -54,5 +55,8 @@ async fn main() -> Result<(), Error> {
             .await
             .inspect_err(|e| tracing::error!(error = %e, "init failed"))?,
     );
-    lambda_runtime::run(service_fn(move |event| app.clone().handle(event))).await
+    Runtime::new(service_fn(move |event| app.clone().handle(event)))
+        .layer(MapRequestLayer::new(event::carry_raw_payload))
+        .run()
+        .await
 }

@@ -106,6 +106,30 @@ fn direct_invocations_generate_describe_and_refuse_bad_requests() {
         );
     }
 
+    // Payloads the runtime would have parsed its own way: one parser, the CLI's rules.
+    let raw_refusals = [
+        (
+            r#"{"room_type":"castle","room_type":"bedroom","style":"modern"}"#,
+            "duplicate field `room_type`",
+        ),
+        ("room_type=bedroom", "the payload is not valid JSON"),
+        (
+            r#"{"room_type":"bedroom","style":"modern"} {"action":"train"}"#,
+            "the payload is not valid JSON: trailing characters",
+        ),
+    ];
+    for (payload, message) in raw_refusals {
+        let (status, error) = emulator.invoke_raw(payload);
+        assert_eq!(status, 500, "{payload}: {error}");
+        assert_eq!(error["errorType"], "InvalidRequest", "{payload}: {error}");
+        let got = error["errorMessage"].as_str().unwrap();
+        assert!(got.contains(message), "{payload}: '{got}' lacks '{message}'");
+    }
+    let with_bom = format!("\u{feff}{}", generate_request(json!({"variations": 1})));
+    let (status, bom) = emulator.invoke_raw(&with_bom);
+    assert_eq!(status, 200, "{bom}");
+    assert_eq!(bom["designs"][0], response["designs"][0]);
+
     // Logs are JSON lines (CloudWatch's format), with init's timing.
     let logs = std::fs::read_to_string(&log).unwrap();
     let lines: Vec<Value> = logs

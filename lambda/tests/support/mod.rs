@@ -145,6 +145,11 @@ impl Emulator {
     /// A direct (RequestResponse) invocation: status and the JSON answer. A function error
     /// comes back as the emulator's 500 with `errorType` and `errorMessage`.
     pub fn invoke(&self, payload: &Value) -> (u16, Value) {
+        self.invoke_raw(&payload.to_string())
+    }
+
+    /// A direct invocation with these exact payload bytes (which need not be JSON).
+    pub fn invoke_raw(&self, payload: &str) -> (u16, Value) {
         let url = format!(
             "http://127.0.0.1:{}/2015-03-31/functions/_/invocations",
             self.port
