@@ -159,7 +159,8 @@ eval: $(BIN) data
 
 ## Contact sheets (room types x styles): the training scenes and the embedded models' designs.
 sheet: $(BIN) data
-	$(BIN) scenes --catalog $(CATALOG) --sheet docs/scenes.png --size 128 --seed 3
+	$(BIN) scenes --catalog $(CATALOG) --sheet docs/scenes.png --size 256 --seed 3
+	$(BIN) scenes --catalog $(CATALOG) --sheet docs/scenes-small.png --size 96 --seed 3
 	$(BIN) sheet --size 64 --out docs/designs.png
 	$(BIN) sheet --size 128 --out docs/designs-128.png
 

@@ -14,6 +14,7 @@
 //! The result matches the burn model within float rounding (tested against it), so the two are
 //! interchangeable; [`crate::generate::Designer`] uses this one on the CPU device.
 
+use crate::labels::Vocabulary;
 use crate::model::{Condition, Generator, ResBlock};
 use crate::sampler::VelocityModel;
 use burn::module::Param;
@@ -24,6 +25,7 @@ use std::cell::RefCell;
 
 /// The generator's parameters in the layouts the pass below reads.
 pub struct CpuGenerator {
+    vocabulary: Vocabulary,
     time_freqs: Vec<f32>,
     time_in: Dense,
     time_out: Dense,
@@ -537,6 +539,7 @@ impl CpuGenerator {
             time_freqs: (0..freqs)
                 .map(|i| (-(10_000f32.ln()) * i as f32 / freqs as f32).exp() * 1000.0)
                 .collect(),
+            vocabulary: model.vocabulary.clone(),
             time_in: Dense::new(&model.time_in),
             time_out: Dense::new(&model.time_out),
             room_embedding: Table::new(&model.room_embedding),
@@ -566,8 +569,9 @@ impl CpuGenerator {
         let mut hidden = self.time_in.forward(&features);
         hidden.iter_mut().for_each(|h| *h = silu(*h));
         let mut cond = self.time_out.forward(&hidden);
-        let room = self.room_embedding.row(condition.room_id());
-        let style = self.style_embedding.row(condition.style_id());
+        let (room, style) = condition.rows(&self.vocabulary);
+        let room = self.room_embedding.row(room);
+        let style = self.style_embedding.row(style);
         for ((c, r), s) in cond.iter_mut().zip(room).zip(style) {
             *c = silu(*c + (r + s));
         }

@@ -93,6 +93,11 @@ impl Designer {
         &self.model_version
     }
 
+    /// The labels the model was trained on.
+    pub fn vocabulary(&self) -> &crate::labels::Vocabulary {
+        &self.header.model.vocabulary
+    }
+
     /// The size the model was trained at, and so generates best at.
     pub fn trained_size(&self) -> u32 {
         self.header.image_size
@@ -162,10 +167,28 @@ impl Designer {
         on_progress: &mut dyn FnMut(u32, u32),
     ) -> Result<Pending, DesignError> {
         request.validate()?;
+        self.check_labels(request)?;
         let started = Instant::now();
         let (start, t_start) = self.starting_point(request)?;
         let images = self.sample_from(request, start, t_start, on_progress);
         Ok(Pending { images, started })
+    }
+
+    /// Refuses a room type or style the model was not trained on (a model older than the
+    /// label), naming the model and the labels it knows.
+    fn check_labels(&self, request: &DesignRequest) -> Result<(), DesignError> {
+        self.header
+            .model
+            .vocabulary
+            .check(&self.model_version, request.room_type, request.style)
+            .map_err(|e| {
+                let field = if e.what == crate::labels::RoomType::WHAT {
+                    "room_type"
+                } else {
+                    "style"
+                };
+                DesignError::invalid(field, e.to_string())
+            })
     }
 
     /// Where the ODE starts for a request: seeded noise at t = 0, or the noise mixed with the
@@ -205,6 +228,7 @@ impl Designer {
     /// another implementation of the network needs to reproduce and check our output.
     pub fn sample_tensors(&self, request: &DesignRequest) -> Result<SampledTensors, DesignError> {
         request.validate()?;
+        self.check_labels(request)?;
         let (start, t_start) = self.starting_point(request)?;
         let read = |tensor: Tensor<4>| {
             floats(

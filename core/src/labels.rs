@@ -75,6 +75,9 @@ label_set!(
         Bathroom => "bathroom",
         Office => "office",
         DiningRoom => "dining_room",
+        KidsRoom => "kids_room",
+        HomeGym => "home_gym",
+        LaundryRoom => "laundry_room",
     ]
 );
 
@@ -89,6 +92,14 @@ label_set!(
         MidCentury => "mid_century",
         Coastal => "coastal",
         Rustic => "rustic",
+        Japandi => "japandi",
+        Farmhouse => "farmhouse",
+        ArtDeco => "art_deco",
+        Traditional => "traditional",
+        Contemporary => "contemporary",
+        Mediterranean => "mediterranean",
+        Tropical => "tropical",
+        Maximalist => "maximalist",
     ]
 );
 
@@ -99,6 +110,105 @@ pub struct UnknownLabel {
     pub what: &'static str,
     pub given: String,
     pub allowed: String,
+}
+
+/// The labels one model was trained on, in the order of its embedding rows. Every weights file
+/// records its own, so a model trained before a label was added keeps serving the labels it
+/// knows, each at its own row, and refuses the others by name.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Vocabulary {
+    pub room_types: Vec<RoomType>,
+    pub styles: Vec<Style>,
+}
+
+impl Default for Vocabulary {
+    /// Every label this build knows.
+    fn default() -> Self {
+        Self {
+            room_types: RoomType::ALL.to_vec(),
+            styles: Style::ALL.to_vec(),
+        }
+    }
+}
+
+/// A label the model at hand was not trained on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the model {model} was not trained on the {what} '{given}'; it knows: {known}")]
+pub struct NotInVocabulary {
+    pub model: String,
+    pub what: &'static str,
+    pub given: String,
+    pub known: String,
+}
+
+impl Vocabulary {
+    /// The labels of every model trained before the vocabulary grew to 9 x 16: what a weights
+    /// file without a vocabulary was trained on.
+    pub fn first() -> Self {
+        Self {
+            room_types: RoomType::ALL[..6].to_vec(),
+            styles: Style::ALL[..8].to_vec(),
+        }
+    }
+
+    /// The room type's embedding row; `None` is the unconditional row, after the labels'.
+    pub fn room_row(&self, room: Option<RoomType>) -> Option<usize> {
+        row(&self.room_types, room)
+    }
+
+    /// The style's embedding row; `None` is the unconditional row, after the labels'.
+    pub fn style_row(&self, style: Option<Style>) -> Option<usize> {
+        row(&self.styles, style)
+    }
+
+    /// Refuses a room type or style this vocabulary lacks, naming `model` and what it knows.
+    pub fn check(&self, model: &str, room: RoomType, style: Style) -> Result<(), NotInVocabulary> {
+        let missing = |what, given: &str, known: String| NotInVocabulary {
+            model: model.to_string(),
+            what,
+            given: given.to_string(),
+            known,
+        };
+        if !self.room_types.contains(&room) {
+            return Err(missing(RoomType::WHAT, room.name(), names(&self.room_types)));
+        }
+        if !self.styles.contains(&style) {
+            return Err(missing(Style::WHAT, style.name(), names(&self.styles)));
+        }
+        Ok(())
+    }
+
+    /// Refuses an empty label list or one that names a label twice.
+    pub fn validate(&self) -> Result<(), String> {
+        fn distinct<T: Ord + Copy + fmt::Display>(what: &str, labels: &[T]) -> Result<(), String> {
+            if labels.is_empty() {
+                return Err(format!("the vocabulary has no {what}"));
+            }
+            let mut sorted = labels.to_vec();
+            sorted.sort();
+            match sorted.windows(2).find(|w| w[0] == w[1]) {
+                Some(w) => Err(format!("the vocabulary names the {what} '{}' twice", w[0])),
+                None => Ok(()),
+            }
+        }
+        distinct("room types", &self.room_types)?;
+        distinct("styles", &self.styles)
+    }
+}
+
+fn row<T: PartialEq>(labels: &[T], label: Option<T>) -> Option<usize> {
+    match label {
+        None => Some(null_id(labels.len())),
+        Some(label) => labels.iter().position(|l| *l == label),
+    }
+}
+
+fn names<T: fmt::Display>(labels: &[T]) -> String {
+    labels
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Embedding rows per label set: one per label plus the "unconditional" row that label dropout
@@ -135,14 +245,14 @@ mod tests {
 
     #[test]
     fn ids_are_dense_and_the_null_row_is_last() {
-        assert_eq!(RoomType::ALL.len(), 6);
-        assert_eq!(Style::ALL.len(), 8);
+        assert_eq!(RoomType::ALL.len(), 9);
+        assert_eq!(Style::ALL.len(), 16);
         for (i, room) in RoomType::ALL.iter().enumerate() {
             assert_eq!(room.id(), i);
         }
         assert_eq!(RoomType::from_id(RoomType::ALL.len()), None);
-        assert_eq!(null_id(Style::ALL.len()), 8);
-        assert_eq!(embedding_rows(Style::ALL.len()), 9);
+        assert_eq!(null_id(Style::ALL.len()), 16);
+        assert_eq!(embedding_rows(Style::ALL.len()), 17);
     }
 
     #[test]
@@ -151,12 +261,42 @@ mod tests {
         let msg = err.to_string();
         assert!(msg.contains("unknown room type 'castle'"), "{msg}");
         assert!(
-            msg.contains("living_room, bedroom, kitchen, bathroom, office, dining_room"),
+            msg.contains(
+                "living_room, bedroom, kitchen, bathroom, office, dining_room, kids_room, home_gym, laundry_room"
+            ),
             "{msg}"
         );
         assert!(
             "Modern".parse::<Style>().is_err(),
             "names are case-sensitive snake_case"
         );
+    }
+
+    #[test]
+    fn an_older_vocabulary_keeps_its_rows_and_refuses_new_labels_by_name() {
+        let first = Vocabulary::first();
+        let all = Vocabulary::default();
+        for &room in &first.room_types {
+            assert_eq!(first.room_row(Some(room)), all.room_row(Some(room)));
+        }
+        assert_eq!(first.room_row(None), Some(6));
+        assert_eq!(all.room_row(None), Some(9));
+        assert_eq!(first.style_row(Some(Style::Japandi)), None);
+        let error = first
+            .check("designer-64@abc", RoomType::Bedroom, Style::Japandi)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("designer-64@abc was not trained on the style 'japandi'"),
+            "{error}"
+        );
+        assert!(error.contains("knows: modern, minimalist"), "{error}");
+        assert!(first.check("m", RoomType::KidsRoom, Style::Modern).is_err());
+        assert!(all.check("m", RoomType::KidsRoom, Style::Japandi).is_ok());
+        let twice = Vocabulary {
+            styles: vec![Style::Modern, Style::Modern],
+            ..first
+        };
+        assert!(twice.validate().unwrap_err().contains("'modern' twice"));
     }
 }

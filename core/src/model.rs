@@ -3,7 +3,7 @@
 //!
 //! Backend-neutral: the tensors' `Device` decides where it runs (CPU, WebGPU, Vulkan...).
 
-use crate::labels::{self, RoomType, Style};
+use crate::labels::{self, RoomType, Style, Vocabulary};
 use burn::module::{Module, ModuleMapper, Param, ParamId};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{
@@ -24,6 +24,9 @@ pub struct ModelConfig {
     pub cond_dim: usize,
     /// GroupNorm groups; must divide every channel count.
     pub groups: usize,
+    /// The labels the embeddings have rows for; a file without one was trained on the first.
+    #[serde(default = "Vocabulary::first")]
+    pub vocabulary: Vocabulary,
 }
 
 impl Default for ModelConfig {
@@ -32,6 +35,7 @@ impl Default for ModelConfig {
             base_channels: 32,
             cond_dim: 128,
             groups: 8,
+            vocabulary: Vocabulary::default(),
         }
     }
 }
@@ -62,7 +66,7 @@ impl ModelConfig {
                 self.cond_dim
             ));
         }
-        Ok(())
+        self.vocabulary.validate()
     }
 
     /// How many parameters [`ModelConfig::init`] makes, counted without making them (a weights
@@ -80,8 +84,8 @@ impl ModelConfig {
                 + if cin == cout { 0 } else { conv(cin, cout, 1) }
         };
         2 * linear(d, d)
-            + (labels::embedding_rows(RoomType::ALL.len())
-                + labels::embedding_rows(Style::ALL.len()))
+            + (labels::embedding_rows(self.vocabulary.room_types.len())
+                + labels::embedding_rows(self.vocabulary.styles.len()))
                 * d
             + conv(3, c, 3)
             + block(c, c)
@@ -116,13 +120,14 @@ impl ModelConfig {
             time_freqs: self.cond_dim / 2,
             time_in: LinearConfig::new(self.cond_dim, self.cond_dim).init(device),
             time_out: LinearConfig::new(self.cond_dim, self.cond_dim).init(device),
+            vocabulary: self.vocabulary.clone(),
             room_embedding: EmbeddingConfig::new(
-                labels::embedding_rows(RoomType::ALL.len()),
+                labels::embedding_rows(self.vocabulary.room_types.len()),
                 self.cond_dim,
             )
             .init(device),
             style_embedding: EmbeddingConfig::new(
-                labels::embedding_rows(Style::ALL.len()),
+                labels::embedding_rows(self.vocabulary.styles.len()),
                 self.cond_dim,
             )
             .init(device),
@@ -178,20 +183,23 @@ impl Condition {
         }
     }
 
-    pub fn room_id(&self) -> usize {
-        self.room
-            .map_or(labels::null_id(RoomType::ALL.len()), RoomType::id)
-    }
-
-    pub fn style_id(&self) -> usize {
-        self.style
-            .map_or(labels::null_id(Style::ALL.len()), Style::id)
+    /// The room and style embedding rows of this condition in `vocabulary`. Callers check
+    /// requests and training labels against the model's vocabulary first (see
+    /// [`Vocabulary::check`]), so a label without a row is a bug, not an input.
+    pub fn rows(&self, vocabulary: &Vocabulary) -> (usize, usize) {
+        let room = vocabulary.room_row(self.room);
+        let style = vocabulary.style_row(self.style);
+        room.zip(style)
+            .expect("conditions are checked against the model's vocabulary")
     }
 }
 
 #[derive(Module, Debug)]
 pub struct Generator {
     pub(crate) time_freqs: usize,
+    /// The labels behind the embeddings' rows.
+    #[module(skip)]
+    pub(crate) vocabulary: Vocabulary,
     pub(crate) time_in: Linear,
     pub(crate) time_out: Linear,
     pub(crate) room_embedding: Embedding,
@@ -210,6 +218,37 @@ pub struct Generator {
 }
 
 impl Generator {
+    /// The same network with embedding rows for `vocabulary`: a label both know keeps its
+    /// trained row, a new label starts from the unconditional row (what the model draws when
+    /// it is told nothing), and the unconditional row moves to the end.
+    pub fn with_vocabulary(mut self, vocabulary: &Vocabulary) -> Generator {
+        fn rows<T: Copy>(new: &[T], old: impl Fn(Option<T>) -> Option<usize>) -> Vec<i64> {
+            let unconditional = old(None).expect("every vocabulary has an unconditional row");
+            new.iter()
+                .map(|label| old(Some(*label)).unwrap_or(unconditional))
+                .chain([unconditional])
+                .map(|row| row as i64)
+                .collect()
+        }
+        let old = &self.vocabulary;
+        let room_rows = rows(&vocabulary.room_types, |r| old.room_row(r));
+        let style_rows = rows(&vocabulary.styles, |s| old.style_row(s));
+        let select = |table: Embedding, rows: Vec<i64>| {
+            let weight = table.weight.map(|w| {
+                let rows = Tensor::<1, Int>::from_ints(rows.as_slice(), &w.device());
+                // A new leaf: on an autodiff device the selection would otherwise stay a node
+                // of the old table's graph, consumed by the first backward pass.
+                let trainable = w.is_require_grad();
+                w.select(0, rows).detach().set_require_grad(trainable)
+            });
+            Embedding { weight }
+        };
+        self.room_embedding = select(self.room_embedding, room_rows);
+        self.style_embedding = select(self.style_embedding, style_rows);
+        self.vocabulary = vocabulary.clone();
+        self
+    }
+
     /// Velocity at `x` ([batch, 3, h, w], h and w multiples of 4) and time `t` ([batch], 0 =
     /// noise, 1 = image), for the given conditions (one per batch row).
     ///
@@ -245,12 +284,16 @@ impl Generator {
             .cast(self.time_in.weight.val().dtype());
         let time = self.time_out.forward(silu(self.time_in.forward(time)));
 
-        let ids = |f: fn(&Condition) -> usize| {
-            let ids: Vec<i64> = conditions.iter().map(|c| f(c) as i64).collect();
+        let rows: Vec<(usize, usize)> = conditions
+            .iter()
+            .map(|c| c.rows(&self.vocabulary))
+            .collect();
+        let ids = |pick: fn(&(usize, usize)) -> usize| {
+            let ids: Vec<i64> = rows.iter().map(|r| pick(r) as i64).collect();
             Tensor::<1, Int>::from_ints(ids.as_slice(), device).reshape([batch, 1])
         };
-        let room = self.room_embedding.forward(ids(Condition::room_id));
-        let style = self.style_embedding.forward(ids(Condition::style_id));
+        let room = self.room_embedding.forward(ids(|r| r.0));
+        let style = self.style_embedding.forward(ids(|r| r.1));
         let dim = time.dims()[1];
         time + (room + style).reshape([batch, dim])
     }

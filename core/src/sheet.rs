@@ -2,7 +2,7 @@
 //! person can judge a model (or the scene engine) at a glance.
 
 use crate::generate::Designer;
-use crate::labels::{RoomType, Style};
+use crate::labels::{RoomType, Style, Vocabulary};
 use crate::progress::Progress;
 use crate::request::{DesignError, DesignRequest};
 use ::image::{Rgb, RgbImage};
@@ -10,13 +10,16 @@ use ::image::{Rgb, RgbImage};
 /// White between the cells, in pixels.
 const GAP: u32 = 2;
 
-/// The rooms x styles grid of `cell`-pixel images that `image_at(room, style)` draws.
+/// The grid of `cell`-pixel images that `image_at(room, style)` draws for the vocabulary's
+/// room types (rows) and styles (columns).
 pub fn grid<E>(
+    vocabulary: &Vocabulary,
     cell: u32,
     progress: &mut dyn Progress,
     mut image_at: impl FnMut(RoomType, Style) -> Result<RgbImage, E>,
 ) -> Result<RgbImage, E> {
-    let (rows, columns) = (RoomType::ALL.len() as u32, Style::ALL.len() as u32);
+    let (rooms, styles) = (&vocabulary.room_types, &vocabulary.styles);
+    let (rows, columns) = (rooms.len() as u32, styles.len() as u32);
     let mut sheet = RgbImage::from_pixel(
         columns * (cell + GAP) + GAP,
         rows * (cell + GAP) + GAP,
@@ -24,8 +27,8 @@ pub fn grid<E>(
     );
     let total = u64::from(rows * columns);
     progress.stage("sheet", total);
-    for (row, room) in RoomType::ALL.iter().enumerate() {
-        for (column, style) in Style::ALL.iter().enumerate() {
+    for (row, room) in rooms.iter().enumerate() {
+        for (column, style) in styles.iter().enumerate() {
             let image = image_at(*room, *style)?;
             ::image::imageops::replace(
                 &mut sheet,
@@ -39,7 +42,7 @@ pub fn grid<E>(
     Ok(sheet)
 }
 
-/// The sheet of `designer`'s designs for requests like `like` (its steps, guidance, size,
+/// The sheet of `designer`'s designs, for the labels it knows, for requests like `like` (its steps, guidance, size,
 /// sampler): one design per cell, column c from seed `seed + c`, so a column's rooms share a
 /// seed and a row shows one room type across the styles.
 pub fn designs(
@@ -48,7 +51,7 @@ pub fn designs(
     seed: u64,
     progress: &mut dyn Progress,
 ) -> Result<RgbImage, DesignError> {
-    grid(like.size, progress, |room, style| {
+    grid(designer.vocabulary(), like.size, progress, |room, style| {
         let request = DesignRequest {
             room_type: room,
             style,

@@ -37,6 +37,33 @@ fn embedded_weights_load_and_report_their_version() {
 }
 
 #[test]
+fn a_model_older_than_a_label_serves_the_labels_it_knows_and_names_the_rest() {
+    use designer_core::labels::Vocabulary;
+    // The shipped files predate the wider vocabulary and record none: they know the first.
+    let weights = Weights::embedded().unwrap();
+    assert_eq!(weights.header.model.vocabulary, Vocabulary::first());
+    let designer = Designer::default_cpu().unwrap();
+    for (room, style, field, label) in [
+        (RoomType::KidsRoom, Style::Modern, "room_type", "room type 'kids_room'"),
+        (RoomType::Bedroom, Style::Japandi, "style", "style 'japandi'"),
+    ] {
+        let error = designer
+            .generate(&DesignRequest::new(room, style))
+            .unwrap_err();
+        assert_eq!(error.status(), 400);
+        let message = error.to_string();
+        let expected = format!(
+            "invalid {field}: the model {} was not trained on the {label}",
+            designer.model_version()
+        );
+        assert!(message.contains(&expected), "{message}");
+        assert!(message.contains("it knows: "), "{message}");
+    }
+    // Old labels keep their rows: the same designs as before the vocabulary grew.
+    assert!(designer.generate(&small_request(3)).is_ok());
+}
+
+#[test]
 fn requests_go_to_the_model_trained_at_the_largest_size_not_above_theirs() {
     use designer_core::weights::serving;
     let trained = [128, 64];
@@ -186,6 +213,7 @@ fn weights_round_trip_and_corrupt_files_are_refused() {
         base_channels: 8,
         cond_dim: 16,
         groups: 4,
+        ..ModelConfig::default()
     };
     let model = config.init(&device);
     let x = Tensor::<4>::ones([1, 3, 16, 16], &device);
@@ -265,12 +293,52 @@ fn weights_round_trip_and_corrupt_files_are_refused() {
 }
 
 #[test]
+fn a_widened_vocabulary_keeps_what_the_model_knew() {
+    use designer_core::labels::Vocabulary;
+    let device = Device::flex();
+    let old = ModelConfig {
+        base_channels: 8,
+        cond_dim: 16,
+        groups: 4,
+        vocabulary: Vocabulary::first(),
+    };
+    let model = old.init(&device);
+    let x = Tensor::<4>::ones([1, 3, 8, 8], &device);
+    let t = Tensor::<1>::from_floats([0.3], &device);
+    let at = |model: &designer_core::model::Generator, condition| {
+        model.forward(x.clone(), t.clone(), &[condition]).into_data()
+    };
+    let known = Condition::new(RoomType::Office, Style::Rustic);
+    let (before, unconditional) = (at(&model, known), at(&model, Condition::UNCONDITIONAL));
+    let widened = model.with_vocabulary(&Vocabulary::default());
+    assert_eq!(at(&widened, known), before);
+    assert_eq!(at(&widened, Condition::UNCONDITIONAL), unconditional);
+    // A new label starts as "no label".
+    let new_style = Condition {
+        style: Some(Style::Japandi),
+        ..known
+    };
+    let no_style = Condition {
+        style: None,
+        ..known
+    };
+    assert_eq!(at(&widened, new_style), at(&widened, no_style));
+    let config = ModelConfig {
+        vocabulary: Vocabulary::default(),
+        ..old
+    };
+    use burn::module::Module;
+    assert_eq!(widened.num_params(), config.parameter_count());
+}
+
+#[test]
 fn the_same_parameters_give_the_same_bytes() {
     let device = Device::flex();
     let config = ModelConfig {
         base_channels: 8,
         cond_dim: 16,
         groups: 4,
+        ..ModelConfig::default()
     };
     let header = WeightsHeader {
         format: designer_core::weights::FORMAT_VERSION,
@@ -315,6 +383,7 @@ fn impossible_model_shapes_in_a_weights_header_are_refused_before_allocating() {
             base_channels,
             cond_dim,
             groups,
+            ..embedded.header.model.clone()
         },
         ..embedded.header.clone()
     };
@@ -339,9 +408,14 @@ fn the_parameter_count_is_what_init_makes() {
     for config in [
         ModelConfig::default(),
         ModelConfig {
+            vocabulary: designer_core::labels::Vocabulary::first(),
+            ..ModelConfig::default()
+        },
+        ModelConfig {
             base_channels: 8,
             cond_dim: 16,
             groups: 4,
+            ..ModelConfig::default()
         },
     ] {
         let model = config.init(&Device::flex());

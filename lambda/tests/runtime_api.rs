@@ -44,7 +44,8 @@ fn direct_invocations_generate_describe_and_refuse_bad_requests() {
     let (status, info) = emulator.invoke(&json!({"action": "info"}));
     assert_eq!(status, 200);
     assert_eq!(info["model"], response["model"]);
-    assert_eq!(info["room_types"].as_array().unwrap().len(), 6);
+    assert_eq!(info["room_types"].as_array().unwrap().len(), 9);
+    assert_eq!(info["styles"].as_array().unwrap().len(), 16);
     assert_eq!(info["limits"]["variations"], json!([1, 64]));
     assert_eq!(info["cache"]["hits"], 1);
     assert_eq!(info["cache"]["entries"], 1);
@@ -68,6 +69,11 @@ fn direct_invocations_generate_describe_and_refuse_bad_requests() {
             generate_request(json!({"style": "gothic"})),
             "InvalidRequest",
             "invalid style: unknown style 'gothic'; allowed: modern",
+        ),
+        (
+            generate_request(json!({"room_type": "home_gym"})),
+            "InvalidRequest",
+            "was not trained on the room type 'home_gym'; it knows: living_room",
         ),
         (
             generate_request(json!({"variations": 65})),

@@ -132,6 +132,18 @@ test('falls back to the CPU when WebGPU is disabled, and agrees with WebGPU and 
   try {
     assert.equal(await page.getAttribute('body', 'data-backend'), 'cpu');
     assert.match(await page.textContent('#status'), /WebGPU is not available \(.+\); running on the CPU/);
+    // The pickers are the core's one vocabulary, as `designer info` prints it.
+    const info = JSON.parse(execFileSync(cli, ['info']).toString());
+    const options = (id) => page.$$eval(`#${id} option`, (all) => all.map((o) => o.value));
+    assert.deepEqual(await options('room_type'), info.room_types);
+    assert.deepEqual(await options('style'), info.styles);
+    assert.equal(info.styles.length, 16);
+    assert.equal(info.room_types.length, 9);
+    // A label newer than the shipped model is refused in words that name the model.
+    await assert.rejects(submit(page, { ...REQUEST, style: 'japandi' }),
+      new RegExp(`the model ${info.model} was not trained on the style 'japandi'; it knows: modern`));
+    assert.equal(await page.locator('#generate').isEnabled(), true);
+
     await installDecoder(page);
     cpuDesigns = await generate(page, REQUEST);
     assert.equal(cpuDesigns.length, REQUEST.variations);

@@ -116,10 +116,19 @@ fn sampled_tensors_are_the_seeded_noise_and_the_designs_before_rounding() {
 
 #[test]
 fn bad_input_is_a_clear_error_not_a_panic() {
-    let cases: [(&[&str], &str); 14] = [
+    let cases: [(&[&str], &str); 16] = [
         (
             &["generate", "--style", "gothic"],
             "unknown style 'gothic'; allowed: modern",
+        ),
+        // Labels newer than the shipped models are refused by the model, in words.
+        (
+            &["generate", "--style", "maximalist"],
+            "was not trained on the style 'maximalist'; it knows: modern",
+        ),
+        (
+            &["generate", "--room-type", "laundry_room", "--size", "128"],
+            "designer-scenes-128@",
         ),
         (
             &["generate", "--repeat", "0"],
@@ -250,8 +259,12 @@ fn info_reports_the_embedded_model_and_the_vocabulary() {
     let output = designer().arg("info").output().unwrap();
     assert!(output.status.success());
     let info: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(info["room_types"].as_array().unwrap().len(), 6);
-    assert_eq!(info["styles"].as_array().unwrap().len(), 8);
+    // Every label the build knows, and the ones this model was trained on.
+    assert_eq!(info["room_types"].as_array().unwrap().len(), 9);
+    assert_eq!(info["styles"].as_array().unwrap().len(), 16);
+    let trained = &info["weights"]["model"]["vocabulary"];
+    assert_eq!(trained["room_types"].as_array().unwrap().len(), 6);
+    assert_eq!(trained["styles"].as_array().unwrap().len(), 8);
     assert!(info["model"].as_str().unwrap().contains('@'));
 }
 
@@ -385,7 +398,7 @@ fn scenes_writes_a_labelled_dataset_that_training_reads() {
             .args([
                 "scenes",
                 "--count",
-                "14",
+                "20",
                 "--size",
                 "64",
                 "--seed",
@@ -401,13 +414,14 @@ fn scenes_writes_a_labelled_dataset_that_training_reads() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines.len(), 14);
+    assert_eq!(lines.len(), 20);
     // Room types cycle fastest, seeds count up from --seed.
     assert_eq!(lines[0]["room_type"], "living_room");
     assert_eq!(lines[1]["room_type"], "bedroom");
-    assert_eq!(lines[6]["room_type"], "living_room");
-    assert_eq!(lines[6]["style"], "minimalist");
-    assert_eq!(lines[13]["seed"], 113);
+    assert_eq!(lines[8]["room_type"], "laundry_room");
+    assert_eq!(lines[9]["room_type"], "living_room");
+    assert_eq!(lines[9]["style"], "minimalist");
+    assert_eq!(lines[19]["seed"], 119);
     for line in &lines {
         let image = line["image"].as_str().unwrap();
         assert!(image.starts_with("shard-00000/"), "{image}");
@@ -423,7 +437,7 @@ fn scenes_writes_a_labelled_dataset_that_training_reads() {
     }
     // The folder is a training source as it stands.
     let folder = designer_train::dataset::LabelledFolder::open(&data, 64).unwrap();
-    assert_eq!(folder.len(), 14);
+    assert_eq!(folder.len(), 20);
 }
 
 #[test]

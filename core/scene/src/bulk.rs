@@ -3,7 +3,7 @@
 use crate::compose::Scene;
 use crate::{SceneEngine, SceneError};
 use ::image::RgbImage;
-use designer_core::labels::{RoomType, Style};
+use designer_core::labels::{RoomType, Style, Vocabulary};
 use designer_core::progress::Progress;
 use designer_core::sheet::grid;
 use rayon::prelude::*;
@@ -34,7 +34,7 @@ pub fn sheet(
         .iter()
         .flat_map(|room| Style::ALL.iter().map(move |style| (*room, *style, seed)));
     let mut renders = render_many(engine, jobs, size)?.into_iter();
-    grid(size, progress, |_, _| {
+    grid(&Vocabulary::default(), size, progress, |_, _| {
         Ok(renders.next().expect("one render per cell").1)
     })
 }

@@ -50,6 +50,14 @@ roles! {
     FloorLamp => "floor_lamp",
     TableLamp => "table_lamp",
     PendantLight => "pendant_light",
+    KidsBed => "kids_bed",
+    KidsTable => "kids_table",
+    KidsChair => "kids_chair",
+    GymMachine => "gym_machine",
+    Bench => "bench",
+    Washer => "washer",
+    LaundryBasket => "laundry_basket",
+    ClothesRack => "clothes_rack",
 }
 
 impl serde::Serialize for Role {
@@ -87,11 +95,36 @@ pub fn role_of(entry: &CatalogEntry) -> Option<Role> {
         return None;
     }
     let role = match category {
+        "Bedroom" if has(&["bunk bed", "child bed"]) => {
+            (w >= 80.0 && d >= 180.0 && h <= 190.0).then_some(Role::KidsBed)?
+        }
         "Bedroom"
-            if has(&["bed"]) && !has(&["bedside", "bunk", "baby", "hospital", "mezzanine"]) =>
+            if has(&["bed"])
+                && !has(&["bedside", "bunk", "baby", "hospital", "mezzanine", "child"]) =>
         {
             (w >= 90.0 && d >= 180.0 && h <= 130.0).then_some(Role::Bed)?
         }
+        "Bedroom" if has(&["clothes rack"]) => Role::ClothesRack,
+        "Living room" if has(&["children table"]) => Role::KidsTable,
+        "Living room" if has(&["children chair", "child chair"]) => Role::KidsChair,
+        "Living room" if has(&["bench"]) && !has(&["piano"]) => {
+            (on_floor && h <= 60.0).then_some(Role::Bench)?
+        }
+        "Miscellaneous"
+            if has(&[
+                "treadmill",
+                "indoor bike",
+                "fitness tower",
+                "abdominal bench",
+                "punching ball",
+            ]) =>
+        {
+            Role::GymMachine
+        }
+        "Kitchen" if has(&["washing machine", "clothes washer", "dryer"]) && on_floor => {
+            Role::Washer
+        }
+        "Bathroom" if has(&["clothes basket"]) => Role::LaundryBasket,
         _ if has(&["bedside", "night table", "nightstand"]) => Role::Nightstand,
         "Bedroom" | "Living room"
             if has(&["wardrobe", "dresser", "cupboard", "chest"]) && !has(&["freezer"]) =>
@@ -141,7 +174,6 @@ pub fn role_of(entry: &CatalogEntry) -> Option<Role> {
                 "drawers cabinet",
                 "sink",
                 "large stove",
-                "washing machine",
                 "dishwasher",
             ]) && on_floor =>
         {

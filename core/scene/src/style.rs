@@ -1,4 +1,4 @@
-//! The eight styles as looks: wall and floor finishes (procedural textures), a palette that
+//! The sixteen styles as looks: wall and floor finishes (procedural textures), a palette that
 //! tints the furniture's own materials, rugs and pictures in the style's colours, the light's
 //! warmth, how full a room gets, and the catalog pieces the style prefers where it has a choice.
 
@@ -172,6 +172,157 @@ fn concrete(colour: Vec3) -> Finish {
             colour * (0.85 + 0.25 * blotch)
         }),
         repeat: 250.0,
+    }
+}
+
+/// Horizontal boards with a shadow line every 15 cm (shiplap).
+fn shiplap(colour: Vec3) -> Finish {
+    Finish {
+        texture: Texture::paint(FINISH_TEXELS, |u, v| {
+            if (v * 8.0).fract() < 0.07 {
+                colour * 0.74
+            } else {
+                colour * (0.96 + 0.04 * noise(u * 2.0, v, 8, 41))
+            }
+        }),
+        repeat: 120.0,
+    }
+}
+
+/// Tatami: woven straw mats, 90 x 180 cm, with dark cloth borders, in a running bond.
+fn tatami(straw: Vec3, border: Vec3) -> Finish {
+    Finish {
+        texture: Texture::paint(FINISH_TEXELS, |u, v| {
+            let column = (u * 2.0).floor() as i32;
+            let across = (u * 2.0).fract();
+            let along = (v + 0.5 * column as f32).fract();
+            if !(0.04..=0.96).contains(&across) || !(0.02..=0.98).contains(&along) {
+                return border;
+            }
+            let weave = if (v * 48.0).fract() < 0.5 { 1.0 } else { 0.93 };
+            straw * weave * (0.95 + 0.05 * noise(u, v, 8, 43))
+        }),
+        repeat: 180.0,
+    }
+}
+
+/// Squares of two stones in a checkerboard, 40 cm, faintly veined.
+fn checkerboard(a: Vec3, b: Vec3) -> Finish {
+    Finish {
+        texture: Texture::paint(FINISH_TEXELS, |u, v| {
+            let square = (u * 4.0).floor() as i32 + (v * 4.0).floor() as i32;
+            let stone = if square % 2 == 0 { a } else { b };
+            stone * (0.92 + 0.12 * noise(u * 2.0, v * 2.0, 8, 47))
+        }),
+        repeat: 160.0,
+    }
+}
+
+/// Art deco fans: rows of concentric gold half-rings on a deep ground, each row offset.
+fn deco_fans(ground: Vec3, gold: Vec3) -> Finish {
+    Finish {
+        texture: Texture::paint(FINISH_TEXELS, |u, v| {
+            let (x, y) = (u * 4.0, v * 4.0);
+            let shift = if (y.floor() as i32) % 2 == 0 { 0.0 } else { 0.5 };
+            let (dx, dy) = ((x + shift).fract() - 0.5, 1.0 - y.fract());
+            let r = (dx * dx + dy * dy).sqrt();
+            if r < 0.5 && ((r * 7.0).fract() < 0.2 || dx.abs() < 0.015) {
+                gold
+            } else {
+                ground * (0.95 + 0.05 * noise(u, v, 8, 53))
+            }
+        }),
+        repeat: 100.0,
+    }
+}
+
+/// Damask wallpaper: a lobed medallion in a second tone, rows offset.
+fn damask(ground: Vec3, motif: Vec3) -> Finish {
+    Finish {
+        texture: Texture::paint(FINISH_TEXELS, |u, v| {
+            let (x, y) = (u * 4.0, v * 4.0);
+            let shift = if (y.floor() as i32) % 2 == 0 { 0.0 } else { 0.5 };
+            let (dx, dy) = ((x + shift).fract() - 0.5, y.fract() - 0.5);
+            let r = (dx * dx + dy * dy).sqrt();
+            let edge = 0.3 + 0.09 * (4.0 * dy.atan2(dx)).cos();
+            if (r < edge && r > edge - 0.07) || r < 0.08 {
+                motif
+            } else {
+                ground
+            }
+        }),
+        repeat: 80.0,
+    }
+}
+
+/// Chevron parquet: short planks at 45 degrees, mirrored from one column to the next.
+fn chevron(colour: Vec3, contrast: f32) -> Finish {
+    Finish {
+        texture: Texture::paint(FINISH_TEXELS, |u, v| {
+            let column = (u * 6.0).floor() as i32;
+            let across = (u * 6.0).fract();
+            let slope = if column % 2 == 0 { across } else { 1.0 - across };
+            let along = v * 12.0 + slope;
+            if across < 0.04 || along.fract() < 0.08 {
+                return colour * (1.0 - 0.4 * contrast.max(0.3));
+            }
+            let tone = 1.0 + contrast * (hash(column, along.floor() as i32, 59) - 0.5);
+            colour * tone * (0.94 + 0.06 * noise(u * 6.0, v * 6.0, 24, 61))
+        }),
+        repeat: 90.0,
+    }
+}
+
+/// Palm and banana leaves, dark and light, scattered over a pale ground.
+fn leaves(ground: Vec3, dark: Vec3, light: Vec3) -> Finish {
+    const CELLS: i32 = 3;
+    Finish {
+        texture: Texture::paint(FINISH_TEXELS, |u, v| {
+            let (x, y) = (u * CELLS as f32, v * CELLS as f32);
+            let (cx, cy) = (x.floor() as i32, y.floor() as i32);
+            let mut colour = ground;
+            for (i, j) in (-1..=1).flat_map(|i| (-1..=1).map(move |j| (cx + i, cy + j))) {
+                let cell = (i.rem_euclid(CELLS), j.rem_euclid(CELLS));
+                let centre = (
+                    i as f32 + hash(cell.0, cell.1, 67),
+                    j as f32 + hash(cell.0, cell.1, 71),
+                );
+                let angle = hash(cell.0, cell.1, 73) * std::f32::consts::PI;
+                let (dx, dy) = (x - centre.0, y - centre.1);
+                let (a, b) = (
+                    dx * angle.cos() + dy * angle.sin(),
+                    dy * angle.cos() - dx * angle.sin(),
+                );
+                if (a / 0.75).powi(2) + (b / 0.24).powi(2) < 1.0 {
+                    let leaf = if hash(cell.0, cell.1, 79) < 0.5 {
+                        dark
+                    } else {
+                        light
+                    };
+                    colour = if b.abs() < 0.015 { ground } else { leaf };
+                }
+            }
+            colour
+        }),
+        repeat: 120.0,
+    }
+}
+
+/// Harlequin wallpaper: diamonds of two colours outlined in a third.
+fn harlequin(a: Vec3, b: Vec3, line: Vec3) -> Finish {
+    Finish {
+        texture: Texture::paint(FINISH_TEXELS, |u, v| {
+            let (dx, dy) = ((u * 4.0).fract() - 0.5, (v * 3.0).fract() - 0.5);
+            let d = dx.abs() + dy.abs();
+            if (d - 0.5).abs() < 0.035 {
+                line
+            } else if d < 0.5 {
+                a
+            } else {
+                b
+            }
+        }),
+        repeat: 90.0,
     }
 }
 
@@ -362,6 +513,113 @@ impl Look {
                 light: rgb(0xffe4c0),
                 clutter: 1.1,
                 preferred: &["wood", "oak", "winchester", "chest", "trestles", "barrel"],
+            },
+            Style::Japandi => Look {
+                wall: plain(rgb(0xcfc3b0), 0.05),
+                floor: tatami(rgb(0xc4b682), rgb(0x33302a)),
+                ceiling: rgb(0xe9e0d0),
+                trim: rgb(0x3a332c),
+                furniture: tint(1.0, 0.95, 0.86, 0.45),
+                rug: Some(rug(Rug::Stripes([0x3b3835, 0xd9cfbf], 4.0))),
+                artworks: artworks([0x2b2b2b, 0xd9cfbf, 0x8a6f52, 0x6f7d6a], 9),
+                light: rgb(0xfff3e2),
+                clutter: 0.5,
+                preferred: &["wood", "oak", "bamboo", "bonsai", "low", "walnut"],
+            },
+            Style::Farmhouse => Look {
+                wall: shiplap(rgb(0xf3efe6)),
+                floor: planks(rgb(0x8b6445), 0.3),
+                ceiling: rgb(0xfbf8f2),
+                trim: rgb(0xfdfcf8),
+                furniture: tint(1.05, 0.98, 0.9, 0.7),
+                rug: Some(rug(Rug::Checks([0x2a2a2a, 0xe9e4d8]))),
+                artworks: artworks([0x6f7f5f, 0xe9e4d8, 0x8b6445, 0x3a3a3a], 10),
+                light: rgb(0xfff4e4),
+                clutter: 1.0,
+                preferred: &["wood", "farm", "chest", "white", "bench", "basket"],
+            },
+            Style::ArtDeco => Look {
+                wall: deco_fans(rgb(0x14463c), rgb(0xc9a24a)),
+                floor: checkerboard(rgb(0x151515), rgb(0xeeeae2)),
+                ceiling: rgb(0xe8dcc0),
+                trim: rgb(0xc9a24a),
+                furniture: tint(0.95, 0.9, 0.95, 1.2),
+                rug: Some(rug(Rug::Blocks([0xc9a24a, 0x101820, 0x14463c]))),
+                artworks: artworks([0xc9a24a, 0x101010, 0x14463c, 0xe8dcc0], 11),
+                light: rgb(0xfff0d8),
+                clutter: 0.9,
+                preferred: &["velvet", "gold", "glass", "round", "leather", "chandelier"],
+            },
+            Style::Traditional => Look {
+                wall: damask(rgb(0x6e2430), rgb(0xa8844e)),
+                floor: chevron(rgb(0x6b4226), 0.2),
+                ceiling: rgb(0xf1e8d6),
+                trim: rgb(0xf3ecdc),
+                furniture: tint(1.08, 0.92, 0.8, 1.05),
+                rug: Some(rug(Rug::Kilim([0x1f2a4a, 0x8a1f2b, 0xd9c08a, 0x6e2430]))),
+                artworks: artworks([0x3b4a2a, 0x8a6a3a, 0x1f2a4a, 0xd9c08a], 12),
+                light: rgb(0xffe9c8),
+                clutter: 1.2,
+                preferred: &[
+                    "classic",
+                    "chesterfield",
+                    "winchester",
+                    "wooden",
+                    "chest",
+                    "chandelier",
+                ],
+            },
+            Style::Contemporary => Look {
+                wall: plain(rgb(0x8e9590), 0.04),
+                floor: planks(rgb(0xd2bf9f), 0.06),
+                ceiling: rgb(0xf7f7f5),
+                trim: rgb(0x1c1c1c),
+                furniture: tint(1.0, 0.99, 0.97, 0.8),
+                rug: Some(rug(Rug::Blocks([0x2b2b2b, 0xcf9a3a, 0xb9b4ab]))),
+                artworks: artworks([0x1c1c1c, 0xcf9a3a, 0xe8e4de, 0x5d6b66], 13),
+                light: rgb(0xfdfbf6),
+                clutter: 0.7,
+                preferred: &["modern", "contemporary", "glass", "leather", "round"],
+            },
+            Style::Mediterranean => Look {
+                wall: concrete(rgb(0xf2e8d5)),
+                // Terracotta tiles of 30 cm.
+                floor: Finish {
+                    repeat: 60.0,
+                    ..tiles(rgb(0xb4603a), rgb(0xe3d4bd))
+                },
+                ceiling: rgb(0xf4eee2),
+                trim: rgb(0x1f4e8c),
+                furniture: tint(1.05, 0.97, 0.88, 1.0),
+                rug: Some(rug(Rug::Kilim([0x1f4e8c, 0xe8b84a, 0xf4eee2, 0x2f7f9a]))),
+                artworks: artworks([0x1f4e8c, 0xe8b84a, 0xb4603a, 0xf4eee2], 14),
+                light: rgb(0xfff2d6),
+                clutter: 1.0,
+                preferred: &["wrought", "iron", "wood", "terracotta", "plant", "rattan"],
+            },
+            Style::Tropical => Look {
+                wall: leaves(rgb(0xe9e4cf), rgb(0x2e5e34), rgb(0x5f9a4a)),
+                floor: planks(rgb(0xb07f4f), 0.15),
+                ceiling: rgb(0xf6f1e4),
+                trim: rgb(0x6b4a2b),
+                furniture: tint(1.06, 1.0, 0.85, 1.15),
+                rug: Some(rug(Rug::Stripes([0xd9c7a0, 0x3f7a4a], 6.0))),
+                artworks: artworks([0x2e5e34, 0xe07a3a, 0xf2c14e, 0x1f8a8a], 15),
+                light: rgb(0xfff6e0),
+                clutter: 1.2,
+                preferred: &["rattan", "wicker", "bamboo", "plant", "palm", "teak"],
+            },
+            Style::Maximalist => Look {
+                wall: harlequin(rgb(0x7a1f5c), rgb(0xe0902a), rgb(0x1b1b3a)),
+                floor: checkerboard(rgb(0x1f5c4a), rgb(0xe8d8b0)),
+                ceiling: rgb(0x2b6f73),
+                trim: rgb(0xd4a017),
+                furniture: tint(1.1, 0.9, 1.0, 1.6),
+                rug: Some(rug(Rug::Dots([0xc2185b, 0xf2c14e]))),
+                artworks: artworks([0xc2185b, 0xf2c14e, 0x1f8a8a, 0x5b2a6e], 16),
+                light: rgb(0xffeeda),
+                clutter: 1.7,
+                preferred: &["velvet", "oriental", "armchair", "plant", "lamp", "puff"],
             },
         }
     }

@@ -223,8 +223,38 @@ fn rooms_get_their_companions() {
         (RoomType::Office, Role::OfficeChair),
         (RoomType::Office, Role::Bookcase),
         (RoomType::Office, Role::Window),
+        (RoomType::KidsRoom, Role::KidsTable),
+        (RoomType::KidsRoom, Role::KidsChair),
+        (RoomType::KidsRoom, Role::Wardrobe),
+        (RoomType::HomeGym, Role::Bench),
+        (RoomType::LaundryRoom, Role::LaundryBasket),
+        (RoomType::LaundryRoom, Role::KitchenBase),
+        (RoomType::LaundryRoom, Role::WallCabinet),
     ] {
         assert!(seen(room, role), "no {role} in 40 {room}s");
+    }
+}
+
+#[test]
+fn gyms_and_laundries_hold_more_than_their_anchor_and_nothing_of_a_kitchen() {
+    let engine = engine();
+    let count = |scene: &Scene, role: Role| scene.items.iter().filter(|i| i.role == role).count();
+    let gyms: Vec<_> = (0..40)
+        .map(|seed| engine.compose(RoomType::HomeGym, Style::Industrial, seed))
+        .collect();
+    assert!(gyms.iter().any(|g| count(g, Role::GymMachine) >= 2));
+    let laundries: Vec<_> = (0..40)
+        .map(|seed| engine.compose(RoomType::LaundryRoom, Style::Farmhouse, seed))
+        .collect();
+    assert!(laundries.iter().any(|l| count(l, Role::Washer) == 2));
+    for laundry in &laundries {
+        for item in &laundry.items {
+            let name = engine.pieces()[item.piece].name.to_lowercase();
+            assert!(
+                !name.contains("stove") && !name.contains("dishwasher"),
+                "a {name} in a laundry room"
+            );
+        }
     }
 }
 

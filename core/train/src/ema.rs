@@ -102,6 +102,7 @@ mod tests {
             base_channels: 8,
             cond_dim: 16,
             groups: 4,
+            ..ModelConfig::default()
         };
         let device = Device::flex();
         let start = config.init(&device);

@@ -15,7 +15,7 @@ use burn::tensor::activation::silu;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use designer_core::Designer;
 use designer_core::image::rgb_to_tensor;
-use designer_core::labels::{RoomType, Style};
+use designer_core::labels::{RoomType, Style, Vocabulary};
 use designer_core::progress::Progress;
 use designer_core::request::{DesignError, DesignRequest};
 use designer_scene::{SceneEngine, SceneError};
@@ -289,13 +289,13 @@ pub struct GeneratedSummary {
 /// Renders `per_label` rooms of every (room type, style) pair, seeds from `base`.
 fn render_pairs(
     engine: &SceneEngine,
+    pairs: &[(RoomType, Style)],
     per_label: u64,
     base: u64,
     size: u32,
     what: &str,
     progress: &mut dyn Progress,
 ) -> Result<Vec<Example>, SceneError> {
-    let pairs = label_pairs();
     let total = per_label * pairs.len() as u64;
     progress.stage(what, total);
     let mut examples = Vec::new();
@@ -311,10 +311,13 @@ fn render_pairs(
     Ok(examples)
 }
 
-fn label_pairs() -> Vec<(RoomType, Style)> {
-    RoomType::ALL
+/// Every (room type, style) pair of the model's vocabulary: the eval judges a model on what
+/// it was trained to draw.
+fn label_pairs(vocabulary: &Vocabulary) -> Vec<(RoomType, Style)> {
+    vocabulary
+        .room_types
         .iter()
-        .flat_map(|r| Style::ALL.iter().map(move |s| (*r, *s)))
+        .flat_map(|r| vocabulary.styles.iter().map(move |s| (*r, *s)))
         .collect()
 }
 
@@ -342,8 +345,10 @@ pub fn evaluate_model(
     }
     let size = plan.like.size;
     let side = size as usize;
+    let pairs = label_pairs(designer.vocabulary());
     let training = render_pairs(
         engine,
+        &pairs,
         plan.train_per_label,
         EVAL_TRAIN_SEEDS,
         size,
@@ -352,6 +357,7 @@ pub fn evaluate_model(
     )?;
     let test = render_pairs(
         engine,
+        &pairs,
         plan.test_per_label,
         EVAL_TEST_SEEDS,
         size,
@@ -374,7 +380,6 @@ pub fn evaluate_model(
     );
     let (real, real_features) = evaluate(&classifier, &test, side, &device);
 
-    let pairs = label_pairs();
     progress.stage("generating", pairs.len() as u64);
     let mut generated = Vec::new();
     for (i, (room, style)) in pairs.iter().enumerate() {

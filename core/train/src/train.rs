@@ -10,6 +10,7 @@ use crate::precision::TrainingPrecision;
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Bytes, Device, Tensor, TensorData};
+use designer_core::labels::{NotInVocabulary, Vocabulary};
 use designer_core::model::{Condition, Generator, ModelConfig};
 use designer_core::sampler::seeded_noise;
 use designer_core::weights::{Weights, WeightsError, WeightsHeader};
@@ -116,6 +117,9 @@ pub enum TrainError {
     Checkpoint(#[from] CheckpointError),
     #[error(transparent)]
     Source(#[from] SourceError),
+    /// A checkpoint of a model older than a label, resumed on data that has the label.
+    #[error("{0}: start a new run from its weights (--init), which teaches the model every label")]
+    Label(NotInVocabulary),
     /// The loss stopped being a number: the parameters are lost, so the run stops before a
     /// checkpoint or weights file could keep them.
     #[error(
@@ -163,11 +167,17 @@ impl Trainer {
         config: TrainConfig,
     ) -> Result<Self, TrainError> {
         let device = device.autodiff();
-        let model = weights.build(&device)?;
+        // A model older than a label learns it here: its rows are kept by name and the new
+        // labels' rows start from its unconditional one.
+        let vocabulary = Vocabulary::default();
+        let model = weights.build(&device)?.with_vocabulary(&vocabulary);
         Ok(Self::assemble(
             model,
             None,
-            weights.header.model.clone(),
+            ModelConfig {
+                vocabulary,
+                ..weights.header.model.clone()
+            },
             AdamConfig::new().init(),
             device,
             config,
@@ -293,6 +303,13 @@ impl Trainer {
         let stop = stop.min(self.config.steps);
         while self.step < stop && !self.out_of_time() {
             let batch = source.next_batch(self.config.batch_size, &mut self.rng)?;
+            let vocabulary = &self.model_config.vocabulary;
+            if let Some(error) = batch
+                .iter()
+                .find_map(|e| vocabulary.check("being trained", e.room, e.style).err())
+            {
+                return Err(TrainError::Label(error));
+            }
             let loss = self.train_step(&batch, source.image_size() as usize);
             let read = self.step.is_multiple_of(self.config.report_every)
                 || self.step == stop

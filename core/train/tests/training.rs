@@ -25,6 +25,7 @@ fn tiny_model() -> ModelConfig {
         base_channels: 8,
         cond_dim: 16,
         groups: 4,
+        ..ModelConfig::default()
     }
 }
 
@@ -56,6 +57,7 @@ fn a_tiny_training_run_lowers_the_loss_and_its_weights_generate() {
             base_channels: 8,
             cond_dim: 32,
             groups: 4,
+            ..ModelConfig::default()
         },
         Device::flex(),
         config,

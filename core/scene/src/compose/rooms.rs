@@ -19,6 +19,9 @@ pub fn anchor_roles(room: RoomType) -> &'static [Role] {
         RoomType::Kitchen => &[Role::KitchenBase],
         RoomType::Bathroom => &[Role::Bathtub, Role::Shower],
         RoomType::Office => &[Role::Desk],
+        RoomType::KidsRoom => &[Role::KidsBed],
+        RoomType::HomeGym => &[Role::GymMachine],
+        RoomType::LaundryRoom => &[Role::Washer],
     }
 }
 
@@ -49,6 +52,18 @@ pub(super) fn size(room_type: RoomType, rng: &mut ChaCha8Rng) -> (f32, f32) {
             rng.random_range(360.0..480.0),
             rng.random_range(380.0..480.0),
         ),
+        RoomType::KidsRoom => (
+            rng.random_range(300.0..400.0),
+            rng.random_range(320.0..420.0),
+        ),
+        RoomType::HomeGym => (
+            rng.random_range(300.0..400.0),
+            rng.random_range(320.0..420.0),
+        ),
+        RoomType::LaundryRoom => (
+            rng.random_range(240.0..330.0),
+            rng.random_range(260.0..340.0),
+        ),
     }
 }
 
@@ -61,6 +76,9 @@ pub(super) fn furnish(room_type: RoomType, l: &mut Layout) {
         RoomType::Kitchen => kitchen(l),
         RoomType::Bathroom => bathroom(l),
         RoomType::Office => office(l),
+        RoomType::KidsRoom => kids_room(l),
+        RoomType::HomeGym => home_gym(l),
+        RoomType::LaundryRoom => laundry_room(l),
     }
 }
 
@@ -260,22 +278,34 @@ fn chairs_at_ends(l: &mut Layout, chair: usize, table: &Box3) {
     );
 }
 
-/// A run of kitchen modules along `wall` from one end, fridge first where there is one.
-fn counter_run(l: &mut Layout, wall: Wall, start: f32, end: f32, with_fridge: bool) -> Vec<usize> {
+/// A run of base modules along `wall` from one end, the tall or free-standing appliances in
+/// `first` (a fridge, a washer and a dryer) before them, wall cabinets above. `belongs` says
+/// which base modules (by lower-case name) belong in the room.
+fn counter_run(
+    l: &mut Layout,
+    wall: Wall,
+    (start, end): (f32, f32),
+    first: &[Role],
+    belongs: fn(&str) -> bool,
+) -> Vec<usize> {
     let mut placed = Vec::new();
     let mut at = start;
-    if with_fridge && let Some(fridge) = l.pick(Role::Fridge, |_| true) {
-        let w = l.info(fridge).size.x;
-        if let Some(f) = l.against(fridge, wall, at + w / 2.0) {
+    for &role in first {
+        let Some(appliance) = l.pick(role, |p| p.size.x <= end - at) else {
+            continue;
+        };
+        let w = l.info(appliance).size.x;
+        if let Some(a) = l.against(appliance, wall, at + w / 2.0) {
             at += w + 1.0;
-            l.clear_in_front(f, 90.0);
+            l.clear_in_front(a, 90.0);
         }
     }
     let mut sink = false;
     while at < end {
         let left = end - at;
         let Some(module) = l.pick(Role::KitchenBase, |p| {
-            p.size.x <= left && (!sink || !p.name.to_lowercase().contains("sink"))
+            let name = p.name.to_lowercase();
+            p.size.x <= left && belongs(&name) && (!sink || !name.contains("sink"))
         }) else {
             break;
         };
@@ -319,18 +349,19 @@ fn kitchen(l: &mut Layout) {
     } else {
         (1.0, room_width - 1.0)
     };
-    let placed = if from_left || !l_shape {
-        counter_run(l, Wall::Back, start, end, true)
+    let fridge: &[Role] = if from_left || !l_shape {
+        &[Role::Fridge]
     } else {
-        // Fill from the right: mirror by running on the back wall from `start`.
-        counter_run(l, Wall::Back, start, end, false)
+        &[]
     };
+    let placed = counter_run(l, Wall::Back, (start, end), fridge, |_| true);
     place_door(l);
     if placed.is_empty() {
         return;
     }
     if l_shape {
-        counter_run(l, side, 1.0, room_depth * 0.6, !from_left);
+        let fridge: &[Role] = if from_left { &[] } else { &[Role::Fridge] };
+        counter_run(l, side, (1.0, room_depth * 0.6), fridge, |_| true);
     }
     if room_depth > 420.0
         && l.chance(0.6)
@@ -449,4 +480,125 @@ fn office(l: &mut Layout) {
     l.companion(Role::FloorPlant, &VISIBLE_WALLS, 0.6);
     l.companion(Role::Armchair, &SIDE_WALLS, 0.3);
     l.pictures_above(d);
+}
+
+/// A bunk or child's bed in a back corner, a play table with small chairs in the free half,
+/// storage and a desk on the side walls.
+fn kids_room(l: &mut Layout) {
+    let (room_width, room_depth) = (l.room.width, l.room.depth);
+    let Some(bed) = l.pick(Role::KidsBed, |p| p.size.x + 100.0 < room_width) else {
+        return;
+    };
+    let w = l.info(bed).size.x;
+    let bed_left = l.rng.random_bool(0.5);
+    let along = if bed_left {
+        w / 2.0 + 1.0
+    } else {
+        room_width - w / 2.0 - 1.0
+    };
+    let Some(b) = l.against(bed, Wall::Back, along) else {
+        return;
+    };
+    l.clear_in_front(b, 60.0);
+    place_door(l);
+    l.pictures_above(b);
+    // The play table in the half the bed leaves free.
+    let free_x = if bed_left {
+        (w + room_width) / 2.0
+    } else {
+        (room_width - w) / 2.0
+    };
+    if l.chance(0.8)
+        && let Some(table) = l.pick(Role::KidsTable, |_| true)
+    {
+        let centre = Vec2::new(free_x, room_depth * l.rng.random_range(0.4..0.55));
+        if let Some(t) = l.put(table, centre, 0, 0.0) {
+            let tb = l.items[t].bounds();
+            if let Some(chair) = l.pick(Role::KidsChair, |_| true) {
+                chairs_at_ends(l, chair, &tb);
+            }
+            if l.chance(0.7) {
+                l.rug(centre, Vec2::new(180.0, 140.0));
+            }
+        }
+    } else if l.chance(0.8) {
+        l.rug(
+            Vec2::new(free_x, room_depth * 0.5),
+            Vec2::new(160.0, 120.0),
+        );
+    }
+    l.companion(Role::Wardrobe, &SIDE_WALLS, 0.7);
+    l.companion(Role::Bookcase, &VISIBLE_WALLS, 0.6);
+    if let Some(d) = l.companion(Role::Desk, &SIDE_WALLS, 0.4) {
+        l.clear_in_front(d, 60.0);
+        if l.chance(0.6) {
+            l.on_top(Role::TableLamp, d, 0.8);
+        }
+    }
+    l.companion(Role::ClothesRack, &SIDE_WALLS, 0.3);
+    l.companion(Role::FloorLamp, &VISIBLE_WALLS, 0.3);
+    l.pictures_anywhere(&SIDE_WALLS, 1);
+}
+
+/// A machine on the back wall, one or two more along the walls, each with room in front
+/// to use it, a mat between them and a bench.
+fn home_gym(l: &mut Layout) {
+    let (room_width, room_depth) = (l.room.width, l.room.depth);
+    let Some(machine) = l.pick(Role::GymMachine, |p| p.size.x + 60.0 < room_width) else {
+        return;
+    };
+    let w = l.info(machine).size.x;
+    let along = room_width / 2.0 + l.rng.random_range(-0.25..0.25) * (room_width - w);
+    let Some(m) = l.against(machine, Wall::Back, along) else {
+        return;
+    };
+    l.clear_in_front(m, 80.0);
+    place_door(l);
+    for _ in 0..2 {
+        if !l.chance(0.9) {
+            continue;
+        }
+        let Some(other) = l.pick(Role::GymMachine, |p| p.size.x < room_depth * 0.6) else {
+            continue;
+        };
+        if let Some(o) = l.against_any(other, &VISIBLE_WALLS, 24) {
+            l.clear_in_front(o, 70.0);
+        }
+    }
+    // An exercise mat in the open middle.
+    if l.chance(0.8) {
+        l.rug(
+            Vec2::new(room_width / 2.0, room_depth * 0.6),
+            Vec2::new(180.0, 90.0),
+        );
+    }
+    l.companion(Role::Bench, &VISIBLE_WALLS, 0.5);
+    l.companion(Role::FloorPlant, &VISIBLE_WALLS, 0.5);
+    l.companion(Role::TowelRack, &SIDE_WALLS, 0.3);
+    l.pictures_anywhere(&VISIBLE_WALLS, 1);
+}
+
+/// A washer and a dryer side by side from one back corner, a run of base cabinets (a sink
+/// where one fits) after them, wall cabinets above, a basket and a drying rack.
+fn laundry_room(l: &mut Layout) {
+    let room_width = l.room.width;
+    let end = room_width * l.rng.random_range(0.7..1.0) - 1.0;
+    let no_cooking = |name: &str| !name.contains("stove") && !name.contains("dishwasher");
+    let placed = counter_run(
+        l,
+        Wall::Back,
+        (1.0, end),
+        &[Role::Washer, Role::Washer],
+        no_cooking,
+    );
+    if placed.is_empty() && !l.items.iter().any(|i| i.role == Role::Washer) {
+        return;
+    }
+    place_door(l);
+    l.companion(Role::LaundryBasket, &VISIBLE_WALLS, 0.8);
+    l.companion(Role::ClothesRack, &SIDE_WALLS, 0.6);
+    l.companion(Role::Bookcase, &SIDE_WALLS, 0.3);
+    l.companion(Role::TowelRack, &SIDE_WALLS, 0.3);
+    l.companion(Role::SmallPlant, &VISIBLE_WALLS, 0.2);
+    l.pictures_anywhere(&SIDE_WALLS, 1);
 }
