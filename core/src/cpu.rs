@@ -525,7 +525,7 @@ fn exp(x: f32) -> f32 {
     p = p * r + 8.333_452e-3;
     p = p * r + 4.166_579_6e-2;
     p = p * r + 1.666_666_5e-1;
-    p = p * r + 5.000_000_1e-1;
+    p = p * r + 0.5; // Cephes' 5.0000001e-1, which is 0.5 in f32
     let e = p * r * r + r + 1.0;
     // n sits in the low bits of `shifted`; moved into the exponent field it is 2^n.
     let two_n = f32::from_bits(shifted.to_bits().wrapping_sub(0x4B40_0000 - 127) << 23);

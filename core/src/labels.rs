@@ -170,7 +170,11 @@ impl Vocabulary {
             known,
         };
         if !self.room_types.contains(&room) {
-            return Err(missing(RoomType::WHAT, room.name(), names(&self.room_types)));
+            return Err(missing(
+                RoomType::WHAT,
+                room.name(),
+                names(&self.room_types),
+            ));
         }
         if !self.styles.contains(&style) {
             return Err(missing(Style::WHAT, style.name(), names(&self.styles)));

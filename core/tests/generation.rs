@@ -44,8 +44,18 @@ fn a_model_older_than_a_label_serves_the_labels_it_knows_and_names_the_rest() {
     assert_eq!(weights.header.model.vocabulary, Vocabulary::first());
     let designer = Designer::default_cpu().unwrap();
     for (room, style, field, label) in [
-        (RoomType::KidsRoom, Style::Modern, "room_type", "room type 'kids_room'"),
-        (RoomType::Bedroom, Style::Japandi, "style", "style 'japandi'"),
+        (
+            RoomType::KidsRoom,
+            Style::Modern,
+            "room_type",
+            "room type 'kids_room'",
+        ),
+        (
+            RoomType::Bedroom,
+            Style::Japandi,
+            "style",
+            "style 'japandi'",
+        ),
     ] {
         let error = designer
             .generate(&DesignRequest::new(room, style))
@@ -58,6 +68,21 @@ fn a_model_older_than_a_label_serves_the_labels_it_knows_and_names_the_rest() {
         );
         assert!(message.contains(&expected), "{message}");
         assert!(message.contains("it knows: "), "{message}");
+    }
+    // Every label added since, the same way.
+    let first = Vocabulary::first();
+    let new_rooms = RoomType::ALL
+        .iter()
+        .filter(|r| !first.room_types.contains(r));
+    let new_styles = Style::ALL.iter().filter(|s| !first.styles.contains(s));
+    let requests: Vec<DesignRequest> = new_rooms
+        .map(|r| DesignRequest::new(*r, Style::Modern))
+        .chain(new_styles.map(|s| DesignRequest::new(RoomType::Bedroom, *s)))
+        .collect();
+    assert_eq!(requests.len(), 3 + 8);
+    for request in &requests {
+        let message = designer.generate(request).unwrap_err().to_string();
+        assert!(message.contains("was not trained on the"), "{message}");
     }
     // Old labels keep their rows: the same designs as before the vocabulary grew.
     assert!(designer.generate(&small_request(3)).is_ok());
@@ -306,7 +331,9 @@ fn a_widened_vocabulary_keeps_what_the_model_knew() {
     let x = Tensor::<4>::ones([1, 3, 8, 8], &device);
     let t = Tensor::<1>::from_floats([0.3], &device);
     let at = |model: &designer_core::model::Generator, condition| {
-        model.forward(x.clone(), t.clone(), &[condition]).into_data()
+        model
+            .forward(x.clone(), t.clone(), &[condition])
+            .into_data()
     };
     let known = Condition::new(RoomType::Office, Style::Rustic);
     let (before, unconditional) = (at(&model, known), at(&model, Condition::UNCONDITIONAL));
@@ -353,7 +380,10 @@ fn the_same_parameters_give_the_same_bytes() {
         Weights::encode(config.init(&device), &header).unwrap()
     };
     let (first, second) = (encode(), encode());
-    assert!(first == second, "two identical models wrote different files");
+    assert!(
+        first == second,
+        "two identical models wrote different files"
+    );
     let (a, b) = (
         Weights::from_bytes(&first).unwrap(),
         Weights::from_bytes(&second).unwrap(),

@@ -166,7 +166,12 @@ impl RawPayload {
     pub fn parse(&self) -> Result<Value, ApiError> {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(&self.0)
-            .map_err(|_| ApiError::invalid("request", "the payload did not come through the runtime layer"))?;
+            .map_err(|_| {
+                ApiError::invalid(
+                    "request",
+                    "the payload did not come through the runtime layer",
+                )
+            })?;
         parse_json(&bytes, "payload")
     }
 }
@@ -179,8 +184,9 @@ fn parse_json(bytes: &[u8], what: &str) -> Result<Value, ApiError> {
     let text = std::str::from_utf8(bytes)
         .map_err(|_| ApiError::invalid("request", format!("the {what} is not UTF-8 text")))?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let not_json =
-        |e: serde_json::Error| ApiError::invalid("request", format!("the {what} is not valid JSON: {e}"));
+    let not_json = |e: serde_json::Error| {
+        ApiError::invalid("request", format!("the {what} is not valid JSON: {e}"))
+    };
     if !text.trim_start().starts_with('{') {
         return serde_json::from_str(text).map_err(not_json);
     }

@@ -91,8 +91,10 @@ pub async fn train(
     let result = train_holding_lease(
         function,
         weights,
-        &checkpoint_at,
-        &manifest_at,
+        RunObjects {
+            checkpoint: &checkpoint_at,
+            manifest: &manifest_at,
+        },
         settings,
         arguments,
         budget,
@@ -159,37 +161,47 @@ fn time_budget(deadline_ms: u64, settings: &Settings) -> Result<Duration, ApiErr
         })
 }
 
+/// Where a training run's objects are: its checkpoint and its manifest of images.
+#[derive(Clone, Copy)]
+struct RunObjects<'a> {
+    checkpoint: &'a Location,
+    manifest: &'a Location,
+}
+
 async fn train_holding_lease(
     function: &Settings,
     weights: Arc<Weights>,
-    checkpoint_at: &Location,
-    manifest_at: &Location,
+    objects: RunObjects<'_>,
     settings: TrainSettings,
     arguments: TrainArguments,
     budget: Duration,
     request_id: &str,
 ) -> Result<(Chunk, Option<String>), ApiError> {
     let store_error = |e: crate::store::StoreError| ApiError::internal(request_id, e);
-    let checkpoint = match checkpoint_at.get().await.map_err(store_error)? {
+    let checkpoint = match objects.checkpoint.get().await.map_err(store_error)? {
         None => None,
         Some(bytes) => Some(Checkpoint::decode(&bytes).map_err(|e| {
             ApiError::new(
                 ErrorKind::BadTrainingData,
                 format!(
                     "the checkpoint at {} cannot be read: {e}",
-                    checkpoint_at.uri()
+                    objects.checkpoint.uri()
                 ),
             )
         })?),
     };
-    let manifest = manifest_at
+    let manifest = objects
+        .manifest
         .get()
         .await
         .map_err(store_error)?
         .ok_or_else(|| {
             ApiError::new(
                 ErrorKind::NotConfigured,
-                format!("TRAINING_MANIFEST {} holds no object", manifest_at.uri()),
+                format!(
+                    "TRAINING_MANIFEST {} holds no object",
+                    objects.manifest.uri()
+                ),
             )
         })?;
     // The URL source reads its manifest pass after pass from a file; /tmp is Lambda's scratch.
@@ -209,7 +221,7 @@ async fn train_holding_lease(
             ErrorKind::BadTrainingData,
             format!(
                 "TRAINING_MANIFEST {}: a whole pass gave no usable image (skipped: {skipped})",
-                manifest_at.uri()
+                objects.manifest.uri()
             ),
         ),
         TrainError::Checkpoint(_) | TrainError::Diverged { .. } => {
@@ -218,7 +230,7 @@ async fn train_holding_lease(
         other => ApiError::internal(request_id, other),
     })?;
     if let Some(bytes) = chunk.checkpoint.take() {
-        checkpoint_at.put(bytes).await.map_err(store_error)?;
+        objects.checkpoint.put(bytes).await.map_err(store_error)?;
     }
     let weights_uri = match chunk.weights.take() {
         None => None,
@@ -227,7 +239,7 @@ async fn train_holding_lease(
                 Some(uri) => Location::parse(uri).map_err(|e| {
                     ApiError::new(ErrorKind::NotConfigured, format!("WEIGHTS_URI: {e}"))
                 })?,
-                None => checkpoint_at.with_suffix(".weights"),
+                None => objects.checkpoint.with_suffix(".weights"),
             };
             at.put(bytes).await.map_err(store_error)?;
             Some(at.uri().to_string())

@@ -129,7 +129,10 @@ fn direct_invocations_generate_describe_and_refuse_bad_requests() {
         assert_eq!(status, 500, "{payload}: {error}");
         assert_eq!(error["errorType"], "InvalidRequest", "{payload}: {error}");
         let got = error["errorMessage"].as_str().unwrap();
-        assert!(got.contains(message), "{payload}: '{got}' lacks '{message}'");
+        assert!(
+            got.contains(message),
+            "{payload}: '{got}' lacks '{message}'"
+        );
     }
     let with_bom = format!("\u{feff}{}", generate_request(json!({"variations": 1})));
     let (status, bom) = emulator.invoke_raw(&with_bom);

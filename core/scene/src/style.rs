@@ -223,7 +223,11 @@ fn deco_fans(ground: Vec3, gold: Vec3) -> Finish {
     Finish {
         texture: Texture::paint(FINISH_TEXELS, |u, v| {
             let (x, y) = (u * 4.0, v * 4.0);
-            let shift = if (y.floor() as i32) % 2 == 0 { 0.0 } else { 0.5 };
+            let shift = if (y.floor() as i32) % 2 == 0 {
+                0.0
+            } else {
+                0.5
+            };
             let (dx, dy) = ((x + shift).fract() - 0.5, 1.0 - y.fract());
             let r = (dx * dx + dy * dy).sqrt();
             if r < 0.5 && ((r * 7.0).fract() < 0.2 || dx.abs() < 0.015) {
@@ -241,7 +245,11 @@ fn damask(ground: Vec3, motif: Vec3) -> Finish {
     Finish {
         texture: Texture::paint(FINISH_TEXELS, |u, v| {
             let (x, y) = (u * 4.0, v * 4.0);
-            let shift = if (y.floor() as i32) % 2 == 0 { 0.0 } else { 0.5 };
+            let shift = if (y.floor() as i32) % 2 == 0 {
+                0.0
+            } else {
+                0.5
+            };
             let (dx, dy) = ((x + shift).fract() - 0.5, y.fract() - 0.5);
             let r = (dx * dx + dy * dy).sqrt();
             let edge = 0.3 + 0.09 * (4.0 * dy.atan2(dx)).cos();
@@ -261,7 +269,11 @@ fn chevron(colour: Vec3, contrast: f32) -> Finish {
         texture: Texture::paint(FINISH_TEXELS, |u, v| {
             let column = (u * 6.0).floor() as i32;
             let across = (u * 6.0).fract();
-            let slope = if column % 2 == 0 { across } else { 1.0 - across };
+            let slope = if column % 2 == 0 {
+                across
+            } else {
+                1.0 - across
+            };
             let along = v * 12.0 + slope;
             if across < 0.04 || along.fract() < 0.08 {
                 return colour * (1.0 - 0.4 * contrast.max(0.3));

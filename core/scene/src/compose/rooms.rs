@@ -522,10 +522,7 @@ fn kids_room(l: &mut Layout) {
             }
         }
     } else if l.chance(0.8) {
-        l.rug(
-            Vec2::new(free_x, room_depth * 0.5),
-            Vec2::new(160.0, 120.0),
-        );
+        l.rug(Vec2::new(free_x, room_depth * 0.5), Vec2::new(160.0, 120.0));
     }
     l.companion(Role::Wardrobe, &SIDE_WALLS, 0.7);
     l.companion(Role::Bookcase, &VISIBLE_WALLS, 0.6);
