@@ -280,7 +280,7 @@ pub fn train_env_help() -> String {
 }
 
 #[derive(Args)]
-#[command(group(clap::ArgGroup::new("output").required(true).args(["out", "sheet"])))]
+#[command(group(clap::ArgGroup::new("output").required(true).args(["out", "sheet", "subset"])))]
 pub struct ScenesArgs {
     /// The folder holding the Sweet Home 3D catalogs (`make data` fills it).
     #[arg(long, default_value = ".cache/catalog")]
@@ -293,6 +293,11 @@ pub struct ScenesArgs {
     /// Write a contact sheet instead: every room type (rows) in every style (columns).
     #[arg(long)]
     pub sheet: Option<PathBuf>,
+    /// Copy the catalog into this folder with only the models the scenes draw (the open-content
+    /// libraries, their pieces that play a role): what a machine without Debian's packages
+    /// needs to render the same scenes.
+    #[arg(long)]
+    pub subset: Option<PathBuf>,
     /// Side of each render in pixels (64 to 512).
     #[arg(long, default_value_t = 128)]
     pub size: u32,

@@ -381,6 +381,15 @@ fn scenes(args: ScenesArgs) -> Result<()> {
             designer_scene::MAX_SIZE
         );
     }
+    if let Some(dir) = &args.subset {
+        for (file, kept) in
+            designer_scene::write_catalog_subset(&catalog::read_all(&args.catalog)?, dir)?
+        {
+            let bytes = std::fs::metadata(&file).map_or(0, |m| m.len());
+            eprintln!("wrote {} ({kept} files, {bytes} bytes)", file.display());
+        }
+        return Ok(());
+    }
     let engine = load_scene_engine(&args.catalog)?;
     let mut bars = Bars::default();
     if let Some(path) = &args.sheet {
@@ -388,7 +397,10 @@ fn scenes(args: ScenesArgs) -> Result<()> {
         bars.finish();
         return save_sheet(&sheet, path);
     }
-    let out = args.out.as_ref().expect("clap requires --out or --sheet");
+    let out = args
+        .out
+        .as_ref()
+        .expect("clap requires --out, --sheet or --subset");
     let started = std::time::Instant::now();
     let written = write_renders(&engine, out, args.count, args.size, args.seed, &mut bars)?;
     bars.finish();

@@ -44,6 +44,30 @@ pub enum SceneError {
     Size(u32),
 }
 
+/// Copies what [`SceneEngine::load`] reads from `libraries` into `dir`: the open-content
+/// libraries, each with only the models of the pieces that play a role (see
+/// [`catalog::write_subset`]). The engine loads the copy to the same pieces, so renders from it
+/// are the same pixels. Returns each written file and how many of its files it kept.
+pub fn write_catalog_subset(
+    libraries: &[Library],
+    dir: &std::path::Path,
+) -> Result<Vec<(std::path::PathBuf, usize)>, catalog::CatalogError> {
+    std::fs::create_dir_all(dir).map_err(|e| catalog::CatalogError::Read {
+        path: dir.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    libraries
+        .iter()
+        .filter(|l| l.is_open_content())
+        .map(|library| {
+            let name = library.file.file_name().unwrap_or_default();
+            let out = dir.join(name);
+            let kept = catalog::write_subset(library, |e| role_of(e).is_some(), &out)?;
+            Ok((out, kept))
+        })
+        .collect()
+}
+
 /// A catalog model that was left out, and why.
 #[derive(Clone, Debug)]
 pub struct Skipped {

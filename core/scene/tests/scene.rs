@@ -259,6 +259,38 @@ fn gyms_and_laundries_hold_more_than_their_anchor_and_nothing_of_a_kitchen() {
 }
 
 #[test]
+fn the_catalog_subset_renders_the_same_rooms_from_a_fraction_of_the_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let written = designer_scene::write_catalog_subset(libraries(), dir.path()).unwrap();
+    assert_eq!(written.len(), 5, "the five open-content libraries");
+    let size = |files: &mut dyn Iterator<Item = &std::path::PathBuf>| {
+        files
+            .map(|f| std::fs::metadata(f).unwrap().len())
+            .sum::<u64>()
+    };
+    let full = size(
+        &mut libraries()
+            .iter()
+            .filter(|l| l.is_open_content())
+            .map(|l| &l.file),
+    );
+    let subset = size(&mut written.iter().map(|(f, _)| f));
+    assert!(subset * 2 < full, "{subset} bytes of {full}");
+    let copy = designer_scene::catalog::read_all(dir.path()).unwrap();
+    let engine_from_copy = designer_scene::SceneEngine::load(&copy).unwrap();
+    let engine = engine();
+    assert_eq!(engine_from_copy.pieces().len(), engine.pieces().len());
+    for (room, style) in [
+        (RoomType::LaundryRoom, Style::Tropical),
+        (RoomType::Bedroom, Style::ArtDeco),
+    ] {
+        let (_, original) = engine.scene(room, style, 9, 64).unwrap();
+        let (_, copied) = engine_from_copy.scene(room, style, 9, 64).unwrap();
+        assert!(original == copied, "{room} {style} differs from the subset");
+    }
+}
+
+#[test]
 fn the_same_seed_gives_the_same_pixels() {
     let engine = engine();
     let (scene, a) = engine
