@@ -381,16 +381,15 @@ fn scenes(args: ScenesArgs) -> Result<()> {
             designer_scene::MAX_SIZE
         );
     }
+    let engine = load_scene_engine(&args.catalog)?;
     if let Some(dir) = &args.subset {
-        for (file, kept) in
-            designer_scene::write_catalog_subset(&catalog::read_all(&args.catalog)?, dir)?
-        {
+        let libraries = catalog::read_all(&args.catalog)?;
+        for (file, kept) in designer_scene::write_catalog_subset(&libraries, &engine, dir)? {
             let bytes = std::fs::metadata(&file).map_or(0, |m| m.len());
-            eprintln!("wrote {} ({kept} files, {bytes} bytes)", file.display());
+            eprintln!("wrote {} ({kept} pieces, {bytes} bytes)", file.display());
         }
         return Ok(());
     }
-    let engine = load_scene_engine(&args.catalog)?;
     let mut bars = Bars::default();
     if let Some(path) = &args.sheet {
         let sheet = bulk::sheet(&engine, args.size, args.seed, &mut bars)?;

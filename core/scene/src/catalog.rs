@@ -232,11 +232,12 @@ fn collect_catalog_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// Writes `library` to `out` with only the models of the entries `keep` accepts: every
-/// top-level file (the properties, the licence) and every icon stay, so the copy reads as the
-/// same catalog, and each kept model's folder (its OBJ, MTL and textures) is copied byte for
-/// byte, without recompressing. A GPU machine that cannot reach Debian gets the pieces the
-/// scene engine draws in a fraction of the packages' 140 MB. Returns the files copied.
+/// Writes `library` to `out` with only the entries `keep` accepts: a properties file that
+/// lists them alone (renumbered in their order, so they read back in the same order), their
+/// icons, each one's model folder (OBJ, MTL, textures) copied byte for byte without
+/// recompressing, and the library's other top-level files (its licence). A GPU machine that
+/// cannot reach Debian gets the pieces the scene engine draws in a fraction of the packages'
+/// 140 MB. Returns the number of entries kept.
 pub fn write_subset(
     library: &Library,
     keep: impl Fn(&CatalogEntry) -> bool,
@@ -249,45 +250,78 @@ pub fn write_subset(
     let source = &library.file;
     let file = std::fs::File::open(source).map_err(|e| error(source, &e))?;
     let mut zip = zip::ZipArchive::new(file).map_err(|e| error(source, &e))?;
-    // A model's folder, with its slash: "scopia/bed1/" must not take "scopia/bed10/".
-    let folders: Vec<String> = library
+    let properties = java_properties::read(
+        zip.by_name(PLUGIN_PROPERTIES)
+            .map_err(|e| error(source, &format!("{PLUGIN_PROPERTIES}: {e}")))?,
+    )
+    .map_err(|e| error(source, &e))?;
+    // `entries[i]` was read from the keys numbered i + 1.
+    let kept: Vec<(usize, &CatalogEntry)> = library
         .entries
         .iter()
-        .filter(|e| keep(e))
-        .filter_map(|e| {
+        .enumerate()
+        .filter(|(_, e)| keep(e))
+        .map(|(i, e)| (i + 1, e))
+        .collect();
+    let renumbered: HashMap<usize, usize> = kept
+        .iter()
+        .enumerate()
+        .map(|(new, (old, _))| (*old, new + 1))
+        .collect();
+    let mut lines: Vec<(String, &String)> = properties
+        .iter()
+        .filter_map(|(key, value)| match key.rsplit_once('#') {
+            Some((name, number)) => {
+                let number = number.parse::<usize>().ok()?;
+                let new = renumbered.get(&number)?;
+                Some((format!("{name}#{new}"), value))
+            }
+            None => Some((key.clone(), value)),
+        })
+        .collect();
+    lines.sort();
+
+    // A model's folder, with its slash: "scopia/bed1/" must not take "scopia/bed10/".
+    let folders: Vec<String> = kept
+        .iter()
+        .filter_map(|(_, e)| {
             e.model
                 .rsplit_once('/')
                 .map(|(folder, _)| format!("{folder}/"))
         })
         .collect();
-    let files: std::collections::HashSet<&str> = library
-        .entries
+    let files: std::collections::HashSet<&str> = kept
         .iter()
-        .map(|e| e.icon_path.as_str())
-        .chain(
-            library
-                .entries
-                .iter()
-                .filter(|e| keep(e) && !e.model.contains('/'))
-                .map(|e| e.model.as_str()),
-        )
+        .flat_map(|(_, e)| [e.icon_path.as_str(), e.model.as_str()])
         .collect();
     let target = std::fs::File::create(out).map_err(|e| error(out, &e))?;
     let mut writer = zip::ZipWriter::new(std::io::BufWriter::new(target));
-    let mut copied = 0;
+    writer
+        .start_file(PLUGIN_PROPERTIES, zip::write::SimpleFileOptions::default())
+        .map_err(|e| error(out, &e))?;
+    {
+        let mut properties_out = java_properties::PropertiesWriter::new(&mut writer);
+        for (key, value) in &lines {
+            properties_out
+                .write(key, value)
+                .map_err(|e| error(out, &e))?;
+        }
+        properties_out.finish().map_err(|e| error(out, &e))?;
+    }
     for index in 0..zip.len() {
         let entry = zip.by_index_raw(index).map_err(|e| error(source, &e))?;
         let name = entry.name().map_err(|e| error(source, &e))?.into_owned();
-        let wanted = !name.contains('/')
+        // The translations list every entry by its old number: left out with the rest.
+        let top_level = !name.contains('/') && !name.ends_with(".properties");
+        if top_level
             || files.contains(name.as_str())
-            || folders.iter().any(|f| name.starts_with(f.as_str()));
-        if wanted {
+            || folders.iter().any(|f| name.starts_with(f.as_str()))
+        {
             writer.raw_copy_file(entry).map_err(|e| error(out, &e))?;
-            copied += 1;
         }
     }
     writer.finish().map_err(|e| error(out, &e))?;
-    Ok(copied)
+    Ok(kept.len())
 }
 
 /// Entries per category across libraries, for reports.

@@ -44,25 +44,27 @@ pub enum SceneError {
     Size(u32),
 }
 
-/// Copies what [`SceneEngine::load`] reads from `libraries` into `dir`: the open-content
-/// libraries, each with only the models of the pieces that play a role (see
-/// [`catalog::write_subset`]). The engine loads the copy to the same pieces, so renders from it
-/// are the same pixels. Returns each written file and how many of its files it kept.
+/// Copies what the scene engine draws into `dir`: the open-content libraries, each with only
+/// the entries `engine` loaded from them (see [`catalog::write_subset`]). An engine loaded
+/// from the copy has the same pieces in the same order, so its renders are the same pixels.
+/// Returns each written file and how many entries it kept.
 pub fn write_catalog_subset(
     libraries: &[Library],
+    engine: &SceneEngine,
     dir: &std::path::Path,
 ) -> Result<Vec<(std::path::PathBuf, usize)>, catalog::CatalogError> {
     std::fs::create_dir_all(dir).map_err(|e| catalog::CatalogError::Read {
         path: dir.to_path_buf(),
         message: e.to_string(),
     })?;
+    let drawn: std::collections::HashSet<&str> =
+        engine.pieces().iter().map(|p| p.id.as_str()).collect();
     libraries
         .iter()
         .filter(|l| l.is_open_content())
         .map(|library| {
-            let name = library.file.file_name().unwrap_or_default();
-            let out = dir.join(name);
-            let kept = catalog::write_subset(library, |e| role_of(e).is_some(), &out)?;
+            let out = dir.join(library.file.file_name().unwrap_or_default());
+            let kept = catalog::write_subset(library, |e| drawn.contains(e.id.as_str()), &out)?;
             Ok((out, kept))
         })
         .collect()
