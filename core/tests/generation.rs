@@ -17,6 +17,16 @@ fn small_request(seed: u64) -> DesignRequest {
     }
 }
 
+/// A network small enough to build and run in a blink.
+fn tiny_config() -> ModelConfig {
+    ModelConfig {
+        base_channels: 8,
+        cond_dim: 16,
+        groups: 4,
+        ..ModelConfig::default()
+    }
+}
+
 fn pngs(designer: &Designer, request: &DesignRequest) -> Vec<Vec<u8>> {
     let response = designer.generate(request).unwrap();
     response
@@ -234,12 +244,7 @@ fn progress_counts_every_model_evaluation() {
 #[test]
 fn weights_round_trip_and_corrupt_files_are_refused() {
     let device = Device::flex();
-    let config = ModelConfig {
-        base_channels: 8,
-        cond_dim: 16,
-        groups: 4,
-        ..ModelConfig::default()
-    };
+    let config = tiny_config();
     let model = config.init(&device);
     let x = Tensor::<4>::ones([1, 3, 16, 16], &device);
     let t = Tensor::<1>::from_floats([0.5], &device);
@@ -322,10 +327,8 @@ fn a_widened_vocabulary_keeps_what_the_model_knew() {
     use designer_core::labels::Vocabulary;
     let device = Device::flex();
     let old = ModelConfig {
-        base_channels: 8,
-        cond_dim: 16,
-        groups: 4,
         vocabulary: Vocabulary::first(),
+        ..tiny_config()
     };
     let model = old.init(&device);
     let x = Tensor::<4>::ones([1, 3, 8, 8], &device);
@@ -361,12 +364,7 @@ fn a_widened_vocabulary_keeps_what_the_model_knew() {
 #[test]
 fn the_same_parameters_give_the_same_bytes() {
     let device = Device::flex();
-    let config = ModelConfig {
-        base_channels: 8,
-        cond_dim: 16,
-        groups: 4,
-        ..ModelConfig::default()
-    };
+    let config = tiny_config();
     let header = WeightsHeader {
         format: designer_core::weights::FORMAT_VERSION,
         name: "test".into(),
@@ -441,12 +439,7 @@ fn the_parameter_count_is_what_init_makes() {
             vocabulary: designer_core::labels::Vocabulary::first(),
             ..ModelConfig::default()
         },
-        ModelConfig {
-            base_channels: 8,
-            cond_dim: 16,
-            groups: 4,
-            ..ModelConfig::default()
-        },
+        tiny_config(),
     ] {
         let model = config.init(&Device::flex());
         assert_eq!(config.parameter_count(), model.num_params(), "{config:?}");

@@ -379,6 +379,19 @@ fn kitchen(l: &mut Layout) {
     l.pictures_anywhere(&SIDE_WALLS, 1);
 }
 
+/// `piece` against the back wall in its left or right corner (even odds): whether left, and
+/// its index if it fitted.
+fn in_back_corner(l: &mut Layout, piece: usize) -> (bool, Option<usize>) {
+    let w = l.info(piece).size.x;
+    let left = l.rng.random_bool(0.5);
+    let along = if left {
+        w / 2.0 + 1.0
+    } else {
+        l.room.width - w / 2.0 - 1.0
+    };
+    (left, l.against(piece, Wall::Back, along))
+}
+
 fn bathroom(l: &mut Layout) {
     let room_width = l.room.width;
     let roles = [Role::Bathtub, Role::Shower];
@@ -390,13 +403,7 @@ fn bathroom(l: &mut Layout) {
     let Some(tub) = l.pick(role, |p| p.size.x + 20.0 < room_width) else {
         return;
     };
-    let w = l.info(tub).size.x;
-    let along = if l.rng.random_bool(0.5) {
-        w / 2.0 + 1.0
-    } else {
-        room_width - w / 2.0 - 1.0
-    };
-    let Some(t) = l.against(tub, Wall::Back, along) else {
+    let (_, Some(t)) = in_back_corner(l, tub) else {
         return;
     };
     l.clear_in_front(t, 60.0);
@@ -490,13 +497,7 @@ fn kids_room(l: &mut Layout) {
         return;
     };
     let w = l.info(bed).size.x;
-    let bed_left = l.rng.random_bool(0.5);
-    let along = if bed_left {
-        w / 2.0 + 1.0
-    } else {
-        room_width - w / 2.0 - 1.0
-    };
-    let Some(b) = l.against(bed, Wall::Back, along) else {
+    let (bed_left, Some(b)) = in_back_corner(l, bed) else {
         return;
     };
     l.clear_in_front(b, 60.0);
