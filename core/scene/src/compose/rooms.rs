@@ -379,6 +379,14 @@ fn kitchen(l: &mut Layout) {
     l.pictures_anywhere(&SIDE_WALLS, 1);
 }
 
+/// `piece` against the back wall, its centre off the wall's by up to `spread` of the length
+/// the piece leaves free: where along the wall, and its index if it fitted.
+fn off_back_centre(l: &mut Layout, piece: usize, spread: f32) -> (f32, Option<usize>) {
+    let free = l.room.width - l.info(piece).size.x;
+    let along = l.room.width / 2.0 + l.rng.random_range(-spread..spread) * free;
+    (along, l.against(piece, Wall::Back, along))
+}
+
 /// `piece` against the back wall in its left or right corner (even odds): whether left, and
 /// its index if it fitted.
 fn in_back_corner(l: &mut Layout, piece: usize) -> (bool, Option<usize>) {
@@ -446,8 +454,7 @@ fn office(l: &mut Layout) {
         return;
     };
     let w = l.info(desk).size.x;
-    let along = room_width / 2.0 + l.rng.random_range(-0.2..0.2) * (room_width - w);
-    let Some(d) = l.against(desk, Wall::Back, along) else {
+    let (along, Some(d)) = off_back_centre(l, desk, 0.2) else {
         return;
     };
     let db = l.items[d].bounds();
@@ -545,9 +552,7 @@ fn home_gym(l: &mut Layout) {
     let Some(machine) = l.pick(Role::GymMachine, |p| p.size.x + 60.0 < room_width) else {
         return;
     };
-    let w = l.info(machine).size.x;
-    let along = room_width / 2.0 + l.rng.random_range(-0.25..0.25) * (room_width - w);
-    let Some(m) = l.against(machine, Wall::Back, along) else {
+    let (_, Some(m)) = off_back_centre(l, machine, 0.25) else {
         return;
     };
     l.clear_in_front(m, 80.0);
