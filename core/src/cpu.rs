@@ -1,5 +1,5 @@
 //! The generator's forward pass written out for the CPU: the same network as
-//! [`Generator`](crate::model::Generator), with its parameters copied out once, run without
+//! first U-Net ([`UNetV1`](crate::model::unet_v1::UNetV1)), with its parameters copied out once, run without
 //! burn's general-purpose operators.
 //!
 //! Why by hand: on burn's CPU backend less than a third of a generation was arithmetic. Its
@@ -15,7 +15,8 @@
 //! interchangeable; [`crate::generate::Designer`] uses this one on the CPU device.
 
 use crate::labels::Vocabulary;
-use crate::model::{Condition, Generator, ResBlock};
+use crate::model::Condition;
+use crate::model::unet_v1::{ResBlock, UNetV1};
 use crate::sampler::VelocityModel;
 use burn::module::Param;
 use burn::nn::conv::Conv2d;
@@ -533,7 +534,7 @@ fn exp(x: f32) -> f32 {
 }
 
 impl CpuGenerator {
-    pub fn new(model: &Generator) -> Self {
+    pub fn new(model: &UNetV1) -> Self {
         let freqs = model.time_freqs;
         Self {
             time_freqs: (0..freqs)
@@ -670,7 +671,7 @@ mod tests {
 
     /// A model with noise added to every parameter (biases and norms included), so that a
     /// misplaced parameter shows.
-    fn scrambled_model() -> Generator {
+    fn scrambled_model() -> UNetV1 {
         struct Scramble(ChaCha8Rng);
         impl ModuleMapper for Scramble {
             fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
@@ -685,7 +686,10 @@ mod tests {
                 })
             }
         }
-        let model = ModelConfig::default().init(&Device::flex());
+        let crate::model::Generator::V1(model) = ModelConfig::default().init(&Device::flex())
+        else {
+            unreachable!("the default is the first U-Net")
+        };
         model.map(&mut Scramble(ChaCha8Rng::seed_from_u64(5)))
     }
 
@@ -702,7 +706,7 @@ mod tests {
         ];
         let batch = conditions.len();
         let x: Vec<f32> = (0..batch as u64)
-            .flat_map(|s| seeded_noise(s, size))
+            .flat_map(|s| seeded_noise(s, [3, size, size]))
             .collect();
         let t = [0.0, 0.35, 0.9];
         let shape = [batch, 3, size, size];

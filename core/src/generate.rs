@@ -3,7 +3,7 @@
 
 use crate::cpu::CpuGenerator;
 use crate::image::{self, encode_png, rgb_to_tensor, square, tensor_to_rgb, to_base64};
-use crate::model::Condition;
+use crate::model::{Condition, Generator};
 use crate::request::{Design, DesignError, DesignRequest, DesignResponse, MAX_PHOTO_BYTES};
 use crate::sampler::{self, SamplerSettings, VelocityModel, interpolate_path, noise_batch};
 use crate::weights::{Weights, WeightsError, WeightsHeader};
@@ -55,11 +55,9 @@ struct Pending {
 impl Designer {
     /// Loads `weights` onto `device`; `backend` is the name responses report ("cpu", "webgpu").
     pub fn new(weights: &Weights, device: Device, backend: &str) -> Result<Self, WeightsError> {
-        let model = weights.build(&device)?;
-        let model: Box<dyn VelocityModel> = if device == Device::flex() {
-            Box::new(CpuGenerator::new(&model))
-        } else {
-            Box::new(model)
+        let model: Box<dyn VelocityModel> = match weights.build(&device)? {
+            Generator::V1(unet) if device == Device::flex() => Box::new(CpuGenerator::new(&unet)),
+            model => Box::new(model),
         };
         Ok(Self {
             model,
@@ -104,15 +102,27 @@ impl Designer {
     }
 
     /// What a client needs to know to build requests for this model: its version and
-    /// provenance, the labels and the request limits (`designer info`, the Lambda's `info`).
+    /// provenance, the labels and the request limits (`designer info`, the Lambda's `info`),
+    /// and for generator v2 what a design of its trained size costs (billions of
+    /// multiply-adds per network evaluation, and for the decoder once per design).
     pub fn describe(&self) -> serde_json::Value {
-        serde_json::json!({
+        let mut description = serde_json::json!({
             "model": self.model_version,
             "weights": self.header,
             "room_types": crate::labels::RoomType::ALL,
             "styles": crate::labels::Style::ALL,
             "limits": crate::request::LIMITS,
-        })
+        });
+        let size = self.header.image_size;
+        if let Some((evaluation, decode)) = self.header.model.forward_macs(size as usize) {
+            description["cost"] = serde_json::json!({
+                "size": size,
+                "parameters": self.header.model.parameter_count(),
+                "evaluation_gmacs": evaluation as f64 / 1e9,
+                "decode_gmacs": decode as f64 / 1e9,
+            });
+        }
+        description
     }
 
     pub fn backend(&self) -> &str {
@@ -168,6 +178,7 @@ impl Designer {
     ) -> Result<Pending, DesignError> {
         request.validate()?;
         self.check_labels(request)?;
+        self.check_size(request)?;
         let started = Instant::now();
         let (start, t_start) = self.starting_point(request)?;
         let images = self.sample_from(request, start, t_start, on_progress);
@@ -191,15 +202,51 @@ impl Designer {
             })
     }
 
+    /// `images` ([batch, 3, size, size] values in [-1, 1], row-major) through the model's
+    /// autoencoder and back: what its latents keep of a picture. `None` for a network over
+    /// pixels.
+    pub fn autoencode(&self, images: &[f32], batch: usize, size: usize) -> Option<Vec<f32>> {
+        use crate::model::Architecture;
+        let Architecture::UNetV2(shape) = &self.header.model.architecture else {
+            return None;
+        };
+        shape.autoencoder.as_ref()?;
+        let x = Tensor::<4>::from_data(
+            TensorData::new(images.to_vec(), [batch, 3, size, size]),
+            &self.device,
+        );
+        let back = self.model.to_image(self.model.to_sample_space(x));
+        floats(back.into_data()).ok()
+    }
+
+    /// Refuses a size the network cannot halve down to its lowest level.
+    fn check_size(&self, request: &DesignRequest) -> Result<(), DesignError> {
+        let multiple = self.header.model.size_multiple() as u32;
+        if request.size.is_multiple_of(multiple) {
+            return Ok(());
+        }
+        Err(DesignError::invalid(
+            "size",
+            format!(
+                "the model {} draws sizes that are multiples of {multiple}, got {}",
+                self.model_version, request.size
+            ),
+        ))
+    }
+
     /// Where the ODE starts for a request: seeded noise at t = 0, or the noise mixed with the
-    /// photo at t = 1 - strength.
+    /// photo at t = 1 - strength (both in the network's space).
     fn starting_point(&self, request: &DesignRequest) -> Result<(Tensor<4>, f32), DesignError> {
-        let size = request.size as usize;
+        let shape = self.header.model.sample_shape(request.size as usize);
         let seeds: Vec<u64> = request.seeds().collect();
-        let noise = noise_batch(&seeds, size, &self.device);
+        let noise = noise_batch(&seeds, shape, &self.device);
         Ok(match &request.photo {
             Some(photo) => {
-                let photo = self.photo_batch(photo, request.size, seeds.len())?;
+                let photo = self.model.to_sample_space(self.photo_batch(
+                    photo,
+                    request.size,
+                    seeds.len(),
+                )?);
                 let t_start = 1.0 - request.strength;
                 (interpolate_path(noise, photo, t_start), t_start)
             }
@@ -220,15 +267,18 @@ impl Designer {
             kind: request.sampler,
         };
         let condition = Condition::new(request.room_type, request.style);
-        self.sample_split(start, t_start, condition, settings, on_progress)
+        self.model
+            .to_image(self.sample_split(start, t_start, condition, settings, on_progress))
     }
 
-    /// The request's starting tensor and sampled images as floats ([batch, 3, size, size],
-    /// images in [-1, 1] before rounding to pixels), with the time the ODE started at: what
-    /// another implementation of the network needs to reproduce and check our output.
+    /// The request's starting tensor (in the network's space) and sampled images as floats
+    /// (images [batch, 3, size, size] in [-1, 1] before rounding to pixels), with the time the
+    /// ODE started at: what another implementation of the network needs to reproduce and
+    /// check our output.
     pub fn sample_tensors(&self, request: &DesignRequest) -> Result<SampledTensors, DesignError> {
         request.validate()?;
         self.check_labels(request)?;
+        self.check_size(request)?;
         let (start, t_start) = self.starting_point(request)?;
         let read = |tensor: Tensor<4>| {
             floats(

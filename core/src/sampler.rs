@@ -39,21 +39,23 @@ impl SamplerSettings {
     }
 }
 
-/// Standard normal noise for one image, [3, size, size] row-major, from `seed` alone.
-pub fn seeded_noise(seed: u64, size: usize) -> Vec<f32> {
+/// Standard normal noise for one sample of `shape` ([channels, h, w]: an image's, or its
+/// latents'), row-major, from `seed` alone.
+pub fn seeded_noise(seed: u64, shape: [usize; 3]) -> Vec<f32> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    (0..3 * size * size)
+    (0..shape.iter().product())
         .map(|_| StandardNormal.sample(&mut rng))
         .collect()
 }
 
-/// A batch of seeded noise images, [seeds.len(), 3, size, size].
-pub fn noise_batch(seeds: &[u64], size: usize, device: &Device) -> Tensor<4> {
+/// A batch of seeded noise, [seeds.len(), channels, h, w].
+pub fn noise_batch(seeds: &[u64], shape: [usize; 3], device: &Device) -> Tensor<4> {
     let data: Vec<f32> = seeds
         .iter()
-        .flat_map(|&seed| seeded_noise(seed, size))
+        .flat_map(|&seed| seeded_noise(seed, shape))
         .collect();
-    Tensor::from_data(TensorData::new(data, [seeds.len(), 3, size, size]), device)
+    let [c, h, w] = shape;
+    Tensor::from_data(TensorData::new(data, [seeds.len(), c, h, w]), device)
 }
 
 /// The point on the straight path between noise and image at time t; training and photo
@@ -62,16 +64,31 @@ pub fn interpolate_path(noise: Tensor<4>, image: Tensor<4>, t: f32) -> Tensor<4>
     noise.mul_scalar(1.0 - t) + image.mul_scalar(t)
 }
 
-/// What the sampler integrates: the network's velocity at `x` ([batch, 3, h, w]) and time `t`
-/// ([batch]), one condition per row. [`Generator`] runs on any burn device;
-/// [`crate::cpu::CpuGenerator`] is the same network written out for the CPU.
+/// What the sampler integrates: the network's velocity at `x` ([batch, channels, h, w], in the
+/// network's space) and time `t` ([batch]), one condition per row. [`Generator`] runs on any
+/// burn device; [`crate::cpu::CpuGenerator`] is the first U-Net written out for the CPU.
 pub trait VelocityModel: Send + Sync {
     fn velocity(&self, x: Tensor<4>, t: Tensor<1>, conditions: &[Condition]) -> Tensor<4>;
+    /// Images ([batch, 3, size, size] in [-1, 1]) in the space the velocity lives in (a
+    /// photo's starting point); pixel networks take them as they are.
+    fn to_sample_space(&self, images: Tensor<4>) -> Tensor<4> {
+        images
+    }
+    /// What the ODE ends with, as images.
+    fn to_image(&self, x: Tensor<4>) -> Tensor<4> {
+        x
+    }
 }
 
 impl VelocityModel for Generator {
     fn velocity(&self, x: Tensor<4>, t: Tensor<1>, conditions: &[Condition]) -> Tensor<4> {
         self.forward(x, t, conditions)
+    }
+    fn to_sample_space(&self, images: Tensor<4>) -> Tensor<4> {
+        Generator::to_sample_space(self, images)
+    }
+    fn to_image(&self, x: Tensor<4>) -> Tensor<4> {
+        Generator::to_image(self, x)
     }
 }
 
@@ -145,9 +162,9 @@ mod tests {
 
     #[test]
     fn noise_depends_on_the_seed_alone() {
-        let a = seeded_noise(7, 8);
-        assert_eq!(a, seeded_noise(7, 8));
-        assert_ne!(a, seeded_noise(8, 8));
+        let a = seeded_noise(7, [3, 8, 8]);
+        assert_eq!(a, seeded_noise(7, [3, 8, 8]));
+        assert_ne!(a, seeded_noise(8, [3, 8, 8]));
         assert_eq!(a.len(), 3 * 64);
         let mean = a.iter().sum::<f32>() / a.len() as f32;
         let var = a.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / a.len() as f32;

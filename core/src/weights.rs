@@ -216,8 +216,8 @@ impl Weights {
         self.header
             .model
             .init(device)
-            .try_load_record(record)
-            .map_err(|e| WeightsError::Record(e.to_string()))
+            .load_parameters(record)
+            .map_err(WeightsError::Record)
     }
 
     /// Builds the model with its parameters rounded to `precision` (an f16 file stays as it
@@ -248,7 +248,7 @@ impl Weights {
         precision: Precision,
     ) -> Result<Vec<u8>, WeightsError> {
         let parameters = cast(model, precision)
-            .into_record()
+            .into_parameters()
             .into_bytes()
             .map_err(|e| WeightsError::Record(e.to_string()))?;
         let header = serde_json::to_vec(&StoredHeader {

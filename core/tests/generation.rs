@@ -27,6 +27,60 @@ fn tiny_config() -> ModelConfig {
     }
 }
 
+/// Generator v2 at its smallest: over an f = 4 autoencoder's latents, or over pixels.
+fn tiny_v2(latent: bool) -> ModelConfig {
+    use designer_core::model::Architecture;
+    use designer_core::model::autoencoder::AutoencoderShape;
+    use designer_core::model::unet::UNetShape;
+    ModelConfig {
+        architecture: Architecture::UNetV2(UNetShape {
+            multipliers: vec![1, 2],
+            blocks: 1,
+            attention_from: 1,
+            head_channels: 8,
+            autoencoder: latent.then(|| AutoencoderShape {
+                latent_channels: 4,
+                channels: vec![8, 8, 16],
+            }),
+        }),
+        ..tiny_config()
+    }
+}
+
+fn tiny_header(model: ModelConfig) -> WeightsHeader {
+    WeightsHeader {
+        format: designer_core::weights::FORMAT_VERSION,
+        name: "tiny".into(),
+        model,
+        image_size: 16,
+        trained_on: "nothing".into(),
+        training_steps: 0,
+    }
+}
+
+/// A fresh model with every parameter moved off its initial value (v2 starts its last
+/// layers at zero, which would hide a parameter that goes astray).
+fn scrambled(config: &ModelConfig, seed: u64) -> designer_core::model::Generator {
+    use burn::module::{Module, ModuleMapper, Param};
+    struct Scramble(u64);
+    impl ModuleMapper for Scramble {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            self.0 += 1;
+            let k = self.0;
+            param.map(|t| {
+                let shape = t.dims();
+                let count: usize = shape.iter().product();
+                let values: Vec<f32> = (0..count)
+                    .map(|i| (((i as u64 * 7919 + k * 104_729) % 1000) as f32 / 1000.0 - 0.5) * 0.4)
+                    .collect();
+                let device = t.device();
+                t + Tensor::from_data(burn::tensor::TensorData::new(values, shape), &device)
+            })
+        }
+    }
+    config.init(&Device::flex()).map(&mut Scramble(seed))
+}
+
 fn pngs(designer: &Designer, request: &DesignRequest) -> Vec<Vec<u8>> {
     let response = designer.generate(request).unwrap();
     response
@@ -452,10 +506,95 @@ fn the_parameter_count_is_what_init_makes() {
             ..ModelConfig::default()
         },
         tiny_config(),
+        tiny_v2(false),
+        tiny_v2(true),
+        ModelConfig::preset("unet-v2-pixels").unwrap(),
+        ModelConfig::preset("unet-v2-latent").unwrap(),
     ] {
+        config.validate().unwrap();
         let model = config.init(&Device::flex());
         assert_eq!(config.parameter_count(), model.num_params(), "{config:?}");
     }
+}
+
+#[test]
+fn generator_v2_round_trips_and_serves_over_latents_and_pixels() {
+    let device = Device::flex();
+    for latent in [false, true] {
+        let config = tiny_v2(latent);
+        let model = scrambled(&config, 3);
+        let x = Tensor::<4>::ones([2, 3, 16, 16], &device);
+        let space = model.to_sample_space(x.clone());
+        let [_, channels, side, _] = space.dims();
+        assert_eq!(
+            [channels, side, side],
+            config.sample_shape(16),
+            "latent {latent}"
+        );
+        let t = Tensor::<1>::from_floats([0.5, 0.1], &device);
+        let conditions = [
+            Condition::new(RoomType::Kitchen, Style::Rustic),
+            Condition::UNCONDITIONAL,
+        ];
+        let before = model.forward(space.clone(), t.clone(), &conditions);
+        let image = model.to_image(before.clone());
+        assert_eq!(image.dims(), [2, 3, 16, 16]);
+        let bytes = Weights::encode(model, &tiny_header(config.clone())).unwrap();
+        let weights = Weights::from_bytes(&bytes).unwrap();
+        let rebuilt = weights.build(&device).unwrap();
+        assert_eq!(
+            before.into_data(),
+            rebuilt.forward(space, t, &conditions).into_data()
+        );
+        assert_eq!(
+            image.into_data(),
+            rebuilt
+                .to_image(rebuilt.forward(
+                    rebuilt.to_sample_space(x),
+                    Tensor::<1>::from_floats([0.5, 0.1], &device),
+                    &conditions
+                ))
+                .into_data()
+        );
+
+        let designer = Designer::cpu(&weights).unwrap();
+        let request = small_request(9);
+        let images = pngs(&designer, &request);
+        assert_eq!(images.len(), request.variations as usize);
+        for png in &images {
+            let image = decode_bounded(png).unwrap();
+            assert_eq!(image.dimensions(), (request.size, request.size));
+        }
+        assert_eq!(images, pngs(&designer, &request), "same seed, same bytes");
+    }
+}
+
+#[test]
+fn a_size_the_network_cannot_halve_is_refused_with_the_multiple() {
+    let mut config = tiny_v2(true);
+    if let designer_core::model::Architecture::UNetV2(shape) = &mut config.architecture {
+        shape.multipliers = vec![1, 2, 2];
+        shape.autoencoder.as_mut().unwrap().channels = vec![8, 8, 8, 16];
+    }
+    // Three halvings in the autoencoder, two in the denoiser: sizes must be multiples of 32
+    // (the request's own rule is multiples of 16).
+    assert_eq!(config.size_multiple(), 32);
+    let bytes = Weights::encode(scrambled(&config, 1), &tiny_header(config)).unwrap();
+    let designer = Designer::cpu(&Weights::from_bytes(&bytes).unwrap()).unwrap();
+    let request = DesignRequest {
+        size: 48,
+        ..small_request(1)
+    };
+    let error = designer.generate(&request).unwrap_err().to_string();
+    assert!(error.contains("multiples of 32, got 48"), "{error}");
+    assert!(
+        designer
+            .generate(&DesignRequest {
+                size: 64,
+                ..small_request(1)
+            })
+            .is_ok()
+    );
 }
 
 #[test]

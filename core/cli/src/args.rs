@@ -10,6 +10,7 @@ use designer_core::weights::Precision;
 use designer_core::{Device, RoomType, Style};
 use designer_train::config::TrainSettings;
 use designer_train::precision::TrainingPrecision;
+use designer_train::train::Objective;
 use designer_train::train::TrainConfig;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -175,6 +176,12 @@ pub struct SourceArgs {
     /// MAX_IMAGE_SIZE bytes each) and bad ones skipped and counted.
     #[arg(long)]
     pub manifest: Option<PathBuf>,
+    /// With --catalog: keep this many renders in memory and draw batches from them at random,
+    /// the pool refreshed as the engine renders on all cores but two (for a GPU that trains
+    /// faster than the CPU renders). Not repeatable bit for bit. 0: every batch is rendered
+    /// afresh.
+    #[arg(long, default_value_t = 0)]
+    pub pool: usize,
     /// Downloads in flight at once.
     #[arg(long, default_value_t = 8)]
     pub downloads: usize,
@@ -219,9 +226,18 @@ pub struct TrainArgs {
     /// --resume, only when there is no checkpoint yet (a chained run's first chunk).
     #[arg(long)]
     pub init: Option<PathBuf>,
-    /// Channels at full resolution (fresh models only).
-    #[arg(long, default_value_t = ModelConfig::default().base_channels)]
-    pub base_channels: usize,
+    /// The network of a fresh model: the first U-Net over pixels (the 64 and 128 px models),
+    /// generator v2 over pixels, or generator v2 over its own autoencoder's latents (train
+    /// that with `--objective autoencoder` first, then the flow from those weights).
+    #[arg(long, default_value = "unet-v1", value_parser = clap::builder::PossibleValuesParser::new(designer_core::model::PRESETS))]
+    pub network: String,
+    /// Channels at the network's full resolution (fresh models only; the network's own by
+    /// default).
+    #[arg(long)]
+    pub base_channels: Option<usize>,
+    /// What the run teaches: the flow (the generator), or the autoencoder of a latent network.
+    #[arg(long, value_enum, default_value_t = ObjectiveArg::Flow)]
+    pub objective: ObjectiveArg,
     #[arg(long, default_value = "designer")]
     pub name: String,
     /// The weights: the moving average of the parameters (see --ema).
@@ -246,6 +262,12 @@ pub struct TrainArgs {
     /// Adam's epsilon vanishes in f16; for measuring kernels, not for shipped models.
     #[arg(long, value_enum, default_value_t = FloatArg::F32)]
     pub float: FloatArg,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ObjectiveArg {
+    Flow,
+    Autoencoder,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -494,15 +516,20 @@ impl TrainArgs {
                 FloatArg::Mixed => TrainingPrecision::MixedF16,
                 FloatArg::F32 | FloatArg::F16 | FloatArg::Bf16 => TrainingPrecision::Uniform,
             },
+            objective: match self.objective {
+                ObjectiveArg::Flow => Objective::Flow,
+                ObjectiveArg::Autoencoder => Objective::Autoencoder,
+            },
             ..settings.train_config()
         }
     }
 
     /// The shape of a fresh model, checked before it is made.
     pub fn model_config(&self) -> Result<ModelConfig> {
+        let preset = ModelConfig::preset(&self.network).expect("clap checked the name");
         let config = ModelConfig {
-            base_channels: self.base_channels,
-            ..ModelConfig::default()
+            base_channels: self.base_channels.unwrap_or(preset.base_channels),
+            ..preset
         };
         config
             .validate()

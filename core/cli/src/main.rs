@@ -23,7 +23,7 @@ use designer_train::dataset::{ExampleSource, LabelledFolder};
 use designer_train::download::{DownloadConfig, UrlSource};
 use designer_train::eval::{EvalPlan, evaluate_model};
 use designer_train::run::{EpochEnd, RunObserver, RunPlan, Start, run};
-use designer_train::scenes::{SceneSource, write_renders};
+use designer_train::scenes::{ScenePool, SceneSource, write_renders};
 use designer_train::train::StepReport;
 use designer_train::{interop, shuffle};
 use image::RgbImage;
@@ -186,8 +186,12 @@ fn generate(args: GenerateArgs) -> Result<()> {
     Ok(())
 }
 
-/// The training source the flags name.
-fn open_source(args: &SourceArgs, settings: &TrainSettings) -> Result<Box<dyn ExampleSource>> {
+/// The training source the flags name; `seed` seeds a render pool's rooms.
+fn open_source(
+    args: &SourceArgs,
+    settings: &TrainSettings,
+    seed: u64,
+) -> Result<Box<dyn ExampleSource>> {
     let size = settings.image_size;
     if let Some(folder) = &args.data {
         let capacity = shuffle::capacity_for(settings.batch_size);
@@ -196,7 +200,15 @@ fn open_source(args: &SourceArgs, settings: &TrainSettings) -> Result<Box<dyn Ex
         )?));
     }
     if let Some(root) = &args.catalog {
-        return Ok(Box::new(SceneSource::new(load_scene_engine(root)?, size)?));
+        let engine = load_scene_engine(root)?;
+        if args.pool > 0 {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let threads = cores.saturating_sub(2).max(1);
+            return Ok(Box::new(ScenePool::new(
+                engine, size, args.pool, threads, seed,
+            )?));
+        }
+        return Ok(Box::new(SceneSource::new(engine, size)?));
     }
     if let Some(manifest) = &args.manifest {
         if args.downloads == 0 {
@@ -269,7 +281,6 @@ impl RunObserver for TrainBars {
 fn train(args: TrainArgs) -> Result<()> {
     let settings = args.settings()?;
     let fresh = args.model_config()?;
-    let mut source = open_source(&args.source, &settings)?;
     let device = args.device()?;
     let checkpoint = if args.resume {
         Checkpoint::load(&settings.checkpoint_dir)
@@ -278,6 +289,8 @@ fn train(args: TrainArgs) -> Result<()> {
         None
     };
     let resumed_at = checkpoint.as_ref().map_or(0, |c| c.state.step);
+    // A pool resumed at a later step renders other rooms than the run's start did.
+    let mut source = open_source(&args.source, &settings, args.seed ^ resumed_at)?;
     let start = match (checkpoint, &args.init) {
         (Some(checkpoint), _) => {
             eprintln!(

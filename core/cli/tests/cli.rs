@@ -100,7 +100,7 @@ fn sampled_tensors_are_the_seeded_noise_and_the_designs_before_rounding() {
     for (i, seed) in [5u64, 6].into_iter().enumerate() {
         assert_eq!(
             start[i * 3 * 32 * 32..(i + 1) * 3 * 32 * 32],
-            designer_core::sampler::seeded_noise(seed, 32),
+            designer_core::sampler::seeded_noise(seed, [3, 32, 32]),
             "variation {i} starts from its seed's noise"
         );
         let png =

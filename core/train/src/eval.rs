@@ -264,6 +264,9 @@ pub struct EvalReport {
     /// Between two sets of real renders of the generated set's size: what "as close as real"
     /// reads on this scale.
     pub frechet_distance_real_vs_real: f64,
+    /// PSNR (dB) of the held-out renders through the model's autoencoder and back, for a
+    /// network over latents: the detail its latents keep.
+    pub autoencoder_psnr_db: Option<f64>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -400,6 +403,7 @@ pub fn evaluate_model(
         progress.set(i as u64 + 1, pairs.len() as u64);
     }
     let (fake, fake_features) = evaluate(&classifier, &generated, side, &device);
+    let autoencoder_psnr_db = autoencoder_psnr(designer, &test, side);
     let (_, reference_features) = evaluate(
         &classifier,
         &training[..generated.len().min(training.len())],
@@ -426,7 +430,30 @@ pub fn evaluate_model(
         generated_vs_real_accuracy: fake.both / real.both.max(1e-9),
         frechet_distance: frechet_distance(&real_features, &fake_features),
         frechet_distance_real_vs_real: frechet_distance(&real_features, &reference_features),
+        autoencoder_psnr_db,
     })
+}
+
+/// PSNR of `renders` through the designer's autoencoder, in dB on the 0-255 scale (values
+/// are in [-1, 1], a range of 2), over all of them at once; `None` without an autoencoder.
+fn autoencoder_psnr(designer: &Designer, renders: &[Example], size: usize) -> Option<f64> {
+    let mut squared = 0.0;
+    let mut count = 0usize;
+    for chunk in renders.chunks(16) {
+        let pixels: Vec<f32> = chunk
+            .iter()
+            .flat_map(|e| e.pixels.iter().copied())
+            .collect();
+        let back = designer.autoencode(&pixels, chunk.len(), size)?;
+        squared += pixels
+            .iter()
+            .zip(&back)
+            .map(|(a, b)| f64::from((a.clamp(-1.0, 1.0) - b.clamp(-1.0, 1.0)).powi(2)))
+            .sum::<f64>();
+        count += pixels.len();
+    }
+    let mse = squared / count.max(1) as f64;
+    Some(10.0 * (4.0 / mse.max(1e-12)).log10())
 }
 
 impl std::fmt::Display for EvalReport {
@@ -449,7 +476,14 @@ impl std::fmt::Display for EvalReport {
             self.generated_vs_real_accuracy * 100.0,
             self.frechet_distance,
             self.frechet_distance_real_vs_real,
-        )
+        )?;
+        if let Some(psnr) = self.autoencoder_psnr_db {
+            write!(
+                f,
+                "\nautoencoder on the held-out renders: PSNR {psnr:.1} dB"
+            )?;
+        }
+        Ok(())
     }
 }
 

@@ -5,6 +5,7 @@
 use burn::store::{BurnToPyTorchAdapter, ModuleSnapshot, SafetensorsStore};
 use burn::tensor::Device;
 use designer_core::Designer;
+use designer_core::model::Generator;
 use designer_core::request::{DesignError, DesignRequest};
 use designer_core::weights::{Precision, Weights, WeightsError};
 use safetensors::{Dtype, tensor::TensorView};
@@ -35,9 +36,12 @@ pub fn weights_to_safetensors(
         .metadata(HEADER_KEY, serde_json::to_string(&weights.header)?)
         .metadata("version", weights.version())
         .metadata(LABELS_KEY, serde_json::to_string(&labels())?);
-    model
-        .save_into(&mut store)
-        .map_err(|e| WeightsError::Record(e.to_string()))?;
+    // Under the network's own names, as in the weights file (see `Generator::into_parameters`).
+    match model {
+        Generator::V1(network) => network.save_into(&mut store),
+        Generator::V2(network) => network.save_into(&mut store),
+    }
+    .map_err(|e| WeightsError::Record(e.to_string()))?;
     store
         .get_bytes()
         .map_err(|e| WeightsError::Record(e.to_string()))

@@ -74,3 +74,34 @@ fn a_resumed_scene_stream_renders_what_the_uninterrupted_one_would() {
             .is_err()
     );
 }
+
+#[test]
+fn the_pool_draws_its_renders_refreshes_them_and_stops_when_dropped() {
+    use designer_train::scenes::ScenePool;
+    let mut pool = ScenePool::new(engine(), 64, 8, 2, 5).unwrap();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+    // The first batch waits for the pool to hold 4 x 2 renders (its capacity here).
+    let batch = pool.next_batch(2, &mut rng).unwrap();
+    assert_eq!(batch.len(), 2);
+    assert!(batch.iter().all(|e| e.pixels.len() == 3 * 64 * 64));
+    assert!(pool.renders_made() >= 8);
+    // Rendering goes on in the background, replacing the oldest renders.
+    let made = pool.renders_made();
+    let started = std::time::Instant::now();
+    while pool.renders_made() < made + 8 && started.elapsed().as_secs() < 120 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(
+        pool.renders_made() >= made + 8,
+        "the pool stopped rendering"
+    );
+    let many = pool.next_batch(64, &mut rng).unwrap();
+    let labels: std::collections::HashSet<_> = many.iter().map(|e| (e.room, e.style)).collect();
+    assert!(labels.len() > 1, "one label for 64 draws: {labels:?}");
+    assert!(pool.describe().contains("pool"));
+    drop(pool);
+    assert!(
+        ScenePool::new(engine(), 32, 4, 1, 0).is_err(),
+        "32 px is below the engine's sizes"
+    );
+}

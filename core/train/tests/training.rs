@@ -460,3 +460,99 @@ fn a_run_driven_in_chunks_checkpoints_every_epoch_and_ends_as_one_straight_run()
     }
     assert_eq!(chunks, [(0, 3), (3, 6), (6, 9), (9, 10)]);
 }
+
+/// Generator v2 at its smallest, over an f = 2 autoencoder's latents.
+fn tiny_latent_model() -> ModelConfig {
+    use designer_core::model::Architecture;
+    use designer_core::model::autoencoder::AutoencoderShape;
+    use designer_core::model::unet::UNetShape;
+    ModelConfig {
+        architecture: Architecture::UNetV2(UNetShape {
+            multipliers: vec![1, 2],
+            blocks: 1,
+            attention_from: 1,
+            head_channels: 8,
+            autoencoder: Some(AutoencoderShape {
+                latent_channels: 4,
+                channels: vec![8, 16],
+            }),
+        }),
+        ..tiny_model()
+    }
+}
+
+#[test]
+fn the_autoencoder_learns_first_and_the_flow_then_learns_over_its_frozen_latents() {
+    use designer_train::train::{Objective, TrainError};
+    let dir = tempfile::tempdir().unwrap();
+    write_folder(dir.path());
+    let mut folder = LabelledFolder::open(dir.path(), 16).unwrap();
+    let config = TrainConfig {
+        steps: 40,
+        batch_size: 8,
+        learning_rate: 3e-3,
+        warmup_steps: 2,
+        report_every: 1,
+        objective: Objective::Autoencoder,
+        ..TrainConfig::default()
+    };
+    let mut trainer = Trainer::new(tiny_latent_model(), Device::flex(), config.clone());
+    let mut losses = Vec::new();
+    trainer
+        .run(&mut folder, &mut |report| losses.extend(report.loss))
+        .unwrap();
+    let mean = |s: &[f32]| s.iter().sum::<f32>() / s.len() as f32;
+    let (early, late) = (mean(&losses[..5]), mean(&losses[35..]));
+    assert!(
+        late < early * 0.7,
+        "reconstruction did not improve: {early} -> {late}"
+    );
+    let autoencoder =
+        Weights::from_bytes(&trainer.to_weights(&tiny_provenance()).unwrap()).unwrap();
+
+    // The flow from those weights: the latent statistics are measured on its first batch, in
+    // the weights it exports (the average's too), and the autoencoder is not trained further.
+    let flow = TrainConfig {
+        steps: 3,
+        objective: Objective::Flow,
+        ..config
+    };
+    let mut trainer = Trainer::from_weights(&autoencoder, Device::flex(), flow).unwrap();
+    trainer.run(&mut folder, &mut |_| {}).unwrap();
+    for bytes in [
+        trainer.to_weights(&tiny_provenance()).unwrap(),
+        trainer.to_trained_weights(&tiny_provenance()).unwrap(),
+    ] {
+        let model = Weights::from_bytes(&bytes)
+            .unwrap()
+            .build(&Device::flex())
+            .unwrap();
+        assert!(model.autoencoder().unwrap().has_statistics());
+    }
+    let encoder = |weights: &Weights| {
+        let model = weights.build(&Device::flex()).unwrap();
+        let images = burn::tensor::Tensor::<4>::ones([1, 3, 16, 16], &Device::flex());
+        model.autoencoder().unwrap().encode_raw(images).into_data()
+    };
+    let after =
+        Weights::from_bytes(&trainer.to_trained_weights(&tiny_provenance()).unwrap()).unwrap();
+    assert_eq!(
+        encoder(&autoencoder),
+        encoder(&after),
+        "the flow left the encoder alone"
+    );
+
+    // A pixel network has no autoencoder to train.
+    let mut pixels = Trainer::new(
+        tiny_model(),
+        Device::flex(),
+        TrainConfig {
+            steps: 1,
+            batch_size: 2,
+            objective: Objective::Autoencoder,
+            ..TrainConfig::default()
+        },
+    );
+    let error = pixels.run(&mut folder, &mut |_| {}).unwrap_err();
+    assert!(matches!(error, TrainError::NoAutoencoder), "{error}");
+}

@@ -1,0 +1,100 @@
+#!/bin/bash
+# Generator v2 on the device machine (issue 20): the spike's candidates and the long run, from
+# the repository root. Each step writes its metrics (JSON lines) and logs to target/v2/logs,
+# which `pack` brings back as one file (what comes back from a call is at most 8 files).
+#   bench/gpu/v2.sh setup                     loaders, our GPU binary, the catalog, burn's
+#                                             autotune cache from an earlier machine
+#   bench/gpu/v2.sh autoencoder SECONDS       the latent network's autoencoder, 256 px renders
+#   bench/gpu/v2.sh pixels SECONDS            candidate (a): generator v2 over pixels, 256 px
+#   bench/gpu/v2.sh latent SECONDS [INIT]     candidate (b): the flow over the autoencoder's
+#                                             latents (from INIT, default the autoencoder run's
+#                                             weights; resumes its checkpoint if there is one)
+#   bench/gpu/v2.sh sheet NAME                the room types x styles sheet of NAME's weights
+#   bench/gpu/v2.sh eval NAME                 `designer eval` of NAME's weights at 256 px
+#   bench/gpu/v2.sh bring NAME                NAME's weights (f16) to $OUT, in parts under 16 MB
+#   bench/gpu/v2.sh cache                     the autotune cache to $OUT
+#   bench/gpu/v2.sh pack NAME                 the logs and metrics to $OUT/NAME.tar.gz
+# It expects .carry/designer-gpu.xz (`cargo build --release -p designer-cli --features gpu`,
+# stripped, xz), .carry/catalog.tar.xz (`designer scenes --subset`, its .sh3f files unpacked and
+# packed again with xz: 24 MB instead of 34), .gl/*.deb (the Vulkan loader) and optionally
+# .carry/autotune.tar.gz.
+set -euo pipefail
+OUT=${OUT:-target/v2/out}
+WORK=target/v2
+LOGS=$WORK/logs
+mkdir -p "$OUT" "$WORK" "$LOGS"
+DESIGNER=$WORK/designer
+export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+export CUBECL_AUTOTUNE_LEVEL=minimal
+SIZE=256
+
+train() { # name seconds batch lr [designer train flags...]
+  local name=$1 seconds=$2 batch=$3 lr=$4
+  shift 4
+  "$DESIGNER" train --catalog "$WORK/catalog" --pool 12000 --backend vulkan --float mixed \
+    --size $SIZE --batch-size "$batch" --learning-rate "$lr" --epochs 400 --steps-per-epoch 250 \
+    --time-limit "$seconds" --checkpoint-dir "$WORK/$name-ckpt" --out "$WORK/$name.weights" \
+    --metrics "$LOGS/$name.jsonl" --name "designer-v2-$name-256" "$@" 2>"$LOGS/$name.log" >/dev/null \
+    || { tail -20 "$LOGS/$name.log"; exit 1; }
+  tail -3 "$LOGS/$name.log"
+  python3 bench/gpu/steady.py "$LOGS/$name.jsonl" "$batch" || true
+}
+
+case "${1:-}" in
+  setup)
+    for deb in .gl/*.deb; do dpkg -x "$deb" /; done
+    ldconfig
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$LOGS/gpu.txt"
+    python3 -c "import lzma,shutil;shutil.copyfileobj(lzma.open('.carry/designer-gpu.xz'),open('$DESIGNER','wb'))"
+    chmod +x "$DESIGNER"
+    # The catalog's .sh3f files are zip archives: packed again, without compression (the
+    # engine reads either).
+    python3 - "$WORK" <<'EOF'
+import pathlib, sys, tarfile, zipfile
+work = pathlib.Path(sys.argv[1])
+tarfile.open('.carry/catalog.tar.xz').extractall(work / 'catalog-files')
+(work / 'catalog').mkdir(exist_ok=True)
+for library in sorted((work / 'catalog-files').iterdir()):
+    with zipfile.ZipFile(work / 'catalog' / (library.name + '.sh3f'), 'w', zipfile.ZIP_STORED) as z:
+        for f in sorted(library.rglob('*')):
+            if f.is_file():
+                z.write(f, f.relative_to(library).as_posix())
+EOF
+    if [ -f .carry/autotune.tar.gz ]; then tar -xzf .carry/autotune.tar.gz; fi
+    ;;
+  autoencoder)
+    train autoencoder "$2" 32 5e-4 --network unet-v2-latent --objective autoencoder
+    ;;
+  pixels)
+    train pixels "$2" 32 3e-4 --network unet-v2-pixels
+    ;;
+  latent)
+    train latent "$2" 128 3e-4 --init "${3:-$WORK/autoencoder.weights}" --resume
+    ;;
+  sheet)
+    "$DESIGNER" sheet --backend vulkan --size $SIZE --weights "$WORK/$2.weights" --out "$OUT/$2-sheet.png" 2>&1 | tail -2
+    ;;
+  eval)
+    "$DESIGNER" eval --catalog "$WORK/catalog" --backend vulkan --size $SIZE --train-per-label 20 \
+      --test-per-label 4 --generated-per-label 2 --json --weights "$WORK/$2.weights" \
+      >"$LOGS/$2-eval.json" 2>"$LOGS/$2-eval.log" || tail -5 "$LOGS/$2-eval.log"
+    cat "$LOGS/$2-eval.json"
+    ;;
+  bring)
+    "$DESIGNER" export --weights "$WORK/$2.weights" --precision f16 --out "$WORK/$2-f16.weights" 2>/dev/null
+    split -b 15M -d "$WORK/$2-f16.weights" "$OUT/$2-f16.weights.part"
+    ls -la "$OUT"
+    ;;
+  cache)
+    if [ -d target/environment ]; then tar -czf "$OUT/autotune.tar.gz" target/environment; fi
+    ls -la "$OUT"
+    ;;
+  pack)
+    tar -czf "$OUT/$2.tar.gz" -C "$LOGS" .
+    ls -la "$OUT"
+    ;;
+  *)
+    sed -n 2,16p "$0"
+    exit 1
+    ;;
+esac

@@ -1,0 +1,483 @@
+//! The generator: a conditional network that predicts the flow-matching velocity (data minus
+//! noise) at time t, conditioned on room type and style. Two designs share the interface:
+//!
+//! - [`unet_v1`]: the first, a small U-Net over RGB pixels with no attention (the 64 and 128 px
+//!   models);
+//! - [`unet`] (+ [`autoencoder`]): generator v2, a U-Net with self-attention at its low
+//!   resolutions, over pixels or over the latents of a small autoencoder of our own.
+//!
+//! Backend-neutral: the tensors' `Device` decides where it runs (CPU, WebGPU, Vulkan...).
+
+pub mod autoencoder;
+pub mod unet;
+pub mod unet_v1;
+
+use crate::labels::{self, RoomType, Style, Vocabulary};
+use autoencoder::{Autoencoder, AutoencoderShape};
+use burn::module::{Module, ModuleMapper, Param, ParamId};
+use burn::nn::{Embedding, GroupNorm, Linear};
+use burn::store::ModuleRecord;
+use burn::tensor::activation::silu;
+use burn::tensor::module::interpolate;
+use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
+use burn::tensor::{Device, Int, Tensor};
+use serde::{Deserialize, Serialize};
+use unet::{UNet, UNetShape};
+use unet_v1::UNetV1;
+
+/// The shape of the network; stored in every weights file so a file always rebuilds its model.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelConfig {
+    /// Channels at the network's full resolution; lower levels have multiples of it.
+    pub base_channels: usize,
+    /// Width of the conditioning vector (time + room type + style).
+    pub cond_dim: usize,
+    /// GroupNorm groups; must divide every channel count.
+    pub groups: usize,
+    /// The labels the embeddings have rows for; a file without one was trained on the first.
+    #[serde(default = "Vocabulary::first")]
+    pub vocabulary: Vocabulary,
+    /// Which network; a file without one holds the first U-Net.
+    #[serde(default)]
+    pub architecture: Architecture,
+}
+
+/// The network a [`ModelConfig`] describes.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "network", rename_all = "snake_case")]
+pub enum Architecture {
+    /// Three levels (full, 1/2, 1/4 resolution), one block each, no attention.
+    #[default]
+    #[serde(rename = "unet_v1")]
+    UNetV1,
+    /// Generator v2: see [`UNetShape`].
+    #[serde(rename = "unet_v2")]
+    UNetV2(UNetShape),
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        Self {
+            base_channels: 32,
+            cond_dim: 128,
+            groups: 8,
+            vocabulary: Vocabulary::default(),
+            architecture: Architecture::UNetV1,
+        }
+    }
+}
+
+/// The widest network a weights file may ask for: 61 M parameters at 256 (the default is 32).
+pub const MAX_BASE_CHANNELS: usize = 256;
+pub const MAX_COND_DIM: usize = 1024;
+
+/// The networks `designer train --network` can start from, by name.
+pub const PRESETS: [&str; 3] = ["unet-v1", "unet-v2-pixels", "unet-v2-latent"];
+
+impl ModelConfig {
+    /// A named starting shape (see [`PRESETS`]): the first U-Net, or generator v2 over pixels
+    /// (channels 32..128 down to 8 x 8 at 256 px) or over an f = 8 autoencoder's latents
+    /// (channels 64, 128, 128 at 32, 16 and 8 for 256 px pictures).
+    pub fn preset(name: &str) -> Option<Self> {
+        let v1 = Self::default();
+        let v2 = |base_channels, multipliers: &[usize], autoencoder| Self {
+            base_channels,
+            cond_dim: 256,
+            architecture: Architecture::UNetV2(UNetShape {
+                multipliers: multipliers.to_vec(),
+                blocks: 2,
+                attention_from: multipliers.len() - 2,
+                head_channels: 64,
+                autoencoder,
+            }),
+            ..v1.clone()
+        };
+        match name {
+            "unet-v1" => Some(v1),
+            "unet-v2-pixels" => Some(v2(32, &[1, 2, 3, 4, 4, 4], None)),
+            "unet-v2-latent" => Some(v2(
+                64,
+                &[1, 2, 2],
+                Some(AutoencoderShape {
+                    latent_channels: 8,
+                    channels: vec![32, 64, 128, 128],
+                }),
+            )),
+            _ => None,
+        }
+    }
+
+    /// Checks the shape before anything is allocated for it: every GroupNorm's groups divide
+    /// its channels, and nothing is zero or past the limits. The message names the field.
+    pub fn validate(&self) -> Result<(), String> {
+        let c = self.base_channels;
+        if !(1..=MAX_BASE_CHANNELS).contains(&c) {
+            return Err(format!(
+                "base_channels must be from 1 to {MAX_BASE_CHANNELS}, got {c}"
+            ));
+        }
+        if self.groups == 0 || !c.is_multiple_of(self.groups) {
+            return Err(format!(
+                "groups must divide base_channels ({c}), got {}",
+                self.groups
+            ));
+        }
+        if !(2..=MAX_COND_DIM).contains(&self.cond_dim) || !self.cond_dim.is_multiple_of(2) {
+            return Err(format!(
+                "cond_dim must be an even number from 2 to {MAX_COND_DIM}, got {}",
+                self.cond_dim
+            ));
+        }
+        if let Architecture::UNetV2(shape) = &self.architecture {
+            shape.validate(c, self.groups)?;
+        }
+        self.vocabulary.validate()
+    }
+
+    /// How many parameters [`ModelConfig::init`] makes, counted without making them (a weights
+    /// file's size is checked against it before its model is built).
+    pub fn parameter_count(&self) -> usize {
+        let conditioning = 2 * linear_parameters(self.cond_dim, self.cond_dim)
+            + (labels::embedding_rows(self.vocabulary.room_types.len())
+                + labels::embedding_rows(self.vocabulary.styles.len()))
+                * self.cond_dim;
+        conditioning
+            + match &self.architecture {
+                Architecture::UNetV1 => unet_v1::parameter_count(self),
+                Architecture::UNetV2(shape) => {
+                    shape.parameter_count(self)
+                        + shape
+                            .autoencoder
+                            .as_ref()
+                            .map_or(0, |a| a.parameter_count(self.groups))
+                }
+            }
+    }
+
+    /// The side of the images the network works on, given the picture's: the picture's in
+    /// pixel space, an eighth of it in an f = 8 autoencoder's latents.
+    pub fn sample_shape(&self, size: usize) -> [usize; 3] {
+        match &self.architecture {
+            Architecture::UNetV2(UNetShape {
+                autoencoder: Some(a),
+                ..
+            }) => [a.latent_channels, size / a.factor(), size / a.factor()],
+            _ => [3, size, size],
+        }
+    }
+
+    /// Multiply-adds of one network evaluation for a `size` px picture, and of turning the
+    /// sampled result into pixels (the autoencoder's decoder; 0 over pixels). Convolutions and
+    /// attention only: what the speed aims are sized by. `None` for the first U-Net.
+    pub fn forward_macs(&self, size: usize) -> Option<(u64, u64)> {
+        let Architecture::UNetV2(shape) = &self.architecture else {
+            return None;
+        };
+        let side = self.sample_shape(size)[1];
+        let decode = shape.autoencoder.as_ref().map_or(0, |a| a.macs(size).1);
+        Some((shape.forward_macs(self.base_channels, side), decode))
+    }
+
+    /// What a picture's side must be a multiple of for this network (every level halves it).
+    pub fn size_multiple(&self) -> usize {
+        match &self.architecture {
+            Architecture::UNetV1 => 4,
+            Architecture::UNetV2(shape) => {
+                (1 << (shape.multipliers.len() - 1))
+                    * shape.autoencoder.as_ref().map_or(1, |a| a.factor())
+            }
+        }
+    }
+
+    /// A model with freshly initialised weights, its parameters numbered 0, 1, 2... in module
+    /// order (see [`NumberParameters`]).
+    pub fn init(&self, device: &Device) -> Generator {
+        let model = match &self.architecture {
+            Architecture::UNetV1 => Generator::V1(UNetV1::new(self, device)),
+            Architecture::UNetV2(shape) => Generator::V2(GeneratorV2 {
+                denoiser: UNet::new(self, shape, device),
+                autoencoder: shape
+                    .autoencoder
+                    .as_ref()
+                    .map(|a| Autoencoder::new(a, self.groups, device)),
+            }),
+        };
+        model.map(&mut NumberParameters::default())
+    }
+}
+
+pub(crate) fn linear_parameters(inputs: usize, outputs: usize) -> usize {
+    inputs * outputs + outputs
+}
+
+pub(crate) fn conv_parameters(cin: usize, cout: usize, kernel: usize) -> usize {
+    cin * cout * kernel * kernel + cout
+}
+
+/// Gives parameters the ids 0, 1, 2... in module order. burn draws a random `ParamId` for
+/// each new parameter, and the ids are saved with the weights, so two identical runs wrote
+/// different bytes (and model versions). Numbering at creation, not at export, keeps the ids
+/// the optimizer's state is keyed by the same through training, checkpoints and resume.
+#[derive(Default)]
+struct NumberParameters {
+    next: u64,
+}
+
+impl ModuleMapper for NumberParameters {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let (_, value, mapper) = param.consume();
+        self.next += 1;
+        Param::from_mapped_value(ParamId::from(self.next - 1), value, mapper)
+    }
+}
+
+/// Conditioning labels as model ids; `None` is the "unconditional" row used by guidance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Condition {
+    pub room: Option<RoomType>,
+    pub style: Option<Style>,
+}
+
+impl Condition {
+    pub const UNCONDITIONAL: Condition = Condition {
+        room: None,
+        style: None,
+    };
+
+    pub fn new(room: RoomType, style: Style) -> Self {
+        Self {
+            room: Some(room),
+            style: Some(style),
+        }
+    }
+
+    /// The room and style embedding rows of this condition in `vocabulary`. Callers check
+    /// requests and training labels against the model's vocabulary first (see
+    /// [`Vocabulary::check`]), so a label without a row is a bug, not an input.
+    pub fn rows(&self, vocabulary: &Vocabulary) -> (usize, usize) {
+        let room = vocabulary.room_row(self.room);
+        let style = vocabulary.style_row(self.style);
+        room.zip(style)
+            .expect("conditions are checked against the model's vocabulary")
+    }
+}
+
+/// The generator, whichever network it is.
+#[derive(Module, Debug)]
+pub enum Generator {
+    V1(UNetV1),
+    V2(GeneratorV2),
+}
+
+/// Generator v2: the denoiser, over pixels or (with an autoencoder) over its latents.
+#[derive(Module, Debug)]
+pub struct GeneratorV2 {
+    pub(crate) denoiser: UNet,
+    pub(crate) autoencoder: Option<Autoencoder>,
+}
+
+impl Generator {
+    /// The labels behind the embeddings' rows.
+    pub fn vocabulary(&self) -> &Vocabulary {
+        match self {
+            Generator::V1(m) => &m.vocabulary,
+            Generator::V2(m) => &m.denoiser.vocabulary,
+        }
+    }
+
+    /// The same network with embedding rows for `vocabulary`: a label both know keeps its
+    /// trained row, a new label starts from the unconditional row (what the model draws when
+    /// it is told nothing), and the unconditional row moves to the end.
+    pub fn with_vocabulary(self, vocabulary: &Vocabulary) -> Generator {
+        match self {
+            Generator::V1(m) => Generator::V1(m.with_vocabulary(vocabulary)),
+            Generator::V2(mut m) => {
+                m.denoiser = m.denoiser.with_vocabulary(vocabulary);
+                Generator::V2(m)
+            }
+        }
+    }
+
+    /// Velocity at `x` ([batch, channels, h, w] in the network's space, see
+    /// [`Generator::to_sample_space`]) and time `t` ([batch], 0 = noise, 1 = image), for the
+    /// given conditions (one per batch row).
+    ///
+    /// The layers compute in their weights' float type (f16 for a mixed-precision training
+    /// step, see `precision`), GroupNorm in its own; the velocity comes back in the former.
+    pub fn forward(&self, x: Tensor<4>, t: Tensor<1>, conditions: &[Condition]) -> Tensor<4> {
+        match self {
+            Generator::V1(m) => m.forward(x, t, conditions),
+            Generator::V2(m) => m.denoiser.forward(x, t, conditions),
+        }
+    }
+
+    /// The autoencoder, for a network that works on latents.
+    pub fn autoencoder(&self) -> Option<&Autoencoder> {
+        match self {
+            Generator::V2(GeneratorV2 {
+                autoencoder: Some(a),
+                ..
+            }) => Some(a),
+            _ => None,
+        }
+    }
+
+    /// The model with its autoencoder's latent statistics measured on `images` (a model
+    /// without one comes back as it is).
+    pub fn with_latent_statistics(self, images: Tensor<4>) -> Self {
+        match self {
+            Generator::V2(GeneratorV2 {
+                denoiser,
+                autoencoder: Some(a),
+            }) => Generator::V2(GeneratorV2 {
+                denoiser,
+                autoencoder: Some(a.with_statistics(images)),
+            }),
+            model => model,
+        }
+    }
+
+    /// Images ([batch, 3, size, size] in [-1, 1]) as what the velocity is learnt over: the
+    /// images themselves, or their standardised latents.
+    pub fn to_sample_space(&self, images: Tensor<4>) -> Tensor<4> {
+        match self.autoencoder() {
+            Some(a) => a.encode(images),
+            None => images,
+        }
+    }
+
+    /// The inverse of [`Generator::to_sample_space`]: what the sampler ends with, as images.
+    pub fn to_image(&self, x: Tensor<4>) -> Tensor<4> {
+        match self.autoencoder() {
+            Some(a) => a.decode(x),
+            None => x,
+        }
+    }
+
+    /// This model's parameters as a record, under the paths of its network alone (so a file
+    /// of the first U-Net, written before there were two, keeps loading).
+    pub fn into_parameters(self) -> ModuleRecord {
+        match self {
+            Generator::V1(m) => m.into_record(),
+            Generator::V2(m) => m.into_record(),
+        }
+    }
+
+    /// Loads a record written by [`Generator::into_parameters`].
+    pub fn load_parameters(self, record: ModuleRecord) -> Result<Self, String> {
+        Ok(match self {
+            Generator::V1(m) => {
+                Generator::V1(m.try_load_record(record).map_err(|e| e.to_string())?)
+            }
+            Generator::V2(m) => {
+                Generator::V2(m.try_load_record(record).map_err(|e| e.to_string())?)
+            }
+        })
+    }
+}
+
+/// Time and labels as one conditioning vector: sinusoidal features of t through two linear
+/// layers, plus the room type's and the style's embedding rows. Both networks have these
+/// layers as fields of their own (the first U-Net's files name them at the top level).
+pub(crate) struct LabelLayers<'a> {
+    pub vocabulary: &'a Vocabulary,
+    pub time_in: &'a Linear,
+    pub time_out: &'a Linear,
+    pub room_embedding: &'a Embedding,
+    pub style_embedding: &'a Embedding,
+}
+
+/// Fresh conditioning layers for `config`: time in, time out, room and style embeddings.
+pub(crate) fn label_layers(
+    config: &ModelConfig,
+    device: &Device,
+) -> (Linear, Linear, Embedding, Embedding) {
+    use burn::nn::{EmbeddingConfig, LinearConfig};
+    let (d, vocabulary) = (config.cond_dim, &config.vocabulary);
+    let table =
+        |labels: usize| EmbeddingConfig::new(labels::embedding_rows(labels), d).init(device);
+    (
+        LinearConfig::new(d, d).init(device),
+        LinearConfig::new(d, d).init(device),
+        table(vocabulary.room_types.len()),
+        table(vocabulary.styles.len()),
+    )
+}
+
+/// The room and style tables with rows for `new` (see [`Generator::with_vocabulary`]).
+pub(crate) fn relabel(
+    rooms: Embedding,
+    styles: Embedding,
+    old: &Vocabulary,
+    new: &Vocabulary,
+) -> (Embedding, Embedding) {
+    fn rows<T: Copy>(new: &[T], old: impl Fn(Option<T>) -> Option<usize>) -> Vec<i64> {
+        let unconditional = old(None).expect("every vocabulary has an unconditional row");
+        new.iter()
+            .map(|label| old(Some(*label)).unwrap_or(unconditional))
+            .chain([unconditional])
+            .map(|row| row as i64)
+            .collect()
+    }
+    let select = |table: Embedding, rows: Vec<i64>| {
+        let weight = table.weight.map(|w| {
+            let rows = Tensor::<1, Int>::from_ints(rows.as_slice(), &w.device());
+            // A new leaf: on an autodiff device the selection would otherwise stay a node
+            // of the old table's graph, consumed by the first backward pass.
+            let trainable = w.is_require_grad();
+            w.select(0, rows).detach().set_require_grad(trainable)
+        });
+        Embedding { weight }
+    };
+    (
+        select(rooms, rows(&new.room_types, |r| old.room_row(r))),
+        select(styles, rows(&new.styles, |s| old.style_row(s))),
+    )
+}
+
+impl LabelLayers<'_> {
+    /// [batch, cond_dim], in the linear layers' float type.
+    pub(crate) fn forward(&self, t: Tensor<1>, conditions: &[Condition]) -> Tensor<2> {
+        let device = t.device();
+        let batch = conditions.len();
+        let time_freqs = self.time_in.weight.dims()[0] / 2;
+        // Sinusoidal features of t, as in transformers' positions, over a range of frequencies.
+        let freqs: Vec<f32> = (0..time_freqs)
+            .map(|i| (-(10_000f32.ln()) * i as f32 / time_freqs as f32).exp() * 1000.0)
+            .collect();
+        let freqs = Tensor::<1>::from_floats(freqs.as_slice(), &device).unsqueeze_dim::<2>(0);
+        let angles = t.unsqueeze_dim::<2>(1).matmul(freqs);
+        let time = Tensor::cat(vec![angles.clone().sin(), angles.cos()], 1)
+            .cast(self.time_in.weight.val().dtype());
+        let time = self.time_out.forward(silu(self.time_in.forward(time)));
+
+        let rows: Vec<(usize, usize)> =
+            conditions.iter().map(|c| c.rows(self.vocabulary)).collect();
+        let ids = |pick: fn(&(usize, usize)) -> usize| {
+            let ids: Vec<i64> = rows.iter().map(|r| pick(r) as i64).collect();
+            Tensor::<1, Int>::from_ints(ids.as_slice(), &device).reshape([batch, 1])
+        };
+        let room = self.room_embedding.forward(ids(|r| r.0));
+        let style = self.style_embedding.forward(ids(|r| r.1));
+        let dim = time.dims()[1];
+        time + (room + style).reshape([batch, dim])
+    }
+}
+
+/// GroupNorm in its parameters' float type, the result back in the input's.
+pub(crate) fn normalise(norm: &GroupNorm, x: Tensor<4>) -> Tensor<4> {
+    let dtype = x.dtype();
+    match &norm.gamma {
+        Some(gamma) => norm.forward(x.cast(gamma.val().dtype())).cast(dtype),
+        None => norm.forward(x),
+    }
+}
+
+/// Nearest-neighbour upsampling by 2.
+pub(crate) fn upsample(x: Tensor<4>) -> Tensor<4> {
+    let [_, _, h, w] = x.dims();
+    interpolate(
+        x,
+        InterpolateOptions::new(InterpolateMode::Nearest).with_output_size([h * 2, w * 2]),
+    )
+}
