@@ -425,8 +425,17 @@ impl Trainer {
     /// noise) at a point of the straight path between them.
     fn flow_loss(&mut self, model: &Generator, images: Tensor<4>, batch: &[Example]) -> Tensor<1> {
         let n = batch.len();
-        // The autoencoder is not trained here: its latents are data.
-        let data = model.to_sample_space(images).detach().cast(DType::F32);
+        // The autoencoder is not trained here: its latents are data, encoded outside autodiff
+        // (a forward pass over tracked parameters that no backward pass consumes keeps its
+        // graph alive: on the GPU that ran out of memory within ten steps).
+        let data = match model.autoencoder() {
+            Some(autoencoder) => autoencoder
+                .valid()
+                .encode(images.without_autodiff())
+                .cast(DType::F32)
+                .autodiff(),
+            None => images,
+        };
         let [_, c, h, w] = data.dims();
         // Noise is drawn on the host from (seed, step, example): the same whether or not the
         // run was interrupted, and free of the device generator's global state.
