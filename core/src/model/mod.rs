@@ -263,6 +263,9 @@ impl Condition {
 }
 
 /// The generator, whichever network it is.
+// A process holds one or two models and moves them whole a few times a run: the larger
+// variant costs nothing that boxing (which burn's derive does not take) would save.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Generator {
     V1(UNetV1),
