@@ -15,7 +15,9 @@
 #   bench/gpu/v2.sh cache                     the autotune cache to $OUT
 #   bench/gpu/v2.sh pack NAME                 the logs and metrics to $OUT/NAME.tar.gz
 # It expects .carry/designer-gpu.xz (`cargo build --release -p designer-cli --features gpu`,
-# stripped, xz), .carry/catalog.tar.xz (`designer scenes --subset`, its .sh3f files unpacked and
+# stripped, `xz -6`: 25 MB), .carry/catalog.tar.xz (made here by `designer scenes --subset S`, then
+# `for f in S/*.sh3f; do d=x/$(basename $f .sh3f); mkdir -p $d; unzip -q $f -d $d; done;
+# tar -C x -cf - . | xz -9e > .carry/catalog.tar.xz`, 2.5 minutes: its .sh3f files unpacked and
 # packed again with xz: 24 MB instead of 34) and .gl/*.deb (the Vulkan loader). burn's autotune
 # choices for these networks on the H200 are committed (bench/gpu/autotune-h200.tar.gz, from
 # `cache`): a fresh machine that has them starts training in about a minute instead of five.
