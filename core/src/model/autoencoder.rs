@@ -4,11 +4,11 @@
 //! L1 + edge loss; the denoiser then learns the flow over its latents, standardised per
 //! channel by statistics measured once on renders and kept with the weights.
 
-use super::unet::ResBlock;
+use super::unet::{ResBlock, conv3};
 use super::{conv_parameters, normalise, upsample};
 use burn::module::{Module, Param};
-use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::{GroupNorm, GroupNormConfig, PaddingConfig2d};
+use burn::nn::conv::Conv2d;
+use burn::nn::{GroupNorm, GroupNormConfig};
 use burn::tensor::activation::silu;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
@@ -95,13 +95,6 @@ impl AutoencoderShape {
             + conv_parameters(c[0], 3, 3);
         encoder + decoder + 2 * self.latent_channels
     }
-}
-
-fn conv3(cin: usize, cout: usize, stride: usize, device: &Device) -> Conv2d {
-    Conv2dConfig::new([cin, cout], [3, 3])
-        .with_stride([stride, stride])
-        .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
-        .init(device)
 }
 
 /// A stride-2 convolution to the level's channels, then a residual block.

@@ -270,7 +270,8 @@ impl UNetShape {
     }
 }
 
-fn conv3(cin: usize, cout: usize, stride: usize, device: &Device) -> Conv2d {
+/// A 3x3 convolution with a one-pixel border (the autoencoder's too).
+pub(crate) fn conv3(cin: usize, cout: usize, stride: usize, device: &Device) -> Conv2d {
     Conv2dConfig::new([cin, cout], [3, 3])
         .with_stride([stride, stride])
         .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
