@@ -4,11 +4,15 @@
 # which `pack` brings back as one file (what comes back from a call is at most 8 files).
 #   bench/gpu/v2.sh setup                     loaders, our GPU binary, the catalog, burn's
 #                                             autotune cache from an earlier machine
-#   bench/gpu/v2.sh autoencoder SECONDS       the latent network's autoencoder, 256 px renders
+#   bench/gpu/v2.sh autoencoder SECONDS [INIT]  the latent networks' autoencoder, on 128 px
+#                                             crops of 256 px renders (from INIT's weights, if
+#                                             given, or a checkpoint of the stage)
 #   bench/gpu/v2.sh pixels SECONDS            candidate (a): generator v2 over pixels, 256 px
 #   bench/gpu/v2.sh latent SECONDS [INIT]     candidate (b): the flow over the autoencoder's
 #                                             latents (from INIT, default the autoencoder run's
 #                                             weights; resumes its checkpoint if there is one)
+#   bench/gpu/v2.sh dit SECONDS [AUTOENCODER]   candidate (b'): a transformer over the same
+#                                             latents (the autoencoder run's, frozen)
 #   bench/gpu/v2.sh sheet NAME                the room types x styles sheet of NAME's weights
 #   bench/gpu/v2.sh eval NAME                 `designer eval` of NAME's weights at 256 px
 #   bench/gpu/v2.sh bring NAME                NAME's weights (f16) to $OUT, in parts under 16 MB
@@ -66,13 +70,17 @@ EOF
     if [ -f bench/gpu/autotune-h200.tar.gz ]; then tar -xzf bench/gpu/autotune-h200.tar.gz; fi
     ;;
   autoencoder)
-    train autoencoder "$2" 32 5e-4 --network unet-v2-latent --objective autoencoder
+    train autoencoder "$2" 128 1e-3 --network unet-v2-latent --objective autoencoder --crop 128 \
+      --resume ${3:+--init "$3"}
     ;;
   pixels)
     train pixels "$2" 32 3e-4 --network unet-v2-pixels
     ;;
   latent)
     train latent "$2" 128 3e-4 --init "${3:-$WORK/autoencoder.weights}" --resume
+    ;;
+  dit)
+    train dit "$2" 128 3e-4 --network dit-latent --autoencoder "${3:-$WORK/autoencoder.weights}" --resume
     ;;
   sheet)
     "$DESIGNER" sheet --backend vulkan --size $SIZE --weights "$WORK/$2.weights" --out "$OUT/$2-sheet.png" 2>&1 | tail -2
@@ -86,6 +94,7 @@ EOF
   bring)
     "$DESIGNER" export --weights "$WORK/$2.weights" --precision f16 --out "$WORK/$2-f16.weights" 2>/dev/null
     split -b 15M -d "$WORK/$2-f16.weights" "$OUT/$2-f16.weights.part"
+    "$DESIGNER" info --weights "$WORK/$2.weights" >"$OUT/$2-info.txt" 2>&1 || true
     ls -la "$OUT"
     ;;
   cache)

@@ -47,6 +47,38 @@ fn tiny_v2(latent: bool) -> ModelConfig {
     }
 }
 
+/// Generator v2's transformer at its smallest: over an f = 4 autoencoder's latents (one token
+/// per latent), or over pixels (one per 2 x 2 patch).
+fn tiny_dit(latent: bool) -> ModelConfig {
+    use designer_core::model::Architecture;
+    use designer_core::model::autoencoder::AutoencoderShape;
+    use designer_core::model::dit::DiTShape;
+    ModelConfig {
+        base_channels: 16,
+        architecture: Architecture::DiT(DiTShape {
+            patch: if latent { 1 } else { 2 },
+            depth: 2,
+            head_channels: 8,
+            mlp_ratio: 2,
+            autoencoder: latent.then(|| AutoencoderShape {
+                latent_channels: 4,
+                channels: vec![8, 8, 16],
+            }),
+        }),
+        ..tiny_config()
+    }
+}
+
+/// Every generator v2 network at its smallest.
+fn tiny_v2_networks() -> [ModelConfig; 4] {
+    [
+        tiny_v2(false),
+        tiny_v2(true),
+        tiny_dit(false),
+        tiny_dit(true),
+    ]
+}
+
 fn tiny_header(model: ModelConfig) -> WeightsHeader {
     WeightsHeader {
         format: designer_core::weights::FORMAT_VERSION,
@@ -506,11 +538,13 @@ fn the_parameter_count_is_what_init_makes() {
             ..ModelConfig::default()
         },
         tiny_config(),
-        tiny_v2(false),
-        tiny_v2(true),
         ModelConfig::preset("unet-v2-pixels").unwrap(),
         ModelConfig::preset("unet-v2-latent").unwrap(),
-    ] {
+        ModelConfig::preset("dit-latent").unwrap(),
+    ]
+    .into_iter()
+    .chain(tiny_v2_networks())
+    {
         config.validate().unwrap();
         let model = config.init(&Device::flex());
         assert_eq!(config.parameter_count(), model.num_params(), "{config:?}");
@@ -520,8 +554,8 @@ fn the_parameter_count_is_what_init_makes() {
 #[test]
 fn generator_v2_round_trips_and_serves_over_latents_and_pixels() {
     let device = Device::flex();
-    for latent in [false, true] {
-        let config = tiny_v2(latent);
+    for config in tiny_v2_networks() {
+        let latent = config.architecture.autoencoder().is_some();
         let model = scrambled(&config, 3);
         let x = Tensor::<4>::ones([2, 3, 16, 16], &device);
         let space = model.to_sample_space(x.clone());
@@ -566,6 +600,36 @@ fn generator_v2_round_trips_and_serves_over_latents_and_pixels() {
             assert_eq!(image.dimensions(), (request.size, request.size));
         }
         assert_eq!(images, pngs(&designer, &request), "same seed, same bytes");
+    }
+}
+
+/// What generator v2 is for: the velocity at one corner depends on what is at the other, so
+/// the network can compose a room instead of tiling texture.
+#[test]
+fn generator_v2_sees_the_whole_picture() {
+    let device = Device::flex();
+    for config in tiny_v2_networks() {
+        let model = scrambled(&config, 5);
+        let [c, side, _] = config.sample_shape(32);
+        let x = Tensor::<4>::zeros([1, c, side, side], &device);
+        let mut corner = vec![0f32; c * side * side];
+        corner[0] = 3.0;
+        let moved = Tensor::<4>::from_data(
+            burn::tensor::TensorData::new(corner, [1, c, side, side]),
+            &device,
+        );
+        let velocity = |x: Tensor<4>| {
+            let v = model.forward(
+                x,
+                Tensor::<1>::from_floats([0.5], &device),
+                &[Condition::UNCONDITIONAL],
+            );
+            let far = v.narrow(2, side - 1, 1).narrow(3, side - 1, 1);
+            far.into_data().try_into_vec::<f32>().unwrap()
+        };
+        let (still, changed) = (velocity(x), velocity(moved));
+        let difference: f32 = still.iter().zip(&changed).map(|(a, b)| (a - b).abs()).sum();
+        assert!(difference > 1e-4, "{:?}: {difference}", config.architecture);
     }
 }
 

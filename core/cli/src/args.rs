@@ -229,8 +229,9 @@ pub struct TrainArgs {
     #[arg(long)]
     pub init: Option<PathBuf>,
     /// The network of a fresh model: the first U-Net over pixels (the 64 and 128 px models),
-    /// generator v2 over pixels, or generator v2 over its own autoencoder's latents (train
-    /// that with `--objective autoencoder` first, then the flow from those weights).
+    /// generator v2 over pixels, or generator v2 over its own autoencoder's latents with a
+    /// U-Net or a transformer (train the autoencoder with `--objective autoencoder` first,
+    /// then the flow from those weights, or a new network over them with `--autoencoder`).
     #[arg(long, default_value = "unet-v1", value_parser = clap::builder::PossibleValuesParser::new(designer_core::model::PRESETS))]
     pub network: String,
     /// Channels at the network's full resolution (fresh models only; the network's own by
@@ -240,6 +241,14 @@ pub struct TrainArgs {
     /// What the run teaches: the flow (the generator), or the autoencoder of a latent network.
     #[arg(long, value_enum, default_value_t = ObjectiveArg::Flow)]
     pub objective: ObjectiveArg,
+    /// With `--objective autoencoder`: learn from a random CROP x CROP window of each batch
+    /// (a multiple of the autoencoder's factor, 8), a quarter of the work at half the side.
+    #[arg(long)]
+    pub crop: Option<usize>,
+    /// A fresh network (`--network`, a latent one) over the trained autoencoder of these
+    /// weights, which stays as it is: only the new denoiser learns.
+    #[arg(long, conflicts_with = "init")]
+    pub autoencoder: Option<PathBuf>,
     #[arg(long, default_value = "designer")]
     pub name: String,
     /// The weights: the moving average of the parameters (see --ema).
@@ -522,6 +531,7 @@ impl TrainArgs {
                 ObjectiveArg::Flow => Objective::Flow,
                 ObjectiveArg::Autoencoder => Objective::Autoencoder,
             },
+            autoencoder_crop: self.crop,
             ..settings.train_config()
         }
     }

@@ -308,7 +308,10 @@ fn train(args: TrainArgs) -> Result<()> {
                     settings.checkpoint_dir.display()
                 );
             }
-            Start::Fresh(fresh)
+            match &args.autoencoder {
+                Some(path) => Start::OverAutoencoder(fresh, load_weights(Some(path))?),
+                None => Start::Fresh(fresh),
+            }
         }
     };
     let metrics = match &args.metrics {

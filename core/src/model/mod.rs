@@ -3,12 +3,14 @@
 //!
 //! - [`unet_v1`]: the first, a small U-Net over RGB pixels with no attention (the 64 and 128 px
 //!   models);
-//! - [`unet`] (+ [`autoencoder`]): generator v2, a U-Net with self-attention at its low
-//!   resolutions, over pixels or over the latents of a small autoencoder of our own.
+//! - generator v2, over pixels or over the latents of a small [`autoencoder`] of our own, with
+//!   one of two denoisers: [`unet`], a U-Net with self-attention at its low resolutions, or
+//!   [`dit`], a transformer over patches.
 //!
 //! Backend-neutral: the tensors' `Device` decides where it runs (CPU, WebGPU, Vulkan...).
 
 pub mod autoencoder;
+pub mod dit;
 pub mod unet;
 pub mod unet_v1;
 
@@ -21,6 +23,7 @@ use burn::tensor::activation::silu;
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Device, Int, Tensor};
+use dit::{DiT, DiTShape};
 use serde::{Deserialize, Serialize};
 use unet::{UNet, UNetShape};
 use unet_v1::UNetV1;
@@ -50,9 +53,23 @@ pub enum Architecture {
     #[default]
     #[serde(rename = "unet_v1")]
     UNetV1,
-    /// Generator v2: see [`UNetShape`].
+    /// Generator v2 with a U-Net: see [`UNetShape`].
     #[serde(rename = "unet_v2")]
     UNetV2(UNetShape),
+    /// Generator v2 with a transformer: see [`DiTShape`].
+    #[serde(rename = "dit")]
+    DiT(DiTShape),
+}
+
+impl Architecture {
+    /// The autoencoder whose latents the network works on; `None` over pixels.
+    pub fn autoencoder(&self) -> Option<&AutoencoderShape> {
+        match self {
+            Architecture::UNetV1 => None,
+            Architecture::UNetV2(shape) => shape.autoencoder.as_ref(),
+            Architecture::DiT(shape) => shape.autoencoder.as_ref(),
+        }
+    }
 }
 
 impl Default for ModelConfig {
@@ -72,12 +89,22 @@ pub const MAX_BASE_CHANNELS: usize = 256;
 pub const MAX_COND_DIM: usize = 1024;
 
 /// The networks `designer train --network` can start from, by name.
-pub const PRESETS: [&str; 3] = ["unet-v1", "unet-v2-pixels", "unet-v2-latent"];
+pub const PRESETS: [&str; 4] = ["unet-v1", "unet-v2-pixels", "unet-v2-latent", "dit-latent"];
+
+/// The autoencoder of the latent presets: f = 8, 8 latent channels, convolutions 32..128.
+fn latent_autoencoder() -> AutoencoderShape {
+    AutoencoderShape {
+        latent_channels: 8,
+        channels: vec![32, 64, 128, 128],
+    }
+}
 
 impl ModelConfig {
     /// A named starting shape (see [`PRESETS`]): the first U-Net, or generator v2 over pixels
-    /// (channels 32..128 down to 8 x 8 at 256 px) or over an f = 8 autoencoder's latents
-    /// (channels 64, 128, 128 at 32, 16 and 8 for 256 px pictures).
+    /// (channels 32..128 down to 8 x 8 at 256 px), or over an f = 8 autoencoder's latents,
+    /// either a U-Net (channels 64, 128, 128 at 32, 16 and 8 for 256 px pictures) or a
+    /// transformer of about the same cost per evaluation (8 blocks of width 256 over 2 x 2
+    /// patches: 256 tokens for 256 px pictures).
     pub fn preset(name: &str) -> Option<Self> {
         let v1 = Self::default();
         let v2 = |base_channels, multipliers: &[usize], autoencoder| Self {
@@ -95,14 +122,19 @@ impl ModelConfig {
         match name {
             "unet-v1" => Some(v1),
             "unet-v2-pixels" => Some(v2(32, &[1, 2, 3, 4, 4, 4], None)),
-            "unet-v2-latent" => Some(v2(
-                64,
-                &[1, 2, 2],
-                Some(AutoencoderShape {
-                    latent_channels: 8,
-                    channels: vec![32, 64, 128, 128],
+            "unet-v2-latent" => Some(v2(64, &[1, 2, 2], Some(latent_autoencoder()))),
+            "dit-latent" => Some(Self {
+                base_channels: 256,
+                cond_dim: 256,
+                architecture: Architecture::DiT(DiTShape {
+                    patch: 2,
+                    depth: 8,
+                    head_channels: 64,
+                    mlp_ratio: 4,
+                    autoencoder: Some(latent_autoencoder()),
                 }),
-            )),
+                ..v1
+            }),
             _ => None,
         }
     }
@@ -128,8 +160,10 @@ impl ModelConfig {
                 self.cond_dim
             ));
         }
-        if let Architecture::UNetV2(shape) = &self.architecture {
-            shape.validate(c, self.groups)?;
+        match &self.architecture {
+            Architecture::UNetV1 => {}
+            Architecture::UNetV2(shape) => shape.validate(c, self.groups)?,
+            Architecture::DiT(shape) => shape.validate(c, self.groups)?,
         }
         self.vocabulary.validate()
     }
@@ -141,28 +175,21 @@ impl ModelConfig {
             + (labels::embedding_rows(self.vocabulary.room_types.len())
                 + labels::embedding_rows(self.vocabulary.styles.len()))
                 * self.cond_dim;
-        conditioning
-            + match &self.architecture {
-                Architecture::UNetV1 => unet_v1::parameter_count(self),
-                Architecture::UNetV2(shape) => {
-                    shape.parameter_count(self)
-                        + shape
-                            .autoencoder
-                            .as_ref()
-                            .map_or(0, |a| a.parameter_count(self.groups))
-                }
-            }
+        let denoiser = match &self.architecture {
+            Architecture::UNetV1 => unet_v1::parameter_count(self),
+            Architecture::UNetV2(shape) => shape.parameter_count(self),
+            Architecture::DiT(shape) => shape.parameter_count(self),
+        };
+        let autoencoder = self.architecture.autoencoder();
+        conditioning + denoiser + autoencoder.map_or(0, |a| a.parameter_count(self.groups))
     }
 
     /// The side of the images the network works on, given the picture's: the picture's in
     /// pixel space, an eighth of it in an f = 8 autoencoder's latents.
     pub fn sample_shape(&self, size: usize) -> [usize; 3] {
-        match &self.architecture {
-            Architecture::UNetV2(UNetShape {
-                autoencoder: Some(a),
-                ..
-            }) => [a.latent_channels, size / a.factor(), size / a.factor()],
-            _ => [3, size, size],
+        match self.architecture.autoencoder() {
+            Some(a) => [a.latent_channels, size / a.factor(), size / a.factor()],
+            None => [3, size, size],
         }
     }
 
@@ -170,38 +197,47 @@ impl ModelConfig {
     /// sampled result into pixels (the autoencoder's decoder; 0 over pixels). Convolutions and
     /// attention only: what the speed aims are sized by. `None` for the first U-Net.
     pub fn forward_macs(&self, size: usize) -> Option<(u64, u64)> {
-        let Architecture::UNetV2(shape) = &self.architecture else {
-            return None;
-        };
         let side = self.sample_shape(size)[1];
-        let decode = shape.autoencoder.as_ref().map_or(0, |a| a.macs(size).1);
-        Some((shape.forward_macs(self.base_channels, side), decode))
+        let network = match &self.architecture {
+            Architecture::UNetV1 => return None,
+            Architecture::UNetV2(shape) => shape.forward_macs(self.base_channels, side),
+            Architecture::DiT(shape) => shape.forward_macs(self.base_channels, side),
+        };
+        let decode = self
+            .architecture
+            .autoencoder()
+            .map_or(0, |a| a.macs(size).1);
+        Some((network, decode))
     }
 
     /// What a picture's side must be a multiple of for this network (every level halves it).
     pub fn size_multiple(&self) -> usize {
-        match &self.architecture {
+        let network = match &self.architecture {
             Architecture::UNetV1 => 4,
-            Architecture::UNetV2(shape) => {
-                (1 << (shape.multipliers.len() - 1))
-                    * shape.autoencoder.as_ref().map_or(1, |a| a.factor())
-            }
-        }
+            Architecture::UNetV2(shape) => 1 << (shape.multipliers.len() - 1),
+            Architecture::DiT(shape) => shape.patch,
+        };
+        network * self.architecture.autoencoder().map_or(1, |a| a.factor())
     }
 
     /// A model with freshly initialised weights, its parameters numbered 0, 1, 2... in module
     /// order (see [`NumberParameters`]).
     pub fn init(&self, device: &Device) -> Generator {
-        let model = match &self.architecture {
-            Architecture::UNetV1 => Generator::V1(UNetV1::new(self, device)),
-            Architecture::UNetV2(shape) => Generator::V2(GeneratorV2 {
-                denoiser: UNet::new(self, shape, device),
-                autoencoder: shape
-                    .autoencoder
-                    .as_ref()
-                    .map(|a| Autoencoder::new(a, self.groups, device)),
-            }),
+        let denoiser = match &self.architecture {
+            Architecture::UNetV1 => {
+                return Generator::V1(UNetV1::new(self, device))
+                    .map(&mut NumberParameters::default());
+            }
+            Architecture::UNetV2(shape) => Denoiser::UNet(UNet::new(self, shape, device)),
+            Architecture::DiT(shape) => Denoiser::DiT(DiT::new(self, shape, device)),
         };
+        let model = Generator::V2(GeneratorV2 {
+            denoiser,
+            autoencoder: self
+                .architecture
+                .autoencoder()
+                .map(|a| Autoencoder::new(a, self.groups, device)),
+        });
         model.map(&mut NumberParameters::default())
     }
 }
@@ -275,8 +311,39 @@ pub enum Generator {
 /// Generator v2: the denoiser, over pixels or (with an autoencoder) over its latents.
 #[derive(Module, Debug)]
 pub struct GeneratorV2 {
-    pub(crate) denoiser: UNet,
+    pub(crate) denoiser: Denoiser,
     pub(crate) autoencoder: Option<Autoencoder>,
+}
+
+/// Generator v2's denoiser, whichever network it is.
+#[allow(clippy::large_enum_variant)]
+#[derive(Module, Debug)]
+pub enum Denoiser {
+    UNet(UNet),
+    DiT(DiT),
+}
+
+impl Denoiser {
+    fn vocabulary(&self) -> &Vocabulary {
+        match self {
+            Denoiser::UNet(m) => &m.vocabulary,
+            Denoiser::DiT(m) => &m.vocabulary,
+        }
+    }
+
+    fn with_vocabulary(self, vocabulary: &Vocabulary) -> Self {
+        match self {
+            Denoiser::UNet(m) => Denoiser::UNet(m.with_vocabulary(vocabulary)),
+            Denoiser::DiT(m) => Denoiser::DiT(m.with_vocabulary(vocabulary)),
+        }
+    }
+
+    fn forward(&self, x: Tensor<4>, t: Tensor<1>, conditions: &[Condition]) -> Tensor<4> {
+        match self {
+            Denoiser::UNet(m) => m.forward(x, t, conditions),
+            Denoiser::DiT(m) => m.forward(x, t, conditions),
+        }
+    }
 }
 
 impl Generator {
@@ -284,7 +351,7 @@ impl Generator {
     pub fn vocabulary(&self) -> &Vocabulary {
         match self {
             Generator::V1(m) => &m.vocabulary,
-            Generator::V2(m) => &m.denoiser.vocabulary,
+            Generator::V2(m) => m.denoiser.vocabulary(),
         }
     }
 
@@ -322,6 +389,29 @@ impl Generator {
                 ..
             }) => Some(a),
             _ => None,
+        }
+    }
+
+    /// This network over `donor`'s autoencoder (its trained weights and latent statistics),
+    /// its parameters numbered afresh: a new denoiser over latents already learnt. The caller
+    /// checks that both autoencoders have one shape; a network without one comes back as it is.
+    pub fn with_autoencoder_of(self, donor: Generator) -> Self {
+        match (self, donor) {
+            (
+                Generator::V2(GeneratorV2 {
+                    denoiser,
+                    autoencoder: Some(_),
+                }),
+                Generator::V2(GeneratorV2 {
+                    autoencoder: Some(trained),
+                    ..
+                }),
+            ) => Generator::V2(GeneratorV2 {
+                denoiser,
+                autoencoder: Some(trained),
+            })
+            .map(&mut NumberParameters::default()),
+            (model, _) => model,
         }
     }
 

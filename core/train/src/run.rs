@@ -18,6 +18,9 @@ pub enum Start {
     Weights(Weights),
     /// From a freshly initialised model of this shape.
     Fresh(ModelConfig),
+    /// From a fresh latent network of this shape over the trained autoencoder of these
+    /// weights (which stays as it is: only the denoiser learns).
+    OverAutoencoder(ModelConfig, Weights),
 }
 
 impl Start {
@@ -105,6 +108,9 @@ pub fn run(
         Start::Resume(checkpoint) => Trainer::resume(&checkpoint, device, config, source)?,
         Start::Weights(weights) => Trainer::from_weights(&weights, device, config)?,
         Start::Fresh(model) => Trainer::new(model, device, config),
+        Start::OverAutoencoder(model, weights) => {
+            Trainer::over_autoencoder(model, &weights, device, config)?
+        }
     };
     let provenance = Provenance {
         name: plan.name.clone(),

@@ -44,6 +44,10 @@ pub struct TrainConfig {
     pub precision: TrainingPrecision,
     /// What the step teaches.
     pub objective: Objective,
+    /// The autoencoder objective learns from a random window of this side of each batch
+    /// (the same window for the whole batch): convolutions see the renders' detail at their
+    /// own scale for a fraction of the cost. `None`: whole images.
+    pub autoencoder_crop: Option<usize>,
 }
 
 /// What a training step teaches the generator.
@@ -80,6 +84,7 @@ impl TrainSettings {
             time_limit: None,
             precision: TrainingPrecision::Uniform,
             objective: Objective::Flow,
+            autoencoder_crop: None,
         }
     }
 }
@@ -139,6 +144,14 @@ pub enum TrainError {
         "the network needs image sizes that are multiples of {multiple}, the data is {size} px"
     )]
     Size { size: u32, multiple: usize },
+    /// A crop the autoencoder cannot encode whole.
+    #[error("the autoencoder's crop must be a multiple of its factor {factor}, got {crop}")]
+    Crop { crop: usize, factor: usize },
+    /// A new latent network over an autoencoder of another shape (or none).
+    #[error(
+        "the network's autoencoder and the one given differ: it wants {wanted}, the weights hold {given}"
+    )]
+    AutoencoderShape { wanted: String, given: String },
     /// The autoencoder objective asked of a network that has none.
     #[error("the model has no autoencoder to train (its network works on pixels)")]
     NoAutoencoder,
@@ -183,6 +196,40 @@ impl Trainer {
             config,
             0,
         )
+    }
+
+    /// A fresh network of `model_config`'s shape over the trained autoencoder in `weights`
+    /// (see [`Generator::with_autoencoder_of`]); both must name the same autoencoder.
+    pub fn over_autoencoder(
+        model_config: ModelConfig,
+        weights: &Weights,
+        device: Device,
+        config: TrainConfig,
+    ) -> Result<Self, TrainError> {
+        let wanted = model_config.architecture.autoencoder();
+        let given = weights.header.model.architecture.autoencoder();
+        if wanted.is_none() || wanted != given {
+            return Err(TrainError::AutoencoderShape {
+                wanted: format!("{wanted:?}"),
+                given: format!("{given:?}"),
+            });
+        }
+        let mut trainer = Self::new(model_config, device, config);
+        let donor = weights.build(&trainer.device)?;
+        let model = trainer
+            .model
+            .take()
+            .expect("a new trainer has its model")
+            .with_autoencoder_of(donor);
+        Ok(Self::assemble(
+            model,
+            None,
+            trainer.model_config,
+            trainer.optimizer,
+            trainer.device,
+            trainer.config,
+            0,
+        ))
     }
 
     /// Continues training from existing weights, with a fresh optimizer and step count.
@@ -335,6 +382,16 @@ impl Trainer {
             return Err(TrainError::NoAutoencoder);
         }
         let (size, multiple) = (source.image_size(), self.model_config.size_multiple());
+        let factor = self
+            .model_config
+            .architecture
+            .autoencoder()
+            .map_or(1, |a| a.factor());
+        if let Some(crop) = self.config.autoencoder_crop
+            && (crop == 0 || !crop.is_multiple_of(factor))
+        {
+            return Err(TrainError::Crop { crop, factor });
+        }
         if !(size as usize).is_multiple_of(multiple) {
             return Err(TrainError::Size { size, multiple });
         }
@@ -390,7 +447,10 @@ impl Trainer {
         let compute = precision.compute_model(&model);
         let loss = match self.config.objective {
             Objective::Flow => self.flow_loss(&compute, images, batch),
-            Objective::Autoencoder => reconstruction_loss(&compute, images),
+            Objective::Autoencoder => {
+                let images = self.crop(images);
+                reconstruction_loss(&compute, images)
+            }
         };
         let scaled = loss.clone() * precision.loss_scale();
         let gradients = GradientsParams::from_grads(scaled.backward(), &model);
@@ -403,6 +463,19 @@ impl Trainer {
         self.model = Some(model);
         self.step += 1;
         loss.detach()
+    }
+
+    /// A random `autoencoder_crop` window of `images` (all of them if the crop is not smaller).
+    fn crop(&mut self, images: Tensor<4>) -> Tensor<4> {
+        let [_, _, h, w] = images.dims();
+        match self.config.autoencoder_crop {
+            Some(side) if side < h.min(w) => {
+                let y = self.rng.random_range(0..=h - side);
+                let x = self.rng.random_range(0..=w - side);
+                images.narrow(2, y, side).narrow(3, x, side)
+            }
+            _ => images,
+        }
     }
 
     /// Measures the autoencoder's latent statistics on `images`, in the model and its average

@@ -556,3 +556,115 @@ fn the_autoencoder_learns_first_and_the_flow_then_learns_over_its_frozen_latents
     let error = pixels.run(&mut folder, &mut |_| {}).unwrap_err();
     assert!(matches!(error, TrainError::NoAutoencoder), "{error}");
 }
+
+/// The autoencoder learns from crops, and a transformer then learns the flow over it.
+#[test]
+fn a_new_denoiser_learns_over_an_autoencoder_trained_on_crops() {
+    use designer_core::model::Architecture;
+    use designer_core::model::dit::DiTShape;
+    use designer_train::train::{Objective, TrainError};
+    let dir = tempfile::tempdir().unwrap();
+    write_folder(dir.path());
+    let mut folder = LabelledFolder::open(dir.path(), 16).unwrap();
+    let config = TrainConfig {
+        steps: 30,
+        batch_size: 8,
+        learning_rate: 3e-3,
+        warmup_steps: 2,
+        report_every: 1,
+        objective: Objective::Autoencoder,
+        autoencoder_crop: Some(8),
+        ..TrainConfig::default()
+    };
+    let mut trainer = Trainer::new(tiny_latent_model(), Device::flex(), config.clone());
+    let mut losses = Vec::new();
+    trainer
+        .run(&mut folder, &mut |report| losses.extend(report.loss))
+        .unwrap();
+    let mean = |s: &[f32]| s.iter().sum::<f32>() / s.len() as f32;
+    let (early, late) = (mean(&losses[..5]), mean(&losses[25..]));
+    assert!(
+        late < early * 0.8,
+        "crops taught nothing: {early} -> {late}"
+    );
+    let autoencoder =
+        Weights::from_bytes(&trainer.to_weights(&tiny_provenance()).unwrap()).unwrap();
+
+    // A crop the autoencoder (f = 2) cannot encode whole is refused before any step.
+    let mut odd = Trainer::new(
+        tiny_latent_model(),
+        Device::flex(),
+        TrainConfig {
+            autoencoder_crop: Some(7),
+            ..config.clone()
+        },
+    );
+    let error = odd.run(&mut folder, &mut |_| {}).unwrap_err();
+    assert!(
+        matches!(error, TrainError::Crop { crop: 7, factor: 2 }),
+        "{error}"
+    );
+
+    let shape = tiny_latent_model().architecture.autoencoder().cloned();
+    let dit = |autoencoder| ModelConfig {
+        base_channels: 16,
+        architecture: Architecture::DiT(DiTShape {
+            patch: 2,
+            depth: 1,
+            head_channels: 8,
+            mlp_ratio: 2,
+            autoencoder,
+        }),
+        ..tiny_model()
+    };
+    let flow = TrainConfig {
+        steps: 3,
+        objective: Objective::Flow,
+        autoencoder_crop: None,
+        ..config
+    };
+    let mut trainer = Trainer::over_autoencoder(
+        dit(shape.clone()),
+        &autoencoder,
+        Device::flex(),
+        flow.clone(),
+    )
+    .unwrap();
+    let mut losses = Vec::new();
+    trainer
+        .run(&mut folder, &mut |report| losses.extend(report.loss))
+        .unwrap();
+    assert!(losses.iter().all(|l| l.is_finite()), "{losses:?}");
+    let after =
+        Weights::from_bytes(&trainer.to_trained_weights(&tiny_provenance()).unwrap()).unwrap();
+    assert!(matches!(
+        after.header.model.architecture,
+        Architecture::DiT(_)
+    ));
+    let encoder = |weights: &Weights| {
+        let model = weights.build(&Device::flex()).unwrap();
+        let images = burn::tensor::Tensor::<4>::ones([1, 3, 16, 16], &Device::flex());
+        model.autoencoder().unwrap().encode_raw(images).into_data()
+    };
+    assert_eq!(
+        encoder(&autoencoder),
+        encoder(&after),
+        "the new network kept the trained encoder"
+    );
+
+    // Over an autoencoder of another shape, or none, is refused.
+    let other = shape.map(|mut a| {
+        a.latent_channels = 2;
+        a
+    });
+    for wanted in [other, None] {
+        let error =
+            Trainer::over_autoencoder(dit(wanted), &autoencoder, Device::flex(), flow.clone())
+                .err()
+                .unwrap();
+        assert!(
+            matches!(error, TrainError::AutoencoderShape { .. }),
+            "{error}"
+        );
+    }
+}

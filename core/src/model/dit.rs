@@ -1,0 +1,304 @@
+//! Generator v2's second denoiser candidate: a transformer over patches of the latents
+//! (DiT, Peebles & Xie 2023), conditioned by adaptive LayerNorm. Every block sees every
+//! patch, and its work is matrix products, which burn's tensor-core kernels, gemm on the CPU
+//! and WebGPU run far better than the direct convolutions a U-Net falls back to (BENCHMARKS.md).
+//!
+//! Patches of `patch` x `patch` latents become tokens (a linear layer, plus fixed 2-D sine
+//! positions, so a larger picture only has more tokens); each block is attention then an MLP,
+//! both on LayerNorm output that the conditioning (time + room type + style) scales and shifts,
+//! and both gated by it. The gates and the output layer start at zero ("adaLN-Zero"), so a
+//! fresh network is the identity on its residual paths.
+//!
+//! A layout map (photo restyling) can be added later as extra input channels of `embed`, whose
+//! new weights start at zero: the trained network is unchanged until it learns to read them.
+
+use super::autoencoder::AutoencoderShape;
+use super::{Condition, LabelLayers, ModelConfig, linear_parameters};
+use crate::labels::Vocabulary;
+use burn::module::Module;
+use burn::nn::{Embedding, Initializer, Linear, LinearConfig};
+use burn::tensor::activation::{gelu, silu};
+use burn::tensor::module::attention;
+use burn::tensor::ops::AttentionModuleOptions;
+use burn::tensor::{DType, Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+/// The transformer's shape, beside [`ModelConfig`]'s base channels (the token width) and
+/// conditioning width.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiTShape {
+    /// The side of the square of latents (or pixels) one token stands for.
+    pub patch: usize,
+    /// Transformer blocks.
+    pub depth: usize,
+    /// Channels per attention head.
+    pub head_channels: usize,
+    /// The MLP's hidden width as a multiple of the token width.
+    pub mlp_ratio: usize,
+    /// `None`: the network works on pixels; else on the latents of this autoencoder.
+    #[serde(default)]
+    pub autoencoder: Option<AutoencoderShape>,
+}
+
+/// The most a weights file may ask for.
+const MAX_PATCH: usize = 16;
+const MAX_DEPTH: usize = 32;
+const MAX_MLP_RATIO: usize = 8;
+
+impl DiTShape {
+    pub(crate) fn validate(&self, width: usize, groups: usize) -> Result<(), String> {
+        if !(1..=MAX_PATCH).contains(&self.patch) {
+            return Err(format!(
+                "patch must be from 1 to {MAX_PATCH}, got {}",
+                self.patch
+            ));
+        }
+        if !(1..=MAX_DEPTH).contains(&self.depth) {
+            return Err(format!(
+                "depth must be from 1 to {MAX_DEPTH}, got {}",
+                self.depth
+            ));
+        }
+        if !(1..=MAX_MLP_RATIO).contains(&self.mlp_ratio) {
+            return Err(format!(
+                "mlp_ratio must be from 1 to {MAX_MLP_RATIO}, got {}",
+                self.mlp_ratio
+            ));
+        }
+        // Sine positions take a quarter of the width per axis and per function.
+        if self.head_channels == 0 || width % self.head_channels != 0 || width % 4 != 0 {
+            return Err(format!(
+                "head_channels ({}) must divide base_channels ({width}), a multiple of 4",
+                self.head_channels
+            ));
+        }
+        if let Some(a) = &self.autoencoder {
+            a.validate(groups)?;
+        }
+        Ok(())
+    }
+
+    fn input_channels(&self) -> usize {
+        self.autoencoder.as_ref().map_or(3, |a| a.latent_channels)
+    }
+
+    /// Values in one patch: what a token is made from and what it gives back.
+    fn patch_values(&self) -> usize {
+        self.input_channels() * self.patch * self.patch
+    }
+
+    /// Parameters of the transformer (the conditioning layers are counted by the caller).
+    pub(crate) fn parameter_count(&self, config: &ModelConfig) -> usize {
+        let (w, d) = (config.base_channels, config.cond_dim);
+        let hidden = self.mlp_ratio * w;
+        let block = linear_parameters(d, 6 * w)
+            + linear_parameters(w, 3 * w)
+            + linear_parameters(w, w)
+            + linear_parameters(w, hidden)
+            + linear_parameters(hidden, w);
+        linear_parameters(self.patch_values(), w)
+            + self.depth * block
+            + linear_parameters(d, 2 * w)
+            + linear_parameters(w, self.patch_values())
+    }
+
+    /// Multiply-adds of one forward pass over a `side` x `side` input (see
+    /// [`super::unet::UNetShape::forward_macs`]): the linear layers and attention.
+    pub(crate) fn forward_macs(&self, width: usize, side: usize) -> u64 {
+        let tokens = (side / self.patch).pow(2) as u64;
+        let w = width as u64;
+        let per_block = tokens * (4 + 2 * self.mlp_ratio as u64) * w * w + 2 * tokens * tokens * w;
+        2 * tokens * self.patch_values() as u64 * w + self.depth as u64 * per_block
+    }
+}
+
+/// One transformer block: attention and an MLP, each on modulated LayerNorm output and gated.
+#[derive(Module, Debug)]
+pub struct DiTBlock {
+    pub(crate) heads: usize,
+    /// Conditioning to shift, scale and gate of the attention, then of the MLP.
+    pub(crate) modulation: Linear,
+    pub(crate) qkv: Linear,
+    pub(crate) proj: Linear,
+    pub(crate) fc1: Linear,
+    pub(crate) fc2: Linear,
+}
+
+fn zeroed(inputs: usize, outputs: usize, device: &Device) -> Linear {
+    LinearConfig::new(inputs, outputs)
+        .with_initializer(Initializer::Zeros)
+        .init(device)
+}
+
+/// LayerNorm over the last axis without parameters of its own (the conditioning scales and
+/// shifts it), computed in f32 whatever the activations' type.
+fn layer_norm(x: Tensor<3>) -> Tensor<3> {
+    let dtype = x.dtype();
+    let x = x.cast(DType::F32);
+    let (var, mean) = x.clone().var_mean_bias(2);
+    ((x - mean) / (var + 1e-6).sqrt()).cast(dtype)
+}
+
+/// `x` * (1 + scale) + shift, with scale and shift [batch, width] broadcast over the tokens.
+fn modulate(x: Tensor<3>, shift: Tensor<2>, scale: Tensor<2>) -> Tensor<3> {
+    x.clone() * scale.unsqueeze_dim::<3>(1) + x + shift.unsqueeze_dim::<3>(1)
+}
+
+impl DiTBlock {
+    fn new(config: &ModelConfig, shape: &DiTShape, device: &Device) -> Self {
+        let (w, d) = (config.base_channels, config.cond_dim);
+        let hidden = shape.mlp_ratio * w;
+        Self {
+            heads: w / shape.head_channels,
+            modulation: zeroed(d, 6 * w, device),
+            qkv: LinearConfig::new(w, 3 * w).init(device),
+            proj: LinearConfig::new(w, w).init(device),
+            fc1: LinearConfig::new(w, hidden).init(device),
+            fc2: LinearConfig::new(hidden, w).init(device),
+        }
+    }
+
+    /// `x` [batch, tokens, width]; `cond` the conditioning after its SiLU.
+    fn forward(&self, x: Tensor<3>, cond: &Tensor<2>) -> Tensor<3> {
+        let [batch, tokens, width] = x.dims();
+        let m = self.modulation.forward(cond.clone()).chunk(6, 1);
+        let [shift1, scale1, gate1, shift2, scale2, gate2]: [Tensor<2>; 6] =
+            m.try_into().expect("six chunks of the modulation");
+
+        let h = modulate(layer_norm(x.clone()), shift1, scale1);
+        let d = width / self.heads;
+        let qkv = self
+            .qkv
+            .forward(h)
+            .reshape([batch, tokens, 3 * self.heads, d])
+            .swap_dims(1, 2);
+        let part = |i: usize| qkv.clone().narrow(1, i * self.heads, self.heads);
+        let attended = attention(
+            part(0),
+            part(1),
+            part(2),
+            None,
+            None,
+            AttentionModuleOptions::default(),
+        )
+        .swap_dims(1, 2)
+        .reshape([batch, tokens, width]);
+        let x = x + self.proj.forward(attended) * gate1.unsqueeze_dim::<3>(1);
+
+        let h = modulate(layer_norm(x.clone()), shift2, scale2);
+        let h = self.fc2.forward(gelu(self.fc1.forward(h)));
+        x + h * gate2.unsqueeze_dim::<3>(1)
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct DiT {
+    /// The labels behind the embeddings' rows.
+    #[module(skip)]
+    pub(crate) vocabulary: Vocabulary,
+    pub(crate) patch: usize,
+    pub(crate) time_in: Linear,
+    pub(crate) time_out: Linear,
+    pub(crate) room_embedding: Embedding,
+    pub(crate) style_embedding: Embedding,
+    /// A patch's values to a token.
+    pub(crate) embed: Linear,
+    pub(crate) blocks: Vec<DiTBlock>,
+    /// Conditioning to the shift and scale of the last LayerNorm.
+    pub(crate) out_modulation: Linear,
+    /// A token back to its patch's velocity.
+    pub(crate) out: Linear,
+}
+
+impl DiT {
+    pub(crate) fn new(config: &ModelConfig, shape: &DiTShape, device: &Device) -> Self {
+        let w = config.base_channels;
+        let (time_in, time_out, room_embedding, style_embedding) =
+            super::label_layers(config, device);
+        Self {
+            vocabulary: config.vocabulary.clone(),
+            patch: shape.patch,
+            time_in,
+            time_out,
+            room_embedding,
+            style_embedding,
+            embed: LinearConfig::new(shape.patch_values(), w).init(device),
+            blocks: (0..shape.depth)
+                .map(|_| DiTBlock::new(config, shape, device))
+                .collect(),
+            out_modulation: zeroed(config.cond_dim, 2 * w, device),
+            out: zeroed(w, shape.patch_values(), device),
+        }
+    }
+
+    pub(crate) fn with_vocabulary(mut self, vocabulary: &Vocabulary) -> Self {
+        (self.room_embedding, self.style_embedding) = super::relabel(
+            self.room_embedding,
+            self.style_embedding,
+            &self.vocabulary,
+            vocabulary,
+        );
+        self.vocabulary = vocabulary.clone();
+        self
+    }
+
+    fn labels(&self) -> LabelLayers<'_> {
+        LabelLayers {
+            vocabulary: &self.vocabulary,
+            time_in: &self.time_in,
+            time_out: &self.time_out,
+            room_embedding: &self.room_embedding,
+            style_embedding: &self.style_embedding,
+        }
+    }
+
+    /// See [`super::Generator::forward`]; h and w multiples of the patch.
+    pub fn forward(&self, x: Tensor<4>, t: Tensor<1>, conditions: &[Condition]) -> Tensor<4> {
+        let [batch, channels, height, breadth] = x.dims();
+        let p = self.patch;
+        let (rows, columns) = (height / p, breadth / p);
+        let dtype = self.embed.weight.val().dtype();
+        let cond = silu(self.labels().forward(t, conditions));
+        // [b, c, rows, p, columns, p] -> [b, rows, columns, c, p, p]: one token per patch.
+        let tokens = x
+            .cast(dtype)
+            .reshape([batch, channels, rows, p, columns, p])
+            .permute([0, 2, 4, 1, 3, 5])
+            .reshape([batch, rows * columns, channels * p * p]);
+        let width = self.embed.weight.dims()[1];
+        let positions = sine_positions(rows, columns, width, &tokens.device()).cast(dtype);
+        let mut h = self.embed.forward(tokens) + positions.unsqueeze_dim::<3>(0);
+        for block in &self.blocks {
+            h = block.forward(h, &cond);
+        }
+        let [shift, scale]: [Tensor<2>; 2] = self
+            .out_modulation
+            .forward(cond)
+            .chunk(2, 1)
+            .try_into()
+            .expect("two chunks of the modulation");
+        self.out
+            .forward(modulate(layer_norm(h), shift, scale))
+            .reshape([batch, rows, columns, channels, p, p])
+            .permute([0, 3, 1, 4, 2, 5])
+            .reshape([batch, channels, height, breadth])
+    }
+}
+
+/// Fixed 2-D sine positions, [rows * columns, width]: the first half of the width encodes the
+/// row, the second the column, each as sines then cosines over a range of frequencies.
+fn sine_positions(rows: usize, columns: usize, width: usize, device: &Device) -> Tensor<2> {
+    let quarter = width / 4;
+    let frequency = |i: usize| (-(10_000f32.ln()) * i as f32 / quarter as f32).exp();
+    let mut values = Vec::with_capacity(rows * columns * width);
+    for r in 0..rows {
+        for c in 0..columns {
+            for position in [r, c] {
+                let angles = (0..quarter).map(|i| position as f32 * frequency(i));
+                values.extend(angles.clone().map(f32::sin));
+                values.extend(angles.map(f32::cos));
+            }
+        }
+    }
+    Tensor::<1>::from_floats(values.as_slice(), device).reshape([rows * columns, width])
+}
