@@ -12,7 +12,10 @@
 #                                             latents (from INIT, default the autoencoder run's
 #                                             weights; resumes its checkpoint if there is one)
 #   bench/gpu/v2.sh dit SECONDS [AUTOENCODER]   candidate (b'): a transformer over the same
-#                                             latents (the autoencoder run's, frozen)
+#                                             latents (the autoencoder run's, frozen);
+#                                             REUSE=K trains on each encoded render K times
+#                                             (latent and dit)
+#   bench/gpu/v2.sh profile STAGE SECONDS     burn's per-kernel profile of a stage
 #   bench/gpu/v2.sh sheet NAME                the room types x styles sheet of NAME's weights
 #   bench/gpu/v2.sh eval NAME                 `designer eval` of NAME's weights at 256 px
 #   bench/gpu/v2.sh bring NAME                NAME's weights (f16) to $OUT, in parts under 16 MB
@@ -77,10 +80,12 @@ EOF
     train pixels "$2" 32 3e-4 --network unet-v2-pixels
     ;;
   latent)
-    train latent "$2" 128 3e-4 --init "${3:-$WORK/autoencoder.weights}" --resume
+    train latent "$2" 128 3e-4 --init "${3:-$WORK/autoencoder.weights}" --resume \
+      --latent-reuse "${REUSE:-1}"
     ;;
   dit)
-    train dit "$2" 128 3e-4 --network dit-latent --autoencoder "${3:-$WORK/autoencoder.weights}" --resume
+    train dit "$2" 128 3e-4 --network dit-latent --autoencoder "${3:-$WORK/autoencoder.weights}" --resume \
+      --latent-reuse "${REUSE:-1}"
     ;;
   sheet)
     "$DESIGNER" sheet --backend vulkan --size $SIZE --weights "$WORK/$2.weights" --out "$OUT/$2-sheet.png" 2>&1 | tail -2
@@ -100,6 +105,14 @@ EOF
   cache)
     if [ -d target/environment ]; then tar -czf "$OUT/autotune.tar.gz" target/environment; fi
     ls -la "$OUT"
+    ;;
+  profile) # profile STAGE SECONDS [ARGS]: burn's per-kernel profile of a stage's steps
+    shift
+    printf '[profiling.logger]\nlevel = "basic"\nfile = "%s"\nappend = false\n' "$LOGS/profile-$1.log" > cubecl.toml
+    "$0" "$@" >/dev/null || true
+    rm cubecl.toml
+    python3 bench/gpu/kernels.py "$LOGS/profile-$1.log" | tee "$LOGS/profile-$1.md"
+    gzip -f "$LOGS/profile-$1.log"
     ;;
   pack)
     tar -czf "$OUT/$2.tar.gz" -C "$LOGS" .

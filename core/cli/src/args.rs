@@ -245,6 +245,11 @@ pub struct TrainArgs {
     /// (a multiple of the autoencoder's factor, 8), a quarter of the work at half the side.
     #[arg(long)]
     pub crop: Option<usize>,
+    /// The flow over latents trains on each encoded render this many times on average (from
+    /// a ring of 64 batches of latents on the device), so a step encodes only batch / REUSE
+    /// new renders: the encoder is most of a step's GPU time. A resumed run refills the ring.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub latent_reuse: u32,
     /// A fresh network (`--network`, a latent one) over the trained autoencoder of these
     /// weights, which stays as it is: only the new denoiser learns.
     #[arg(long, conflicts_with = "init")]
@@ -532,6 +537,7 @@ impl TrainArgs {
                 ObjectiveArg::Autoencoder => Objective::Autoencoder,
             },
             autoencoder_crop: self.crop,
+            latent_reuse: self.latent_reuse as usize,
             ..settings.train_config()
         }
     }

@@ -243,7 +243,7 @@ impl RunObserver for TrainBars {
         if let Some(loss) = report.loss {
             self.last_loss = loss;
             if let Some(file) = self.metrics.as_mut() {
-                let line = serde_json::json!({"step": report.step, "loss": loss, "images_per_second": report.images_per_second});
+                let line = serde_json::json!({"step": report.step, "loss": loss, "images_per_second": report.images_per_second, "seconds": report.seconds});
                 let _ = writeln!(file, "{line}");
             }
         }

@@ -66,7 +66,10 @@ impl DiTShape {
             ));
         }
         // Sine positions take a quarter of the width per axis and per function.
-        if self.head_channels == 0 || width % self.head_channels != 0 || width % 4 != 0 {
+        if self.head_channels == 0
+            || !width.is_multiple_of(self.head_channels)
+            || !width.is_multiple_of(4)
+        {
             return Err(format!(
                 "head_channels ({}) must divide base_channels ({width}), a multiple of 4",
                 self.head_channels

@@ -13,6 +13,7 @@ pub mod ema;
 pub mod eval;
 #[cfg(feature = "interop")]
 pub mod interop;
+pub mod latents;
 pub mod precision;
 pub mod run;
 pub mod scenes;

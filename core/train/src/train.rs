@@ -6,11 +6,12 @@ use crate::checkpoint::{Checkpoint, CheckpointError, TrainerState};
 use crate::config::TrainSettings;
 use crate::dataset::{Example, ExampleSource, SourceError};
 use crate::ema::Ema;
+use crate::latents::{LatentRing, RING_BATCHES};
 use crate::precision::TrainingPrecision;
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Bytes, DType, Device, Tensor, TensorData};
-use designer_core::labels::{NotInVocabulary, Vocabulary};
+use designer_core::labels::{NotInVocabulary, RoomType, Style, Vocabulary};
 use designer_core::model::{Condition, Generator, ModelConfig};
 use designer_core::sampler::seeded_noise;
 use designer_core::weights::{Weights, WeightsError, WeightsHeader};
@@ -48,6 +49,11 @@ pub struct TrainConfig {
     /// (the same window for the whole batch): convolutions see the renders' detail at their
     /// own scale for a fraction of the cost. `None`: whole images.
     pub autoencoder_crop: Option<usize>,
+    /// The flow over an autoencoder's latents trains on each encoded render this many times
+    /// on average (see `latents`): a step encodes batch / reuse new renders. 1: every step
+    /// encodes its whole batch. A ring is not checkpointed: a resumed run refills it, so it
+    /// does not repeat an uninterrupted one bit for bit.
+    pub latent_reuse: usize,
 }
 
 /// What a training step teaches the generator.
@@ -85,6 +91,7 @@ impl TrainSettings {
             precision: TrainingPrecision::Uniform,
             objective: Objective::Flow,
             autoencoder_crop: None,
+            latent_reuse: 1,
         }
     }
 }
@@ -125,7 +132,11 @@ pub struct StepReport {
     pub total: u64,
     /// Present on the steps where the loss was read.
     pub loss: Option<f32>,
+    /// Since this stretch of steps began (a run's epoch: see `run`).
     pub images_per_second: f64,
+    /// Since the trainer was made: what a metrics file's speed between two of its lines is
+    /// computed from.
+    pub seconds: f64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -178,6 +189,8 @@ pub struct Trainer {
     /// Whether the autoencoder's latent statistics still have to be measured (on the first
     /// flow step's images) before the denoiser can learn over its latents.
     uncalibrated: bool,
+    /// Encoded latents reused across steps, when the config asks for reuse.
+    ring: Option<LatentRing>,
 }
 
 impl Trainer {
@@ -325,8 +338,10 @@ impl Trainer {
         let ema = config
             .ema_decay
             .map(|decay| Ema::new(average.as_ref().unwrap_or(&model), decay));
-        let uncalibrated = config.objective == Objective::Flow
-            && model.autoencoder().is_some_and(|a| !a.has_statistics());
+        let latent_flow = config.objective == Objective::Flow && model.autoencoder().is_some();
+        let uncalibrated = latent_flow && model.autoencoder().is_some_and(|a| !a.has_statistics());
+        let ring = (latent_flow && config.latent_reuse > 1)
+            .then(|| LatentRing::new(RING_BATCHES * config.batch_size));
         Self {
             model: Some(model),
             ema,
@@ -338,6 +353,7 @@ impl Trainer {
             step,
             created: Instant::now(),
             uncalibrated,
+            ring,
         }
     }
 
@@ -396,7 +412,7 @@ impl Trainer {
             return Err(TrainError::Size { size, multiple });
         }
         while self.step < stop && !self.out_of_time() {
-            let batch = source.next_batch(self.config.batch_size, &mut self.rng)?;
+            let batch = source.next_batch(self.examples_per_step(), &mut self.rng)?;
             let vocabulary = &self.model_config.vocabulary;
             if let Some(error) = batch
                 .iter()
@@ -416,6 +432,7 @@ impl Trainer {
                 loss,
                 images_per_second: ((self.step - first) as usize * self.config.batch_size) as f64
                     / seconds,
+                seconds: self.created.elapsed().as_secs_f64(),
             });
             if let Some(loss) = loss.filter(|loss| !loss.is_finite()) {
                 return Err(TrainError::Diverged {
@@ -425,6 +442,16 @@ impl Trainer {
             }
         }
         Ok(())
+    }
+
+    /// New examples a step draws: the batch, or its share of new renders once a ring of
+    /// latents has a batch to draw from.
+    fn examples_per_step(&self) -> usize {
+        let batch = self.config.batch_size;
+        match &self.ring {
+            Some(ring) if ring.len() >= batch => batch.div_ceil(self.config.latent_reuse),
+            _ => batch,
+        }
     }
 
     /// One optimisation step on `batch`; returns the loss without waiting for it.
@@ -465,6 +492,32 @@ impl Trainer {
         loss.detach()
     }
 
+    /// What the flow is learnt over this step, with its labels: the images, or latents (of
+    /// this batch, or drawn from the ring it was added to).
+    fn flow_data(
+        &mut self,
+        model: &Generator,
+        images: Tensor<4>,
+        batch: &[Example],
+    ) -> (Tensor<4>, Vec<(RoomType, Style)>) {
+        let labels = batch.iter().map(|e| (e.room, e.style)).collect();
+        let Some(autoencoder) = model.autoencoder() else {
+            return (images, labels);
+        };
+        // The autoencoder is not trained here: its latents are data, encoded outside autodiff
+        // (a forward pass over tracked parameters that no backward pass consumes keeps its
+        // graph alive: on the GPU that ran out of memory within ten steps).
+        let latents = autoencoder.valid().encode(images.without_autodiff());
+        let (latents, labels) = match &mut self.ring {
+            Some(ring) => {
+                ring.push(latents, labels);
+                ring.draw(self.config.batch_size, &mut self.rng)
+            }
+            None => (latents, labels),
+        };
+        (latents.cast(DType::F32).autodiff(), labels)
+    }
+
     /// A random `autoencoder_crop` window of `images` (all of them if the crop is not smaller).
     fn crop(&mut self, images: Tensor<4>) -> Tensor<4> {
         let [_, _, h, w] = images.dims();
@@ -497,18 +550,8 @@ impl Trainer {
     /// The flow-matching loss: the mean squared error of the predicted velocity (data minus
     /// noise) at a point of the straight path between them.
     fn flow_loss(&mut self, model: &Generator, images: Tensor<4>, batch: &[Example]) -> Tensor<1> {
-        let n = batch.len();
-        // The autoencoder is not trained here: its latents are data, encoded outside autodiff
-        // (a forward pass over tracked parameters that no backward pass consumes keeps its
-        // graph alive: on the GPU that ran out of memory within ten steps).
-        let data = match model.autoencoder() {
-            Some(autoencoder) => autoencoder
-                .valid()
-                .encode(images.without_autodiff())
-                .cast(DType::F32)
-                .autodiff(),
-            None => images,
-        };
+        let (data, labels) = self.flow_data(model, images, batch);
+        let n = labels.len();
         let [_, c, h, w] = data.dims();
         // Noise is drawn on the host from (seed, step, example): the same whether or not the
         // run was interrupted, and free of the device generator's global state.
@@ -525,13 +568,13 @@ impl Trainer {
                 1.0 / (1.0 + (-z).exp())
             })
             .collect();
-        let conditions: Vec<Condition> = batch
+        let conditions: Vec<Condition> = labels
             .iter()
-            .map(|e| {
+            .map(|&(room, style)| {
                 if self.rng.random_bool(self.config.label_dropout) {
                     Condition::UNCONDITIONAL
                 } else {
-                    Condition::new(e.room, e.style)
+                    Condition::new(room, style)
                 }
             })
             .collect();

@@ -668,3 +668,57 @@ fn a_new_denoiser_learns_over_an_autoencoder_trained_on_crops() {
         );
     }
 }
+
+/// A source that counts what is drawn from it.
+struct Counted<S> {
+    inner: S,
+    drawn: usize,
+}
+
+impl<S: designer_train::dataset::ExampleSource> designer_train::dataset::ExampleSource
+    for Counted<S>
+{
+    fn image_size(&self) -> u32 {
+        self.inner.image_size()
+    }
+    fn next_example(
+        &mut self,
+        rng: &mut rand_chacha::ChaCha8Rng,
+    ) -> Result<designer_train::dataset::Example, designer_train::dataset::SourceError> {
+        self.drawn += 1;
+        self.inner.next_example(rng)
+    }
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+}
+
+/// With latent reuse, a step over latents draws only its share of new renders (the first a
+/// whole batch), and the flow still learns.
+#[test]
+fn reused_latents_cut_the_renders_a_step_draws() {
+    let dir = tempfile::tempdir().unwrap();
+    write_folder(dir.path());
+    let folder = LabelledFolder::open(dir.path(), 16).unwrap();
+    let mut source = Counted {
+        inner: folder,
+        drawn: 0,
+    };
+    let config = TrainConfig {
+        steps: 6,
+        batch_size: 8,
+        learning_rate: 3e-3,
+        warmup_steps: 2,
+        report_every: 1,
+        latent_reuse: 4,
+        ..TrainConfig::default()
+    };
+    let mut trainer = Trainer::new(tiny_latent_model(), Device::flex(), config);
+    let mut losses = Vec::new();
+    trainer
+        .run(&mut source, &mut |report| losses.extend(report.loss))
+        .unwrap();
+    assert_eq!(source.drawn, 8 + 5 * 2);
+    assert_eq!(losses.len(), 6);
+    assert!(losses.iter().all(|l| l.is_finite()), "{losses:?}");
+}
