@@ -13,7 +13,7 @@
 //! new weights start at zero: the trained network is unchanged until it learns to read them.
 
 use super::autoencoder::AutoencoderShape;
-use super::{Condition, LabelLayers, ModelConfig, linear_parameters};
+use super::{Condition, ModelConfig, linear_parameters};
 use crate::labels::Vocabulary;
 use burn::module::Module;
 use burn::nn::{Embedding, Initializer, Linear, LinearConfig};
@@ -213,6 +213,8 @@ pub struct DiT {
     pub(crate) out: Linear,
 }
 
+super::conditioned_by_labels!(DiT);
+
 impl DiT {
     pub(crate) fn new(config: &ModelConfig, shape: &DiTShape, device: &Device) -> Self {
         let w = config.base_channels;
@@ -231,27 +233,6 @@ impl DiT {
                 .collect(),
             out_modulation: zeroed(config.cond_dim, 2 * w, device),
             out: zeroed(w, shape.patch_values(), device),
-        }
-    }
-
-    pub(crate) fn with_vocabulary(mut self, vocabulary: &Vocabulary) -> Self {
-        (self.room_embedding, self.style_embedding) = super::relabel(
-            self.room_embedding,
-            self.style_embedding,
-            &self.vocabulary,
-            vocabulary,
-        );
-        self.vocabulary = vocabulary.clone();
-        self
-    }
-
-    fn labels(&self) -> LabelLayers<'_> {
-        LabelLayers {
-            vocabulary: &self.vocabulary,
-            time_in: &self.time_in,
-            time_out: &self.time_out,
-            room_embedding: &self.room_embedding,
-            style_embedding: &self.style_embedding,
         }
     }
 

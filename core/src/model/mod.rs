@@ -497,6 +497,41 @@ pub(crate) fn label_layers(
     )
 }
 
+/// `with_vocabulary` and `labels` for a network whose conditioning layers are its own fields
+/// `vocabulary`, `time_in`, `time_out`, `room_embedding` and `style_embedding` (each network
+/// keeps them under its own parameter paths, which a shared sub-module would change).
+macro_rules! conditioned_by_labels {
+    ($network:ty) => {
+        impl $network {
+            /// See [`super::Generator::with_vocabulary`].
+            pub(crate) fn with_vocabulary(
+                mut self,
+                vocabulary: &crate::labels::Vocabulary,
+            ) -> Self {
+                (self.room_embedding, self.style_embedding) = super::relabel(
+                    self.room_embedding,
+                    self.style_embedding,
+                    &self.vocabulary,
+                    vocabulary,
+                );
+                self.vocabulary = vocabulary.clone();
+                self
+            }
+
+            fn labels(&self) -> super::LabelLayers<'_> {
+                super::LabelLayers {
+                    vocabulary: &self.vocabulary,
+                    time_in: &self.time_in,
+                    time_out: &self.time_out,
+                    room_embedding: &self.room_embedding,
+                    style_embedding: &self.style_embedding,
+                }
+            }
+        }
+    };
+}
+pub(crate) use conditioned_by_labels;
+
 /// The room and style tables with rows for `new` (see [`Generator::with_vocabulary`]).
 pub(crate) fn relabel(
     rooms: Embedding,

@@ -13,9 +13,7 @@
 //! unchanged until training teaches it to read them.
 
 use super::autoencoder::AutoencoderShape;
-use super::{
-    Condition, LabelLayers, ModelConfig, conv_parameters, linear_parameters, normalise, upsample,
-};
+use super::{Condition, ModelConfig, conv_parameters, linear_parameters, normalise, upsample};
 use crate::labels::Vocabulary;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
@@ -441,6 +439,8 @@ pub struct UNet {
     pub(crate) out: Conv2d,
 }
 
+super::conditioned_by_labels!(UNet);
+
 impl UNet {
     pub(crate) fn new(config: &ModelConfig, shape: &UNetShape, device: &Device) -> Self {
         let plan = shape.plan(config.base_channels);
@@ -488,27 +488,6 @@ impl UNet {
                     .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1)),
                 device,
             ),
-        }
-    }
-
-    pub(crate) fn with_vocabulary(mut self, vocabulary: &Vocabulary) -> Self {
-        (self.room_embedding, self.style_embedding) = super::relabel(
-            self.room_embedding,
-            self.style_embedding,
-            &self.vocabulary,
-            vocabulary,
-        );
-        self.vocabulary = vocabulary.clone();
-        self
-    }
-
-    fn labels(&self) -> LabelLayers<'_> {
-        LabelLayers {
-            vocabulary: &self.vocabulary,
-            time_in: &self.time_in,
-            time_out: &self.time_out,
-            room_embedding: &self.room_embedding,
-            style_embedding: &self.style_embedding,
         }
     }
 

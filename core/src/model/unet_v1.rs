@@ -1,9 +1,7 @@
 //! The first generator network: a small conditional U-Net over RGB pixels (three levels,
 //! one block each, no attention), the 64 and 128 px models.
 
-use super::{
-    Condition, LabelLayers, ModelConfig, conv_parameters, linear_parameters, normalise, upsample,
-};
+use super::{Condition, ModelConfig, conv_parameters, linear_parameters, normalise, upsample};
 use crate::labels::Vocabulary;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
@@ -59,6 +57,8 @@ pub struct UNetV1 {
     pub(crate) out: Conv2d,
 }
 
+super::conditioned_by_labels!(UNetV1);
+
 impl UNetV1 {
     pub(crate) fn new(config: &ModelConfig, device: &Device) -> Self {
         let c = config.base_channels;
@@ -89,27 +89,6 @@ impl UNetV1 {
             up0: block(2 * c + c, c),
             out_norm: GroupNormConfig::new(config.groups, c).init(device),
             out: conv(c, 3, 1),
-        }
-    }
-
-    pub(crate) fn with_vocabulary(mut self, vocabulary: &Vocabulary) -> Self {
-        (self.room_embedding, self.style_embedding) = super::relabel(
-            self.room_embedding,
-            self.style_embedding,
-            &self.vocabulary,
-            vocabulary,
-        );
-        self.vocabulary = vocabulary.clone();
-        self
-    }
-
-    pub(crate) fn labels(&self) -> LabelLayers<'_> {
-        LabelLayers {
-            vocabulary: &self.vocabulary,
-            time_in: &self.time_in,
-            time_out: &self.time_out,
-            room_embedding: &self.room_embedding,
-            style_embedding: &self.style_embedding,
         }
     }
 

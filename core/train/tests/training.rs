@@ -481,6 +481,13 @@ fn tiny_latent_model() -> ModelConfig {
     }
 }
 
+/// What the autoencoder in `weights` makes of a white 16 px picture.
+fn encoded(weights: &Weights) -> burn::tensor::TensorData {
+    let model = weights.build(&Device::flex()).unwrap();
+    let images = burn::tensor::Tensor::<4>::ones([1, 3, 16, 16], &Device::flex());
+    model.autoencoder().unwrap().encode_raw(images).into_data()
+}
+
 #[test]
 fn the_autoencoder_learns_first_and_the_flow_then_learns_over_its_frozen_latents() {
     use designer_train::train::{Objective, TrainError};
@@ -529,16 +536,11 @@ fn the_autoencoder_learns_first_and_the_flow_then_learns_over_its_frozen_latents
             .unwrap();
         assert!(model.autoencoder().unwrap().has_statistics());
     }
-    let encoder = |weights: &Weights| {
-        let model = weights.build(&Device::flex()).unwrap();
-        let images = burn::tensor::Tensor::<4>::ones([1, 3, 16, 16], &Device::flex());
-        model.autoencoder().unwrap().encode_raw(images).into_data()
-    };
     let after =
         Weights::from_bytes(&trainer.to_trained_weights(&tiny_provenance()).unwrap()).unwrap();
     assert_eq!(
-        encoder(&autoencoder),
-        encoder(&after),
+        encoded(&autoencoder),
+        encoded(&after),
         "the flow left the encoder alone"
     );
 
@@ -641,14 +643,9 @@ fn a_new_denoiser_learns_over_an_autoencoder_trained_on_crops() {
         after.header.model.architecture,
         Architecture::DiT(_)
     ));
-    let encoder = |weights: &Weights| {
-        let model = weights.build(&Device::flex()).unwrap();
-        let images = burn::tensor::Tensor::<4>::ones([1, 3, 16, 16], &Device::flex());
-        model.autoencoder().unwrap().encode_raw(images).into_data()
-    };
     assert_eq!(
-        encoder(&autoencoder),
-        encoder(&after),
+        encoded(&autoencoder),
+        encoded(&after),
         "the new network kept the trained encoder"
     );
 
