@@ -14,7 +14,8 @@
 #   bench/gpu/v2.sh dit SECONDS [AUTOENCODER]   candidate (b'): a transformer over the same
 #                                             latents (the autoencoder run's, frozen);
 #                                             REUSE=K trains on each encoded render K times
-#                                             (latent and dit)
+#                                             (latent and dit); INIT=W continues W's
+#                                             transformer (a chained run on a fresh machine)
 #   bench/gpu/v2.sh profile STAGE SECONDS     burn's per-kernel profile of a stage
 #   bench/gpu/v2.sh sheet NAME                the room types x styles sheet of NAME's weights
 #   bench/gpu/v2.sh eval NAME                 `designer eval` of NAME's weights at 256 px
@@ -84,8 +85,9 @@ EOF
       --latent-reuse "${REUSE:-1}"
     ;;
   dit)
-    train dit "$2" 128 3e-4 --network dit-latent --autoencoder "${3:-$WORK/autoencoder.weights}" --resume \
-      --latent-reuse "${REUSE:-1}"
+    if [ -n "${INIT:-}" ]; then from=(--init "$INIT"); else
+      from=(--network dit-latent --autoencoder "${3:-$WORK/autoencoder.weights}"); fi
+    train dit "$2" 128 3e-4 "${from[@]}" --resume --latent-reuse "${REUSE:-1}"
     ;;
   sheet)
     "$DESIGNER" sheet --backend vulkan --size $SIZE --weights "$WORK/$2.weights" --out "$OUT/$2-sheet.png" 2>&1 | tail -2

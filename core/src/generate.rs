@@ -1,9 +1,8 @@
 //! `Designer`: weights loaded once on a device, then request -> designs. The one entry point
 //! the CLI, the browser and the Lambda call.
 
-use crate::cpu::CpuGenerator;
 use crate::image::{self, encode_png, rgb_to_tensor, square, tensor_to_rgb, to_base64};
-use crate::model::{Condition, Generator};
+use crate::model::Condition;
 use crate::request::{Design, DesignError, DesignRequest, DesignResponse, MAX_PHOTO_BYTES};
 use crate::sampler::{self, SamplerSettings, VelocityModel, interpolate_path, noise_batch};
 use crate::weights::{Weights, WeightsError, WeightsHeader};
@@ -55,10 +54,7 @@ struct Pending {
 impl Designer {
     /// Loads `weights` onto `device`; `backend` is the name responses report ("cpu", "webgpu").
     pub fn new(weights: &Weights, device: Device, backend: &str) -> Result<Self, WeightsError> {
-        let model: Box<dyn VelocityModel> = match weights.build(&device)? {
-            Generator::V1(unet) if device == Device::flex() => Box::new(CpuGenerator::new(&unet)),
-            model => Box::new(model),
-        };
+        let model = crate::cpu::velocity_model(weights.build(&device)?, &device);
         Ok(Self {
             model,
             device,

@@ -66,7 +66,7 @@ pub fn interpolate_path(noise: Tensor<4>, image: Tensor<4>, t: f32) -> Tensor<4>
 
 /// What the sampler integrates: the network's velocity at `x` ([batch, channels, h, w], in the
 /// network's space) and time `t` ([batch]), one condition per row. [`Generator`] runs on any
-/// burn device; [`crate::cpu::CpuGenerator`] is the first U-Net written out for the CPU.
+/// burn device; [`crate::cpu`] has passes written out for the CPU.
 pub trait VelocityModel: Send + Sync {
     fn velocity(&self, x: Tensor<4>, t: Tensor<1>, conditions: &[Condition]) -> Tensor<4>;
     /// Images ([batch, 3, size, size] in [-1, 1]) in the space the velocity lives in (a

@@ -272,6 +272,12 @@ impl DiT {
 /// Fixed 2-D sine positions, [rows * columns, width]: the first half of the width encodes the
 /// row, the second the column, each as sines then cosines over a range of frequencies.
 fn sine_positions(rows: usize, columns: usize, width: usize, device: &Device) -> Tensor<2> {
+    let values = sine_position_values(rows, columns, width);
+    Tensor::<1>::from_floats(values.as_slice(), device).reshape([rows * columns, width])
+}
+
+/// [`sine_positions`]' values, row-major.
+pub(crate) fn sine_position_values(rows: usize, columns: usize, width: usize) -> Vec<f32> {
     let quarter = width / 4;
     let frequency = |i: usize| (-(10_000f32.ln()) * i as f32 / quarter as f32).exp();
     let mut values = Vec::with_capacity(rows * columns * width);
@@ -284,5 +290,5 @@ fn sine_positions(rows: usize, columns: usize, width: usize, device: &Device) ->
             }
         }
     }
-    Tensor::<1>::from_floats(values.as_slice(), device).reshape([rows * columns, width])
+    values
 }

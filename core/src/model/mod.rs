@@ -518,7 +518,7 @@ macro_rules! conditioned_by_labels {
                 self
             }
 
-            fn labels(&self) -> super::LabelLayers<'_> {
+            pub(crate) fn labels(&self) -> super::LabelLayers<'_> {
                 super::LabelLayers {
                     vocabulary: &self.vocabulary,
                     time_in: &self.time_in,

@@ -1,51 +1,16 @@
-//! The generator's forward pass written out for the CPU: the same network as
-//! first U-Net ([`UNetV1`](crate::model::unet_v1::UNetV1)), with its parameters copied out once, run without
-//! burn's general-purpose operators.
-//!
-//! Why by hand: on burn's CPU backend less than a third of a generation was arithmetic. Its
-//! convolutions copy every input nine times (im2col) around the matrix product, its SiLU calls a
-//! scalar `exp` per element, and every operator zeroes a fresh output (BENCHMARKS.md, "CPU
-//! inference"). Here activations stay channels-last with a zero border of one pixel, so each row
-//! of a 3x3 kernel reads the input as an ordinary strided matrix: a convolution is three matrix
-//! products (`gemm`, the kernels burn uses too) straight from the input, with no copies. GroupNorm,
-//! the conditioning add and SiLU are one pass with a vectorisable `exp`; the residual add is the
-//! second convolution accumulating onto the skip path.
-//!
-//! The result matches the burn model within float rounding (tested against it), so the two are
-//! interchangeable; [`crate::generate::Designer`] uses this one on the CPU device.
+//! The pieces the CPU passes are made of: dense layers, convolutions over bordered
+//! channels-last maps, GroupNorm, LayerNorm, attention and their activations, each reading its
+//! parameters once from the burn module it mirrors.
 
 use crate::labels::Vocabulary;
-use crate::model::Condition;
-use crate::model::unet_v1::{ResBlock, UNetV1};
-use crate::sampler::VelocityModel;
+use crate::model::{Condition, LabelLayers};
 use burn::module::Param;
 use burn::nn::conv::Conv2d;
 use burn::nn::{Embedding, GroupNorm, Linear};
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::Tensor;
 use std::cell::RefCell;
 
-/// The generator's parameters in the layouts the pass below reads.
-pub struct CpuGenerator {
-    vocabulary: Vocabulary,
-    time_freqs: Vec<f32>,
-    time_in: Dense,
-    time_out: Dense,
-    room_embedding: Table,
-    style_embedding: Table,
-    stem: Conv,
-    down0: Block,
-    pool0: Conv,
-    down1: Block,
-    pool1: Conv,
-    mid0: Block,
-    mid1: Block,
-    up1: Block,
-    up0: Block,
-    out_norm: Norm,
-    out: Conv,
-}
-
-fn values<const D: usize>(param: &Param<Tensor<D>>) -> Vec<f32> {
+pub(super) fn values<const D: usize>(param: &Param<Tensor<D>>) -> Vec<f32> {
     param
         .val()
         .into_data()
@@ -55,13 +20,13 @@ fn values<const D: usize>(param: &Param<Tensor<D>>) -> Vec<f32> {
 }
 
 /// A linear layer, weight [inputs, outputs] row-major (burn's layout).
-struct Dense {
+pub(super) struct Dense {
     weight: Vec<f32>,
     bias: Vec<f32>,
 }
 
 impl Dense {
-    fn new(linear: &Linear) -> Self {
+    pub(super) fn new(linear: &Linear) -> Self {
         let weight = values(&linear.weight);
         let outputs = linear.weight.dims()[1];
         Self {
@@ -73,7 +38,7 @@ impl Dense {
         }
     }
 
-    fn forward(&self, input: &[f32]) -> Vec<f32> {
+    pub(super) fn forward(&self, input: &[f32]) -> Vec<f32> {
         let mut out = self.bias.clone();
         let outputs = out.len();
         for (x, row) in input.iter().zip(self.weight.chunks_exact(outputs)) {
@@ -86,26 +51,26 @@ impl Dense {
 }
 
 /// Embedding rows.
-struct Table {
+pub(super) struct Table {
     weight: Vec<f32>,
     width: usize,
 }
 
 impl Table {
-    fn new(embedding: &Embedding) -> Self {
+    pub(super) fn new(embedding: &Embedding) -> Self {
         Self {
             width: embedding.weight.dims()[1],
             weight: values(&embedding.weight),
         }
     }
 
-    fn row(&self, id: usize) -> &[f32] {
+    pub(super) fn row(&self, id: usize) -> &[f32] {
         &self.weight[id * self.width..(id + 1) * self.width]
     }
 }
 
 /// GroupNorm's affine parameters.
-struct Norm {
+pub(super) struct Norm {
     groups: usize,
     epsilon: f64,
     gamma: Vec<f32>,
@@ -113,7 +78,7 @@ struct Norm {
 }
 
 impl Norm {
-    fn new(norm: &GroupNorm) -> Self {
+    pub(super) fn new(norm: &GroupNorm) -> Self {
         let channels = norm.num_channels;
         Self {
             groups: norm.num_groups,
@@ -130,7 +95,7 @@ impl Norm {
     }
 
     /// `dst = silu(groupnorm(src + add))`, `add` one value per channel (the conditioning).
-    fn silu(&self, src: &Map, add: Option<&[f32]>, dst: &mut Map) {
+    pub(super) fn silu(&self, src: &Map, add: Option<&[f32]>, dst: &mut Map) {
         let channels = src.channels;
         let (sums, squares) = vectorised(
             #[inline(always)]
@@ -204,7 +169,7 @@ fn channel_sums(map: &Map) -> (Vec<f64>, Vec<f64>) {
 /// baseline the binary is built for; the loops here are the ones the compiler vectorises),
 /// else as built. Same operations either way, so the same results.
 #[inline(always)]
-fn vectorised<R>(body: impl FnOnce() -> R) -> R {
+pub(super) fn vectorised<R>(body: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx2") {
         #[target_feature(enable = "avx2")]
@@ -220,7 +185,7 @@ fn vectorised<R>(body: impl FnOnce() -> R) -> R {
 /// A convolution's weights as one [kernel x inputs, outputs] matrix per kernel row: what a row
 /// of taps reads from a bordered channels-last map is `kernel` neighbouring pixels' channels,
 /// which lie next to each other.
-struct Conv {
+pub(super) struct Conv {
     kernel: usize,
     stride: usize,
     inputs: usize,
@@ -230,7 +195,7 @@ struct Conv {
 }
 
 impl Conv {
-    fn new(conv: &Conv2d) -> Self {
+    pub(super) fn new(conv: &Conv2d) -> Self {
         let [outputs, inputs, kernel, kernel_w] = conv.weight.dims();
         assert_eq!(kernel, kernel_w, "square kernels");
         assert!(kernel == 1 || kernel == 3, "1x1 or 3x3 kernels");
@@ -263,7 +228,7 @@ impl Conv {
     }
 
     /// A fresh map holding this convolution of `src` (padding 1 for 3x3 kernels).
-    fn apply(&self, src: &Map) -> Map {
+    pub(super) fn apply(&self, src: &Map) -> Map {
         let mut dst = Map::zeros(
             src.height / self.stride,
             src.width / self.stride,
@@ -274,7 +239,7 @@ impl Conv {
     }
 
     /// `dst += conv(src)`.
-    fn accumulate(&self, src: &Map, dst: &mut Map) {
+    pub(super) fn accumulate(&self, src: &Map, dst: &mut Map) {
         debug_assert_eq!(src.channels, self.inputs);
         debug_assert_eq!(dst.channels, self.outputs);
         // Output pixel (y, x) sits at bordered position (y + 1, x + 1); its kernel row ky
@@ -349,36 +314,51 @@ impl Conv {
     }
 }
 
-/// A residual block (see [`ResBlock`]).
-struct Block {
+/// A residual block: the first U-Net's (its conditioning added before the second norm) or
+/// generator v2's without conditioning (the autoencoder's).
+pub(super) struct Block {
     norm1: Norm,
     conv1: Conv,
-    cond: Dense,
+    cond: Option<Dense>,
     norm2: Norm,
     conv2: Conv,
     skip: Option<Conv>,
 }
 
 impl Block {
-    fn new(block: &ResBlock) -> Self {
+    pub(super) fn new(block: &crate::model::unet_v1::ResBlock) -> Self {
         Self {
             norm1: Norm::new(&block.norm1),
             conv1: Conv::new(&block.conv1),
-            cond: Dense::new(&block.cond),
+            cond: Some(Dense::new(&block.cond)),
             norm2: Norm::new(&block.norm2),
             conv2: Conv::new(&block.conv2),
             skip: block.skip.as_ref().map(Conv::new),
         }
     }
 
-    /// `silu_cond` is silu(conditioning vector), shared by every block.
-    fn forward(&self, x: &Map, silu_cond: &[f32]) -> Map {
+    /// A generator v2 block that takes no conditioning (`None` for one that does: its scale
+    /// and shift have no pass here).
+    pub(super) fn unconditioned(block: &crate::model::unet::ResBlock) -> Option<Self> {
+        block.cond.is_none().then(|| Self {
+            norm1: Norm::new(&block.norm1),
+            conv1: Conv::new(&block.conv1),
+            cond: None,
+            norm2: Norm::new(&block.norm2),
+            conv2: Conv::new(&block.conv2),
+            skip: block.skip.as_ref().map(Conv::new),
+        })
+    }
+
+    /// `silu_cond` is silu(conditioning vector), shared by every block (ignored by a block
+    /// without conditioning).
+    pub(super) fn forward(&self, x: &Map, silu_cond: &[f32]) -> Map {
         let mut a = Map::zeros(x.height, x.width, x.channels);
         self.norm1.silu(x, None, &mut a);
         let h = self.conv1.apply(&a);
         let mut b = Map::zeros(h.height, h.width, h.channels);
-        self.norm2
-            .silu(&h, Some(&self.cond.forward(silu_cond)), &mut b);
+        let cond = self.cond.as_ref().map(|c| c.forward(silu_cond));
+        self.norm2.silu(&h, cond.as_deref(), &mut b);
         let mut out = match &self.skip {
             Some(skip) => skip.apply(x),
             None => x.copy(),
@@ -391,10 +371,10 @@ impl Block {
 /// An activation map: `channels` values per pixel (channels-last), with a zero border one pixel
 /// wide around the `height x width` image, and two pixels of slack at the end that the last
 /// row's taps may read.
-struct Map {
-    height: usize,
-    width: usize,
-    channels: usize,
+pub(super) struct Map {
+    pub(super) height: usize,
+    pub(super) width: usize,
+    pub(super) channels: usize,
     /// Pixels per bordered row (width + 2).
     pitch: usize,
     data: Vec<f32>,
@@ -418,7 +398,7 @@ impl Drop for Map {
 }
 
 impl Map {
-    fn zeros(height: usize, width: usize, channels: usize) -> Self {
+    pub(super) fn zeros(height: usize, width: usize, channels: usize) -> Self {
         let pitch = width + 2;
         let mut data = SPARE_BUFFERS.with_borrow_mut(Vec::pop).unwrap_or_default();
         data.clear();
@@ -432,7 +412,7 @@ impl Map {
         }
     }
 
-    fn copy(&self) -> Self {
+    pub(super) fn copy(&self) -> Self {
         let mut map = Self::zeros(self.height, self.width, self.channels);
         map.data.copy_from_slice(&self.data);
         map
@@ -444,11 +424,11 @@ impl Map {
     }
 
     /// The image's pixels, row by row, each a slice of `channels` values.
-    fn interior(&self) -> impl Iterator<Item = &[f32]> {
+    pub(super) fn interior(&self) -> impl Iterator<Item = &[f32]> {
         (0..self.height).flat_map(move |y| self.data[self.row_range(y)].chunks_exact(self.channels))
     }
 
-    fn interior_mut(&mut self) -> impl Iterator<Item = &mut [f32]> {
+    pub(super) fn interior_mut(&mut self) -> impl Iterator<Item = &mut [f32]> {
         let (channels, pitch, width) = (self.channels, self.pitch, self.width);
         self.data
             .chunks_exact_mut(pitch * channels)
@@ -469,7 +449,12 @@ impl Map {
     }
 
     /// From one image of an NCHW batch.
-    fn from_planes(planes: &[f32], channels: usize, height: usize, width: usize) -> Self {
+    pub(super) fn from_planes(
+        planes: &[f32],
+        channels: usize,
+        height: usize,
+        width: usize,
+    ) -> Self {
         let mut map = Self::zeros(height, width, channels);
         for (i, pixel) in map.interior_mut().enumerate() {
             for (c, v) in pixel.iter_mut().enumerate() {
@@ -480,7 +465,7 @@ impl Map {
     }
 
     /// Back to NCHW, appended to `out`.
-    fn to_planes(&self, out: &mut Vec<f32>) {
+    pub(super) fn to_planes(&self, out: &mut Vec<f32>) {
         let start = out.len();
         let plane = self.height * self.width;
         out.resize(start + self.channels * plane, 0.0);
@@ -491,17 +476,28 @@ impl Map {
         }
     }
 
-    /// Nearest-neighbour 2x upsampling of `low`, its channels followed by `skip`'s (the U-Net's
-    /// `cat([upsample(low), skip], 1)`).
-    fn upsample_beside(low: &Map, skip: &Map) -> Map {
-        let channels = low.channels + skip.channels;
-        let mut map = Self::zeros(skip.height, skip.width, channels);
-        let width = skip.width;
-        for (i, (out, s)) in map.interior_mut().zip(skip.interior()).enumerate() {
+    /// Nearest-neighbour 2x upsampling of `low`, its channels followed by those of `beside`
+    /// when given (the U-Net's `cat([upsample(low), skip], 1)`).
+    pub(super) fn upsampled(low: &Map, beside: Option<&Map>) -> Map {
+        let extra = beside.map_or(0, |b| b.channels);
+        let channels = low.channels + extra;
+        let (height, width) = (2 * low.height, 2 * low.width);
+        if let Some(b) = beside {
+            assert!(
+                b.height == height && b.width == width,
+                "the skip is twice the size"
+            );
+        }
+        let mut map = Self::zeros(height, width, channels);
+        let beside_pixels = beside.map(|b| b.interior());
+        let mut beside_pixels = beside_pixels.into_iter().flatten();
+        for (i, out) in map.interior_mut().enumerate() {
             let (y, x) = (i / width, i % width);
             let l = &low.data[low.row_range(y / 2)][(x / 2) * low.channels..][..low.channels];
             out[..low.channels].copy_from_slice(l);
-            out[low.channels..].copy_from_slice(s);
+            if let Some(s) = beside_pixels.next() {
+                out[low.channels..].copy_from_slice(s);
+            }
         }
         map
     }
@@ -509,13 +505,13 @@ impl Map {
 
 /// x sigmoid(x), with an `exp` the compiler can vectorise.
 #[inline(always)]
-fn silu(x: f32) -> f32 {
+pub(super) fn silu(x: f32) -> f32 {
     x / (1.0 + exp(-x))
 }
 
 /// e^x to about 2 ulp, branch-free (Cephes' polynomial): 2^n e^r with n = round(x / ln 2).
 #[inline(always)]
-fn exp(x: f32) -> f32 {
+pub(super) fn exp(x: f32) -> f32 {
     const MAGIC: f32 = 12_582_912.0; // 1.5 x 2^23: adding it rounds to an integer
     let x = x.clamp(-87.0, 88.0);
     let shifted = x * std::f32::consts::LOG2_E + MAGIC;
@@ -532,35 +528,53 @@ fn exp(x: f32) -> f32 {
     let two_n = f32::from_bits(shifted.to_bits().wrapping_sub(0x4B40_0000 - 127) << 23);
     e * two_n
 }
+/// GELU as burn computes it, x Φ(x) = x (1 + erf(x / √2)) / 2, with a vectorisable erf.
+#[inline(always)]
+pub(super) fn gelu(x: f32) -> f32 {
+    0.5 * x * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2))
+}
 
-impl CpuGenerator {
-    pub fn new(model: &UNetV1) -> Self {
-        let freqs = model.time_freqs;
+/// erf(x) to 1.5e-7 (Abramowitz & Stegun 7.1.26), branch-free.
+#[inline(always)]
+fn erf(x: f32) -> f32 {
+    let a = x.abs();
+    let t = 1.0 / (1.0 + 0.327_591_1 * a);
+    let mut p = 1.061_405_4;
+    p = p * t - 1.453_152;
+    p = p * t + 1.421_413_8;
+    p = p * t - 0.284_496_74;
+    p = p * t + 0.254_829_6;
+    (1.0 - p * t * exp(-a * a)).copysign(x)
+}
+
+/// The conditioning vector's layers (time features, two dense layers, the label tables), as
+/// every network has them (see [`LabelLayers`]).
+pub(super) struct Conditioning {
+    vocabulary: Vocabulary,
+    time_freqs: Vec<f32>,
+    time_in: Dense,
+    time_out: Dense,
+    room_embedding: Table,
+    style_embedding: Table,
+}
+
+impl Conditioning {
+    pub(super) fn new(layers: LabelLayers<'_>) -> Self {
+        let freqs = layers.time_in.weight.dims()[0] / 2;
         Self {
+            vocabulary: layers.vocabulary.clone(),
             time_freqs: (0..freqs)
                 .map(|i| (-(10_000f32.ln()) * i as f32 / freqs as f32).exp() * 1000.0)
                 .collect(),
-            vocabulary: model.vocabulary.clone(),
-            time_in: Dense::new(&model.time_in),
-            time_out: Dense::new(&model.time_out),
-            room_embedding: Table::new(&model.room_embedding),
-            style_embedding: Table::new(&model.style_embedding),
-            stem: Conv::new(&model.stem),
-            down0: Block::new(&model.down0),
-            pool0: Conv::new(&model.pool0),
-            down1: Block::new(&model.down1),
-            pool1: Conv::new(&model.pool1),
-            mid0: Block::new(&model.mid0),
-            mid1: Block::new(&model.mid1),
-            up1: Block::new(&model.up1),
-            up0: Block::new(&model.up0),
-            out_norm: Norm::new(&model.out_norm),
-            out: Conv::new(&model.out),
+            time_in: Dense::new(layers.time_in),
+            time_out: Dense::new(layers.time_out),
+            room_embedding: Table::new(layers.room_embedding),
+            style_embedding: Table::new(layers.style_embedding),
         }
     }
 
-    /// silu of the conditioning vector (time features + room + style), as every block takes it.
-    fn silu_conditioning(&self, t: f32, condition: Condition) -> Vec<f32> {
+    /// silu of the conditioning vector (time features + room + style), as the blocks take it.
+    pub(super) fn silu(&self, t: f32, condition: Condition) -> Vec<f32> {
         let angles = self.time_freqs.iter().map(|f| t * f);
         let features: Vec<f32> = angles
             .clone()
@@ -578,159 +592,166 @@ impl CpuGenerator {
         }
         cond
     }
+}
 
-    /// One image ([3, height, width]) to its velocity, appended to `out`.
-    fn forward_image(
-        &self,
-        x: &[f32],
-        height: usize,
-        width: usize,
-        t: f32,
-        condition: Condition,
-        out: &mut Vec<f32>,
-    ) {
-        let cond = self.silu_conditioning(t, condition);
-        let x = Map::from_planes(x, 3, height, width);
-        let h0 = self.down0.forward(&self.stem.apply(&x), &cond);
-        let h1 = self.down1.forward(&self.pool0.apply(&h0), &cond);
-        let h = self.mid0.forward(&self.pool1.apply(&h1), &cond);
-        let h = self.mid1.forward(&h, &cond);
-        let h = self.up1.forward(&Map::upsample_beside(&h, &h1), &cond);
-        let h = self.up0.forward(&Map::upsample_beside(&h, &h0), &cond);
-        let mut a = Map::zeros(h.height, h.width, h.channels);
-        self.out_norm.silu(&h, None, &mut a);
-        self.out.apply(&a).to_planes(out);
+/// A matrix inside a slice: element (r, c) at `r * row_stride + c * column_stride`.
+#[derive(Clone, Copy)]
+pub(super) struct View<'a> {
+    data: &'a [f32],
+    rows: usize,
+    columns: usize,
+    row_stride: usize,
+    column_stride: usize,
+}
+
+impl<'a> View<'a> {
+    /// `data` as a row-major `rows` x `columns` matrix.
+    pub(super) fn rows(data: &'a [f32], rows: usize, columns: usize) -> Self {
+        Self::strided(data, rows, columns, columns)
     }
 
-    /// Velocities for a batch of images ([batch, 3, height, width] as floats), one time and
-    /// condition per image.
-    pub fn velocity(
-        &self,
-        x: &[f32],
-        [batch, channels, height, width]: [usize; 4],
-        t: &[f32],
-        conditions: &[Condition],
-    ) -> Vec<f32> {
-        assert_eq!(channels, 3, "RGB input");
-        assert!(height % 4 == 0 && width % 4 == 0, "sides multiples of 4");
-        assert!(t.len() == batch && conditions.len() == batch);
-        let image = 3 * height * width;
-        let mut out = Vec::with_capacity(x.len());
-        for (i, x) in x.chunks_exact(image).enumerate() {
-            self.forward_image(x, height, width, t[i], conditions[i], &mut out);
+    /// Rows `row_stride` apart in `data`, of `columns` contiguous values each (a block of
+    /// columns of a wider matrix, `data` starting at its first).
+    pub(super) fn strided(data: &'a [f32], rows: usize, columns: usize, row_stride: usize) -> Self {
+        let view = Self {
+            data,
+            rows,
+            columns,
+            row_stride,
+            column_stride: 1,
+        };
+        assert!(
+            rows == 0 || columns == 0 || view.last() < data.len(),
+            "the matrix lies inside its slice"
+        );
+        view
+    }
+
+    pub(super) fn transposed(self) -> Self {
+        Self {
+            rows: self.columns,
+            columns: self.rows,
+            row_stride: self.column_stride,
+            column_stride: self.row_stride,
+            ..self
         }
+    }
+
+    fn last(&self) -> usize {
+        (self.rows - 1) * self.row_stride + (self.columns - 1) * self.column_stride
+    }
+}
+
+/// `out` (row-major, rows `out_stride` apart) = or += `a` · `b`, through gemm on one thread
+/// (each image of a batch has a core of its own, see [`crate::generate::Designer`]).
+pub(super) fn product(out: &mut [f32], out_stride: usize, a: View, b: View, accumulate: bool) {
+    assert_eq!(a.columns, b.rows, "inner dimensions agree");
+    let (m, n, k) = (a.rows, b.columns, a.columns);
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(
+        (m - 1) * out_stride + n <= out.len(),
+        "the product lies inside its slice"
+    );
+    // SAFETY: the three matrices lie inside their slices (asserted here and by `View`), and
+    // `out` is borrowed mutably, so it overlaps neither input.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            out.as_mut_ptr(),
+            1,
+            out_stride as isize,
+            accumulate,
+            a.data.as_ptr(),
+            a.column_stride as isize,
+            a.row_stride as isize,
+            b.data.as_ptr(),
+            b.column_stride as isize,
+            b.row_stride as isize,
+            if accumulate { 1.0 } else { 0.0 },
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
+impl Dense {
+    pub(super) fn outputs(&self) -> usize {
+        self.bias.len()
+    }
+
+    /// The layer applied to each of `rows` rows of `input` (row-major).
+    pub(super) fn forward_rows(&self, input: &[f32], rows: usize) -> Vec<f32> {
+        let (inputs, outputs) = (input.len() / rows.max(1), self.outputs());
+        let mut out: Vec<f32> = std::iter::repeat_n(&self.bias, rows)
+            .flatten()
+            .copied()
+            .collect();
+        product(
+            &mut out,
+            outputs,
+            View::rows(input, rows, inputs),
+            View::rows(&self.weight, inputs, outputs),
+            true,
+        );
         out
     }
 }
 
-impl VelocityModel for CpuGenerator {
-    fn velocity(&self, x: Tensor<4>, t: Tensor<1>, conditions: &[Condition]) -> Tensor<4> {
-        let shape = x.dims();
-        let device: Device = x.device();
-        let floats = |data: TensorData| {
-            data.convert::<f32>()
-                .try_into_vec::<f32>()
-                .expect("CPU tensors read back as f32")
-        };
-        let v = CpuGenerator::velocity(
-            self,
-            &floats(x.into_data()),
-            shape,
-            &floats(t.into_data()),
-            conditions,
-        );
-        Tensor::from_data(TensorData::new(v, shape), &device)
-    }
+/// Each row (token) of `x` through LayerNorm without parameters (biased variance, as burn's
+/// `var_mean_bias`), then scaled by (1 + scale) and shifted: DiT's modulated norm.
+pub(super) fn modulated_layer_norm(
+    x: &[f32],
+    width: usize,
+    shift: &[f32],
+    scale: &[f32],
+) -> Vec<f32> {
+    let mut out = vec![0f32; x.len()];
+    vectorised(
+        #[inline(always)]
+        || {
+            for (o, row) in out.chunks_exact_mut(width).zip(x.chunks_exact(width)) {
+                let mean = row.iter().sum::<f32>() / width as f32;
+                let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / width as f32;
+                let inv = 1.0 / (var + 1e-6).sqrt();
+                for (((o, &v), &s), &b) in o.iter_mut().zip(row).zip(scale).zip(shift) {
+                    *o = (v - mean) * inv * (1.0 + s) + b;
+                }
+            }
+        },
+    );
+    out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::labels::{RoomType, Style};
-    use crate::model::ModelConfig;
-    use crate::sampler::seeded_noise;
-    use burn::module::{Module, ModuleMapper};
-    use rand::SeedableRng;
-    use rand_chacha::ChaCha8Rng;
-    use rand_distr::{Distribution, StandardNormal};
-
-    #[test]
-    fn exp_is_accurate_over_the_range_silu_sees() {
-        for i in -2000..=2000 {
-            let x = i as f32 * 0.04;
-            let (ours, std) = (exp(x), x.exp());
-            assert!(
-                ((ours - std) / std).abs() < 4e-7,
-                "exp({x}) = {ours}, std {std}"
-            );
-        }
-        assert!(exp(-200.0) < 1e-37 && exp(200.0) > 1e38 && exp(200.0).is_finite());
-        assert!(silu(-200.0).abs() < 1e-30);
-        assert_eq!(silu(200.0), 200.0);
-    }
-
-    /// A model with noise added to every parameter (biases and norms included), so that a
-    /// misplaced parameter shows.
-    fn scrambled_model() -> UNetV1 {
-        struct Scramble(ChaCha8Rng);
-        impl ModuleMapper for Scramble {
-            fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-                param.map(|t| {
-                    let shape = t.dims();
-                    let count = shape.iter().product();
-                    let noise: Vec<f32> = (0..count)
-                        .map(|_| 0.2 * Distribution::<f32>::sample(&StandardNormal, &mut self.0))
-                        .collect();
-                    let device = t.device();
-                    t + Tensor::from_data(TensorData::new(noise, shape), &device)
-                })
+/// Each row of `scores` replaced by the softmax of the row times `scale`.
+pub(super) fn softmax_rows(scores: &mut [f32], width: usize, scale: f32) {
+    vectorised(
+        #[inline(always)]
+        || {
+            for row in scores.chunks_exact_mut(width) {
+                let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let mut sum = 0.0;
+                for v in row.iter_mut() {
+                    *v = exp((*v - max) * scale);
+                    sum += *v;
+                }
+                let inv = 1.0 / sum;
+                row.iter_mut().for_each(|v| *v *= inv);
             }
-        }
-        let crate::model::Generator::V1(model) = ModelConfig::default().init(&Device::flex())
-        else {
-            unreachable!("the default is the first U-Net")
-        };
-        model.map(&mut Scramble(ChaCha8Rng::seed_from_u64(5)))
-    }
+        },
+    );
+}
 
-    #[test]
-    fn matches_the_burn_model() {
-        let size = 16;
-        let model = scrambled_model();
-        let fast = CpuGenerator::new(&model);
-        let device = Device::flex();
-        let conditions = [
-            Condition::new(RoomType::ALL[1], Style::ALL[2]),
-            Condition::UNCONDITIONAL,
-            Condition::new(RoomType::ALL[0], Style::ALL[0]),
-        ];
-        let batch = conditions.len();
-        let x: Vec<f32> = (0..batch as u64)
-            .flat_map(|s| seeded_noise(s, [3, size, size]))
-            .collect();
-        let t = [0.0, 0.35, 0.9];
-        let shape = [batch, 3, size, size];
-        let expected = model
-            .forward(
-                Tensor::from_data(TensorData::new(x.clone(), shape), &device),
-                Tensor::from_data(TensorData::new(t.to_vec(), [batch]), &device),
-                &conditions,
-            )
-            .into_data()
-            .try_into_vec::<f32>()
-            .unwrap();
-        let ours = fast.velocity(&x, shape, &t, &conditions);
-        assert_eq!(ours.len(), expected.len());
-        let scale = expected.iter().map(|v| v.abs()).fold(0f32, f32::max);
-        assert!(scale > 0.1, "a degenerate model proves nothing ({scale})");
-        let worst = ours
-            .iter()
-            .zip(&expected)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0f32, f32::max);
-        assert!(
-            worst < 1e-4 * scale.max(1.0),
-            "max difference {worst} (scale {scale})"
-        );
-    }
+/// `x` with each value through `f`, in the vectorised loop.
+pub(super) fn map_in_place(x: &mut [f32], f: impl Fn(f32) -> f32) {
+    vectorised(
+        #[inline(always)]
+        || x.iter_mut().for_each(|v| *v = f(*v)),
+    );
 }

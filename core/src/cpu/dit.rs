@@ -1,0 +1,265 @@
+//! Generator v2's transformer ([`DiT`]) written out for the CPU, with its autoencoder's decoder.
+
+use super::decoder::CpuDecoder;
+use super::layers::{
+    Conditioning, Dense, View, gelu, map_in_place, modulated_layer_norm, product, softmax_rows,
+};
+use super::per_image;
+use crate::model::Condition;
+use crate::model::autoencoder::Autoencoder;
+use crate::model::dit::{DiT, DiTBlock, sine_position_values};
+use crate::sampler::VelocityModel;
+use burn::tensor::Tensor;
+
+struct Block {
+    heads: usize,
+    modulation: Dense,
+    qkv: Dense,
+    proj: Dense,
+    fc1: Dense,
+    fc2: Dense,
+}
+
+/// `h` += `update` x `gate`, the gate one value per column.
+fn add_gated(h: &mut [f32], update: &[f32], gate: &[f32]) {
+    for (row, u) in h
+        .chunks_exact_mut(gate.len())
+        .zip(update.chunks_exact(gate.len()))
+    {
+        for ((h, u), g) in row.iter_mut().zip(u).zip(gate) {
+            *h += u * g;
+        }
+    }
+}
+
+impl Block {
+    fn new(block: &DiTBlock) -> Self {
+        Self {
+            heads: block.heads,
+            modulation: Dense::new(&block.modulation),
+            qkv: Dense::new(&block.qkv),
+            proj: Dense::new(&block.proj),
+            fc1: Dense::new(&block.fc1),
+            fc2: Dense::new(&block.fc2),
+        }
+    }
+
+    /// `h` ([tokens, width]) through the block; `cond` is silu(conditioning).
+    fn forward(&self, h: &mut [f32], tokens: usize, cond: &[f32]) {
+        let width = self.proj.outputs();
+        let m = self.modulation.forward(cond);
+        let [shift1, scale1, gate1, shift2, scale2, gate2]: [&[f32]; 6] = m
+            .chunks_exact(width)
+            .collect::<Vec<_>>()
+            .try_into()
+            .expect("six chunks of the modulation");
+
+        let qkv = self
+            .qkv
+            .forward_rows(&modulated_layer_norm(h, width, shift1, scale1), tokens);
+        // Each head's queries, keys and values are column blocks of `qkv`, read in place.
+        let d = width / self.heads;
+        let head = |part: usize, head: usize| {
+            View::strided(&qkv[part * width + head * d..], tokens, d, 3 * width)
+        };
+        let mut attended = vec![0f32; tokens * width];
+        let mut scores = vec![0f32; tokens * tokens];
+        for i in 0..self.heads {
+            product(
+                &mut scores,
+                tokens,
+                head(0, i),
+                head(1, i).transposed(),
+                false,
+            );
+            softmax_rows(&mut scores, tokens, 1.0 / (d as f32).sqrt());
+            product(
+                &mut attended[i * d..],
+                width,
+                View::rows(&scores, tokens, tokens),
+                head(2, i),
+                false,
+            );
+        }
+        add_gated(h, &self.proj.forward_rows(&attended, tokens), gate1);
+
+        let mut hidden = self
+            .fc1
+            .forward_rows(&modulated_layer_norm(h, width, shift2, scale2), tokens);
+        map_in_place(&mut hidden, gelu);
+        add_gated(h, &self.fc2.forward_rows(&hidden, tokens), gate2);
+    }
+}
+
+/// The transformer's parameters in the layouts the pass below reads, and its autoencoder
+/// (the decoder written out; photos are encoded by the burn module, once per request).
+pub struct CpuGeneratorV2 {
+    conditioning: Conditioning,
+    patch: usize,
+    embed: Dense,
+    blocks: Vec<Block>,
+    out_modulation: Dense,
+    out: Dense,
+    decoder: Option<CpuDecoder>,
+    autoencoder: Option<Autoencoder>,
+}
+
+impl CpuGeneratorV2 {
+    pub fn new(dit: DiT, autoencoder: Option<Autoencoder>) -> Self {
+        Self {
+            conditioning: Conditioning::new(dit.labels()),
+            patch: dit.patch,
+            embed: Dense::new(&dit.embed),
+            blocks: dit.blocks.iter().map(Block::new).collect(),
+            out_modulation: Dense::new(&dit.out_modulation),
+            out: Dense::new(&dit.out),
+            decoder: autoencoder.as_ref().map(CpuDecoder::new),
+            autoencoder,
+        }
+    }
+
+    /// One input ([channels, height, width]) to its velocity, appended to `out`; `positions`
+    /// are the tokens' sine positions for this size.
+    #[allow(clippy::too_many_arguments)]
+    fn forward_image(
+        &self,
+        x: &[f32],
+        [channels, height, width]: [usize; 3],
+        positions: &[f32],
+        t: f32,
+        condition: Condition,
+        out: &mut Vec<f32>,
+    ) {
+        let p = self.patch;
+        let (rows, columns) = (height / p, width / p);
+        let tokens = rows * columns;
+        // A token holds its patch's values in (channel, row, column) order.
+        let patch_values = channels * p * p;
+        let mut patches = vec![0f32; tokens * patch_values];
+        for (token, values) in patches.chunks_exact_mut(patch_values).enumerate() {
+            let (r, c) = (token / columns, token % columns);
+            for (i, v) in values.iter_mut().enumerate() {
+                let (ch, py, px) = (i / (p * p), i / p % p, i % p);
+                *v = x[(ch * height + r * p + py) * width + c * p + px];
+            }
+        }
+        let mut h = self.embed.forward_rows(&patches, tokens);
+        h.iter_mut().zip(positions).for_each(|(h, p)| *h += p);
+
+        let cond = self.conditioning.silu(t, condition);
+        for block in &self.blocks {
+            block.forward(&mut h, tokens, &cond);
+        }
+        let m = self.out_modulation.forward(&cond);
+        let (shift, scale) = m.split_at(m.len() / 2);
+        let token_width = self.embed.outputs();
+        let y = self
+            .out
+            .forward_rows(&modulated_layer_norm(&h, token_width, shift, scale), tokens);
+        let start = out.len();
+        out.resize(start + x.len(), 0.0);
+        let velocity = &mut out[start..];
+        for (token, values) in y.chunks_exact(patch_values).enumerate() {
+            let (r, c) = (token / columns, token % columns);
+            for (i, v) in values.iter().enumerate() {
+                let (ch, py, px) = (i / (p * p), i / p % p, i % p);
+                velocity[(ch * height + r * p + py) * width + c * p + px] = *v;
+            }
+        }
+    }
+}
+
+impl VelocityModel for CpuGeneratorV2 {
+    fn velocity(&self, x: Tensor<4>, t: Tensor<1>, conditions: &[Condition]) -> Tensor<4> {
+        let [_, channels, height, width] = x.dims();
+        let p = self.patch;
+        assert!(
+            height % p == 0 && width % p == 0,
+            "sides multiples of the patch"
+        );
+        let positions = sine_position_values(height / p, width / p, self.embed.outputs());
+        per_image(x, t, conditions, |x, t, condition, out| {
+            self.forward_image(x, [channels, height, width], &positions, t, condition, out)
+        })
+    }
+
+    fn to_sample_space(&self, images: Tensor<4>) -> Tensor<4> {
+        match &self.autoencoder {
+            Some(a) => a.encode(images),
+            None => images,
+        }
+    }
+
+    fn to_image(&self, x: Tensor<4>) -> Tensor<4> {
+        match &self.decoder {
+            Some(decoder) => decoder.decode(x),
+            None => x,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{agree, assert_close, scrambled};
+    use super::*;
+    use crate::model::dit::DiTShape;
+    use crate::model::{Architecture, Denoiser, Generator, GeneratorV2, ModelConfig};
+    use crate::sampler::seeded_noise;
+    use burn::tensor::{Device, TensorData};
+
+    /// A small transformer of the shipped shape's kind: two blocks, two heads, over the
+    /// latents of a two-level autoencoder (or over pixels).
+    fn small(latents: bool) -> ModelConfig {
+        let mut config = ModelConfig::preset("dit-latent").expect("a preset");
+        config.base_channels = 32;
+        config.cond_dim = 32;
+        let Architecture::DiT(shape) = &mut config.architecture else {
+            unreachable!("the preset is a transformer")
+        };
+        *shape = DiTShape {
+            depth: 2,
+            head_channels: 16,
+            mlp_ratio: 2,
+            autoencoder: latents.then(|| crate::model::autoencoder::AutoencoderShape {
+                latent_channels: 4,
+                channels: vec![8, 16],
+            }),
+            ..shape.clone()
+        };
+        config
+    }
+
+    fn parts(model: Generator) -> (DiT, Option<Autoencoder>) {
+        let Generator::V2(GeneratorV2 {
+            denoiser: Denoiser::DiT(dit),
+            autoencoder,
+        }) = model
+        else {
+            unreachable!("a transformer")
+        };
+        (dit, autoencoder)
+    }
+
+    #[test]
+    fn the_transformer_matches_the_burn_model() {
+        for (latents, shape) in [(true, [4, 8, 12]), (false, [3, 8, 8])] {
+            let model = scrambled(small(latents));
+            let fast = CpuGeneratorV2::new(parts(model.clone()).0, None);
+            agree(|x, t, c| model.forward(x, t, c), &fast, shape);
+        }
+    }
+
+    #[test]
+    fn the_decoder_matches_the_burn_model() {
+        let model = scrambled(small(true));
+        let (dit, autoencoder) = parts(model.clone());
+        let fast = CpuGeneratorV2::new(dit, autoencoder);
+        let device = Device::flex();
+        let shape = [2, 4, 6, 4];
+        let z: Vec<f32> = (0..2).flat_map(|s| seeded_noise(s, [4, 6, 4])).collect();
+        let latents = || Tensor::<4>::from_data(TensorData::new(z.clone(), shape), &device);
+        let expected = model.to_image(latents()).into_data().try_into_vec::<f32>();
+        let ours = fast.to_image(latents()).into_data().try_into_vec::<f32>();
+        assert_close(&expected.unwrap(), &ours.unwrap());
+    }
+}
