@@ -16,6 +16,8 @@
 #                                             REUSE=K trains on each encoded render K times
 #                                             (latent and dit); INIT=W continues W's
 #                                             transformer (a chained run on a fresh machine)
+#   bench/gpu/v2.sh chain SECONDS             the transformer from the committed chain file,
+#                                             REUSE=4 unless told
 #   bench/gpu/v2.sh profile STAGE SECONDS     burn's per-kernel profile of a stage
 #   bench/gpu/v2.sh sheet NAME                the room types x styles sheet of NAME's weights
 #   bench/gpu/v2.sh eval NAME                 `designer eval` of NAME's weights at 256 px
@@ -29,6 +31,12 @@
 # packed again with xz: 24 MB instead of 34) and .gl/*.deb (the Vulkan loader). burn's autotune
 # choices for these networks on the H200 are committed (bench/gpu/autotune-h200.tar.gz, from
 # `cache`): a fresh machine that has them starts training in about a minute instead of five.
+# The chained run: the transformer's latest weights are committed as
+# bench/gpu/chain/dit-256-f16.weights.xz (f16, 21 MB, its autoencoder inside). A call's tree and
+# carried files share 64 MiB, so with them in the tree a call carries one of the two 24 MB files:
+# `setup` carrying .carry/designer-gpu.xz, then back to back `setup` carrying
+# .carry/catalog.tar.xz, then `chain SECONDS` (no carry); `bring dit` and commit its parts,
+# xz'd, as the next chain file.
 set -euo pipefail
 OUT=${OUT:-target/v2/out}
 WORK=target/v2
@@ -53,14 +61,18 @@ train() { # name seconds batch lr [designer train flags...]
 
 case "${1:-}" in
   setup)
-    for deb in .gl/*.deb; do dpkg -x "$deb" /; done
+    for deb in .gl/*.deb; do if [ -f "$deb" ]; then dpkg -x "$deb" /; fi; done
     ldconfig
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$LOGS/gpu.txt"
-    python3 -c "import lzma,shutil;shutil.copyfileobj(lzma.open('.carry/designer-gpu.xz'),open('$DESIGNER','wb'))"
-    chmod +x "$DESIGNER"
+    # Each carried file is unpacked when it came with this call: a machine held across calls
+    # keeps what an earlier call unpacked (see "The chained run" above).
+    if [ -f .carry/designer-gpu.xz ]; then
+      python3 -c "import lzma,shutil;shutil.copyfileobj(lzma.open('.carry/designer-gpu.xz'),open('$DESIGNER','wb'))"
+      chmod +x "$DESIGNER"
+    fi
     # The catalog's .sh3f files are zip archives: packed again, without compression (the
     # engine reads either).
-    python3 - "$WORK" <<'EOF'
+    [ -f .carry/catalog.tar.xz ] && python3 - "$WORK" <<'EOF'
 import pathlib, sys, tarfile, zipfile
 work = pathlib.Path(sys.argv[1])
 tarfile.open('.carry/catalog.tar.xz').extractall(work / 'catalog-files')
@@ -88,6 +100,10 @@ EOF
     if [ -n "${INIT:-}" ]; then from=(--init "$INIT"); else
       from=(--network dit-latent --autoencoder "${3:-$WORK/autoencoder.weights}"); fi
     train dit "$2" 128 3e-4 "${from[@]}" --resume --latent-reuse "${REUSE:-1}"
+    ;;
+  chain) # chain SECONDS: the transformer from the committed chain file, further
+    python3 -c "import lzma,shutil;shutil.copyfileobj(lzma.open('bench/gpu/chain/dit-256-f16.weights.xz'),open('$WORK/dit-start.weights','wb'))"
+    REUSE=${REUSE:-4} INIT=$WORK/dit-start.weights "$0" dit "$2"
     ;;
   sheet)
     "$DESIGNER" sheet --backend vulkan --size $SIZE --weights "$WORK/$2.weights" --out "$OUT/$2-sheet.png" 2>&1 | tail -2
@@ -121,7 +137,7 @@ EOF
     ls -la "$OUT"
     ;;
   *)
-    sed -n 2,16p "$0"
+    sed -n 2,26p "$0"
     exit 1
     ;;
 esac
