@@ -135,12 +135,16 @@ impl CpuGeneratorV2 {
         let tokens = rows * columns;
         // A token holds its patch's values in (channel, row, column) order.
         let patch_values = channels * p * p;
+        // Where value i of a token's patch lies in the [channels, height, width] planes.
+        let at = |token: usize, i: usize| {
+            let (r, c) = (token / columns, token % columns);
+            let (ch, py, px) = (i / (p * p), i / p % p, i % p);
+            (ch * height + r * p + py) * width + c * p + px
+        };
         let mut patches = vec![0f32; tokens * patch_values];
         for (token, values) in patches.chunks_exact_mut(patch_values).enumerate() {
-            let (r, c) = (token / columns, token % columns);
             for (i, v) in values.iter_mut().enumerate() {
-                let (ch, py, px) = (i / (p * p), i / p % p, i % p);
-                *v = x[(ch * height + r * p + py) * width + c * p + px];
+                *v = x[at(token, i)];
             }
         }
         let mut h = self.embed.forward_rows(&patches, tokens);
@@ -160,10 +164,8 @@ impl CpuGeneratorV2 {
         out.resize(start + x.len(), 0.0);
         let velocity = &mut out[start..];
         for (token, values) in y.chunks_exact(patch_values).enumerate() {
-            let (r, c) = (token / columns, token % columns);
             for (i, v) in values.iter().enumerate() {
-                let (ch, py, px) = (i / (p * p), i / p % p, i % p);
-                velocity[(ch * height + r * p + py) * width + c * p + px] = *v;
+                velocity[at(token, i)] = *v;
             }
         }
     }
