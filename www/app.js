@@ -62,7 +62,7 @@ function request() {
   if (BigInt(seed) + BigInt(variations) - 1n > BigInt(MAX_SEED)) {
     throw new Error(`Seed plus variations must stay at most ${MAX_SEED}: the last design's seed is seed + variations - 1`);
   }
-  return {
+  const req = {
     room_type: $('room_type').value,
     style: $('style').value,
     variations,
@@ -70,6 +70,68 @@ function request() {
     steps: whole('steps', 'Steps', limits.steps),
     size: Number($('size').value),
   };
+  // The photo goes to the worker on this device, and is checked there by the core.
+  if (photo) Object.assign(req, { photo, strength: Number($('strength').value) });
+  return req;
+}
+
+// The chosen photo of the visitor's room, as a data URL; null for plain designs.
+let photo = null;
+
+function choosePhoto(file) {
+  if (!file) return;
+  const reader = new FileReader();
+  reader.onload = () => {
+    photo = reader.result;
+    $('photo-preview').src = photo;
+    $('photo-preview').hidden = false;
+    $('photo-clear').hidden = false;
+    $('photo-strength').hidden = false;
+    status.textContent = `Photo chosen: ${file.name}. Generate to restyle it.`;
+  };
+  reader.onerror = () => showError(`Could not read ${file.name}: ${reader.error}`);
+  reader.readAsDataURL(file);
+}
+
+for (const input of [$('photo'), $('camera')]) {
+  input.addEventListener('change', () => choosePhoto(input.files[0]));
+}
+$('photo-clear').addEventListener('click', () => {
+  photo = null;
+  for (const id of ['photo-preview', 'photo-clear', 'photo-strength']) $(id).hidden = true;
+  $('photo').value = '';
+  $('camera').value = '';
+});
+const dropZone = $('photo-field');
+dropZone.addEventListener('dragover', (event) => {
+  event.preventDefault();
+  dropZone.classList.add('dragging');
+});
+dropZone.addEventListener('dragleave', () => dropZone.classList.remove('dragging'));
+dropZone.addEventListener('drop', (event) => {
+  event.preventDefault();
+  dropZone.classList.remove('dragging');
+  choosePhoto(event.dataTransfer.files[0]);
+});
+
+/** The design over its photo: a slider uncovers one or the other. */
+function beforeAfter(img, photoUrl) {
+  const frame = document.createElement('div');
+  frame.className = 'compare';
+  const before = document.createElement('div');
+  before.className = 'before';
+  before.style.backgroundImage = `url("${photoUrl}")`;
+  const slider = document.createElement('input');
+  slider.type = 'range';
+  slider.min = '0';
+  slider.max = '100';
+  slider.value = '50';
+  slider.setAttribute('aria-label', 'Before and after: how much of the photo to show');
+  const show = () => { before.style.clipPath = `inset(0 ${100 - Number(slider.value)}% 0 0)`; };
+  slider.addEventListener('input', show);
+  show();
+  frame.append(img, before, slider);
+  return frame;
 }
 
 function figure(design, req) {
@@ -91,7 +153,7 @@ function figure(design, req) {
     finer.addEventListener('click', () => server(design.seed, req, fig, finer));
     caption.append(finer);
   }
-  fig.append(img, caption);
+  fig.append(req.photo ? beforeAfter(img, req.photo) : img, caption);
   return fig;
 }
 
@@ -99,11 +161,14 @@ async function server(seed, req, fig, button) {
   button.disabled = true;
   button.textContent = 'Asking the server\u2026';
   try {
-    // The design itself is the starting photo: the server keeps its layout and redraws it at
-    // twice the size, where the finer model takes over.
+    // The design itself is the starting photo: the server keeps its colours and composition
+    // (the sampler starts from it, noised) and redraws it at twice the size, where the finer
+    // model takes over.
     const img = fig.querySelector('img');
     const size = Math.min(req.size * 2, 256);
-    const body = { ...req, variations: 1, seed, size, photo: img.src, strength: FINER_STRENGTH };
+    const body = {
+      ...req, variations: 1, seed, size, photo: img.src, strength: FINER_STRENGTH, keep: 'colours',
+    };
     const answer = await fetch(config.lambdaUrl, {
       method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body),
     });
@@ -137,10 +202,13 @@ worker.onmessage = ({ data }) => {
   } else if (data.type === 'result') {
     const req = pending.get(data.id);
     pending.delete(data.id);
-    const { designs, elapsed_ms } = data.response;
+    const { designs, elapsed_ms, photo: used } = data.response;
     results.replaceChildren(...designs.map((design) => figure(design, req)));
     results.dataset.elapsedMs = elapsed_ms;
-    status.textContent = `${designs.length} design${designs.length === 1 ? '' : 's'} in ${elapsed_ms} ms on ${backend}.`;
+    const from = used
+      ? ` from your photo (${used.width} x ${used.height}, ${used.fit}), keeping its ${used.keep === 'both' ? 'layout and colours' : used.keep}`
+      : '';
+    status.textContent = `${designs.length} design${designs.length === 1 ? '' : 's'} in ${elapsed_ms} ms on ${backend}${from}.`;
     progress.hidden = true;
     $('generate').disabled = false;
   } else if (data.type === 'error') {

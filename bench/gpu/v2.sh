@@ -15,9 +15,11 @@
 #                                             latents (the autoencoder run's, frozen);
 #                                             REUSE=K trains on each encoded render K times
 #                                             (latent and dit); INIT=W continues W's
-#                                             transformer (a chained run on a fresh machine)
+#                                             transformer (a chained run on a fresh machine);
+#                                             LAYOUT=1 adds and trains the layout layer
 #   bench/gpu/v2.sh chain SECONDS             the transformer from the committed chain file,
-#                                             REUSE=4 unless told
+#                                             REUSE=4 unless told, learning layouts (issue 22),
+#                                             in PARTS processes one after another
 #   bench/gpu/v2.sh profile STAGE SECONDS     burn's per-kernel profile of a stage
 #   bench/gpu/v2.sh sheet NAME                the room types x styles sheet of NAME's weights
 #   bench/gpu/v2.sh eval NAME                 `designer eval` of NAME's weights at 256 px
@@ -50,10 +52,18 @@ SIZE=256
 train() { # name seconds batch lr [designer train flags...]
   local name=$1 seconds=$2 batch=$3 lr=$4
   shift 4
+  # What the GPU and the process do while it trains (the step rate falls within a process,
+  # BENCHMARKS.md): clocks, temperature, power, memory, and the trainer's memory and CPU.
+  nvidia-smi --query-gpu=timestamp,clocks.sm,clocks.mem,temperature.gpu,power.draw,utilization.gpu,memory.used,clocks_throttle_reasons.active \
+    --format=csv -l 15 >"$LOGS/$name-gpu.csv" 2>/dev/null &
+  local gpu_log=$!
+  (while sleep 15; do ps -C designer -o etimes=,rss=,pcpu=,nlwp= >>"$LOGS/$name-process.txt"; done) &
+  local process_log=$!
+  trap 'kill $gpu_log $process_log 2>/dev/null || true' RETURN
   "$DESIGNER" train --catalog "$WORK/catalog" --pool 12000 --backend vulkan --float mixed \
     --size $SIZE --batch-size "$batch" --learning-rate "$lr" --epochs 400 --steps-per-epoch 250 \
     --time-limit "$seconds" --checkpoint-dir "$WORK/$name-ckpt" --out "$WORK/$name.weights" \
-    --metrics "$LOGS/$name.jsonl" --name "designer-v2-$name-256" "$@" 2>"$LOGS/$name.log" >/dev/null \
+    --metrics "$LOGS/$name.jsonl" --name "designer-v2-$name-256" "$@" 2>>"$LOGS/$name.log" >/dev/null \
     || { tail -20 "$LOGS/$name.log"; exit 1; }
   tail -3 "$LOGS/$name.log"
   python3 bench/gpu/steady.py "$LOGS/$name.jsonl" "$batch" || true
@@ -99,11 +109,16 @@ EOF
   dit)
     if [ -n "${INIT:-}" ]; then from=(--init "$INIT"); else
       from=(--network dit-latent --autoencoder "${3:-$WORK/autoencoder.weights}"); fi
-    train dit "$2" 128 3e-4 "${from[@]}" --resume --latent-reuse "${REUSE:-1}"
+    train dit "$2" 128 3e-4 "${from[@]}" --resume --latent-reuse "${REUSE:-1}" ${LAYOUT:+--layout}
     ;;
   chain) # chain SECONDS: the transformer from the committed chain file, further
     python3 -c "import lzma,shutil;shutil.copyfileobj(lzma.open('bench/gpu/chain/dit-256-f16.weights.xz'),open('$WORK/dit-start.weights','wb'))"
-    REUSE=${REUSE:-4} INIT=$WORK/dit-start.weights "$0" dit "$2"
+    # PARTS=N trains in N processes one after another, each resuming the last one's
+    # checkpoint: a process's step rate falls as it runs and a new one starts fast again.
+    parts=${PARTS:-1}
+    for _ in $(seq "$parts"); do
+      REUSE=${REUSE:-4} LAYOUT=1 INIT=$WORK/dit-start.weights "$0" dit $(($2 / parts))
+    done
     ;;
   sheet)
     "$DESIGNER" sheet --backend vulkan --size $SIZE --weights "$WORK/$2.weights" --out "$OUT/$2-sheet.png" 2>&1 | tail -2
@@ -137,7 +152,7 @@ EOF
     ls -la "$OUT"
     ;;
   *)
-    sed -n 2,26p "$0"
+    sed -n 2,28p "$0"
     exit 1
     ;;
 esac

@@ -3,8 +3,11 @@
 
 use crate::image::{self, encode_png, rgb_to_tensor, square, tensor_to_rgb, to_base64};
 use crate::model::Condition;
-use crate::request::{Design, DesignError, DesignRequest, DesignResponse, MAX_PHOTO_BYTES};
-use crate::sampler::{self, SamplerSettings, VelocityModel, interpolate_path, noise_batch};
+use crate::request::{
+    Design, DesignError, DesignRequest, DesignResponse, Keep, MAX_PHOTO_BYTES, MIN_PHOTO_SIDE,
+    PhotoUse,
+};
+use crate::sampler::{self, Guide, SamplerSettings, VelocityModel, interpolate_path, noise_batch};
 use crate::weights::{Weights, WeightsError, WeightsHeader};
 use ::image::RgbImage;
 use burn::tensor::{Device, Tensor, TensorData};
@@ -49,6 +52,14 @@ fn floats(data: TensorData) -> Result<Vec<f32>, DesignError> {
 struct Pending {
     images: Tensor<4>,
     started: Instant,
+    photo: Option<PhotoUse>,
+}
+
+/// A request's photo, decoded once and fitted to the design's square.
+struct Photo {
+    /// [3, size, size] in [-1, 1].
+    pixels: Vec<f32>,
+    used: PhotoUse,
 }
 
 impl Designer {
@@ -90,6 +101,11 @@ impl Designer {
     /// The labels the model was trained on.
     pub fn vocabulary(&self) -> &crate::labels::Vocabulary {
         &self.header.model.vocabulary
+    }
+
+    /// Whether the model follows a photo's layout (`keep: layout`).
+    pub fn follows_layouts(&self) -> bool {
+        self.header.model.architecture.layout_factor().is_some()
     }
 
     /// The size the model was trained at, and so generates best at.
@@ -138,8 +154,8 @@ impl Designer {
         on_progress: &mut dyn FnMut(u32, u32),
     ) -> Result<DesignResponse, DesignError> {
         let pending = self.start(request, on_progress)?;
-        let started = pending.started;
-        self.respond(request, read(pending)?, started)
+        let (started, photo) = (pending.started, pending.photo.clone());
+        self.respond(request, read(pending)?, started, photo)
     }
 
     /// The request's designs as images, one per variation in seed order: the pixels the
@@ -164,7 +180,7 @@ impl Designer {
             .into_data_async()
             .await
             .map_err(|e| DesignError::model(e.to_string()))?;
-        self.respond(request, data, pending.started)
+        self.respond(request, data, pending.started, pending.photo)
     }
 
     fn start(
@@ -176,9 +192,14 @@ impl Designer {
         self.check_labels(request)?;
         self.check_size(request)?;
         let started = Instant::now();
-        let (start, t_start) = self.starting_point(request)?;
-        let images = self.sample_from(request, start, t_start, on_progress);
-        Ok(Pending { images, started })
+        let photo = self.photo(request)?;
+        let (start, t_start) = self.starting_point(request, photo.as_ref());
+        let images = self.sample_from(request, start, t_start, photo.as_ref(), on_progress);
+        Ok(Pending {
+            images,
+            started,
+            photo: photo.map(|p| p.used),
+        })
     }
 
     /// Refuses a room type or style the model was not trained on (a model older than the
@@ -230,24 +251,48 @@ impl Designer {
         ))
     }
 
-    /// Where the ODE starts for a request: seeded noise at t = 0, or the noise mixed with the
-    /// photo at t = 1 - strength (both in the network's space).
-    fn starting_point(&self, request: &DesignRequest) -> Result<(Tensor<4>, f32), DesignError> {
+    /// Where the ODE starts for a request: seeded noise at t = 0, or, keeping a photo's
+    /// colours, the noise mixed with the photo at t = 1 - strength (both in the network's
+    /// space).
+    fn starting_point(&self, request: &DesignRequest, photo: Option<&Photo>) -> (Tensor<4>, f32) {
         let shape = self.header.model.sample_shape(request.size as usize);
         let seeds: Vec<u64> = request.seeds().collect();
         let noise = noise_batch(&seeds, shape, &self.device);
-        Ok(match &request.photo {
-            Some(photo) => {
-                let photo = self.model.to_sample_space(self.photo_batch(
-                    photo,
-                    request.size,
-                    seeds.len(),
-                )?);
+        match photo {
+            Some(photo) if photo.used.keep.colours() => {
+                let size = request.size as usize;
+                let batch: Vec<f32> = std::iter::repeat_n(&photo.pixels, seeds.len())
+                    .flatten()
+                    .copied()
+                    .collect();
+                let pixels = Tensor::from_data(
+                    TensorData::new(batch, [seeds.len(), 3, size, size]),
+                    &self.device,
+                );
                 let t_start = 1.0 - request.strength;
+                let photo = self.model.to_sample_space(pixels);
                 (interpolate_path(noise, photo, t_start), t_start)
             }
-            None => (noise, 0.0),
-        })
+            _ => (noise, 0.0),
+        }
+    }
+
+    /// What the designs follow: the request's labels, and the photo's layout when it is kept
+    /// (its edge map as the network's latent grid, computed here on every target alike).
+    fn guide(&self, request: &DesignRequest, photo: Option<&Photo>) -> Guide {
+        let mut guide = Guide::labels(Condition::new(request.room_type, request.style));
+        if let (Some(photo), Some(factor)) = (photo, self.header.model.architecture.layout_factor())
+            && photo.used.keep.layout()
+        {
+            let size = request.size as usize;
+            let grid = crate::layout::latent_layout(&photo.pixels, size, size, factor);
+            let shape = [1, factor * factor, size / factor, size / factor];
+            guide.layout = Some(Tensor::from_data(
+                TensorData::new(grid, shape),
+                &self.device,
+            ));
+        }
+        guide
     }
 
     fn sample_from(
@@ -255,6 +300,7 @@ impl Designer {
         request: &DesignRequest,
         start: Tensor<4>,
         t_start: f32,
+        photo: Option<&Photo>,
         on_progress: &mut dyn FnMut(u32, u32),
     ) -> Tensor<4> {
         let settings = SamplerSettings {
@@ -262,9 +308,9 @@ impl Designer {
             guidance: request.guidance,
             kind: request.sampler,
         };
-        let condition = Condition::new(request.room_type, request.style);
+        let guide = self.guide(request, photo);
         self.model
-            .to_image(self.sample_split(start, t_start, condition, settings, on_progress))
+            .to_image(self.sample_split(start, t_start, &guide, settings, on_progress))
     }
 
     /// The request's starting tensor (in the network's space) and sampled images as floats
@@ -275,7 +321,8 @@ impl Designer {
         request.validate()?;
         self.check_labels(request)?;
         self.check_size(request)?;
-        let (start, t_start) = self.starting_point(request)?;
+        let photo = self.photo(request)?;
+        let (start, t_start) = self.starting_point(request, photo.as_ref());
         let read = |tensor: Tensor<4>| {
             floats(
                 tensor
@@ -283,7 +330,13 @@ impl Designer {
                     .map_err(|e| DesignError::model(e.to_string()))?,
             )
         };
-        let images = self.sample_from(request, start.clone(), t_start, &mut |_, _| {});
+        let images = self.sample_from(
+            request,
+            start.clone(),
+            t_start,
+            photo.as_ref(),
+            &mut |_, _| {},
+        );
         Ok(SampledTensors {
             shape: start.dims(),
             start: read(start)?,
@@ -298,7 +351,7 @@ impl Designer {
         &self,
         start: Tensor<4>,
         t_start: f32,
-        condition: Condition,
+        guide: &Guide,
         settings: SamplerSettings,
         on_progress: &mut dyn FnMut(u32, u32),
     ) -> Tensor<4> {
@@ -309,7 +362,7 @@ impl Designer {
                 self.model.as_ref(),
                 start,
                 t_start,
-                condition,
+                guide,
                 settings,
                 on_progress,
             );
@@ -325,8 +378,9 @@ impl Designer {
             let others: Vec<_> = chunks
                 .into_iter()
                 .map(|part| {
+                    let guide = guide.clone();
                     scope.spawn(move || {
-                        sampler::sample(model, part, t_start, condition, settings, &mut |_, _| {})
+                        sampler::sample(model, part, t_start, &guide, settings, &mut |_, _| {})
                     })
                 })
                 .collect();
@@ -335,7 +389,7 @@ impl Designer {
                 model,
                 first,
                 t_start,
-                condition,
+                guide,
                 settings,
                 on_progress,
             )];
@@ -348,24 +402,57 @@ impl Designer {
         })
     }
 
-    fn photo_batch(&self, photo: &str, size: u32, batch: usize) -> Result<Tensor<4>, DesignError> {
-        let bytes =
-            image::from_base64(photo).map_err(|e| DesignError::invalid("photo", e.to_string()))?;
+    /// The request's photo, if it has one: decoded under the input limits, turned upright,
+    /// its centre square at the design's size, and what of it the designs keep.
+    fn photo(&self, request: &DesignRequest) -> Result<Option<Photo>, DesignError> {
+        let Some(photo) = &request.photo else {
+            return Ok(None);
+        };
+        let invalid = |message: String| DesignError::invalid("photo", message);
+        let keep = self.keep(request.keep)?;
+        let bytes = image::from_base64(photo).map_err(|e| invalid(e.to_string()))?;
         if bytes.len() > MAX_PHOTO_BYTES {
-            return Err(DesignError::invalid(
-                "photo",
-                format!("must be at most {MAX_PHOTO_BYTES} bytes"),
-            ));
+            return Err(invalid(format!("must be at most {MAX_PHOTO_BYTES} bytes")));
         }
-        let decoded = image::decode_bounded(&bytes)
-            .map_err(|e| DesignError::invalid("photo", e.to_string()))?;
-        let pixels = rgb_to_tensor(&square(&decoded, size));
-        let data: Vec<f32> = std::iter::repeat_n(pixels, batch).flatten().collect();
-        let size = size as usize;
-        Ok(Tensor::from_data(
-            TensorData::new(data, [batch, 3, size, size]),
-            &self.device,
-        ))
+        let decoded = image::decode_bounded(&bytes).map_err(|e| invalid(e.to_string()))?;
+        let (width, height) = decoded.dimensions();
+        if width.min(height) < MIN_PHOTO_SIDE {
+            return Err(invalid(format!(
+                "must be at least {MIN_PHOTO_SIDE} x {MIN_PHOTO_SIDE} pixels, got {width} x {height}"
+            )));
+        }
+        let fit = if width == height {
+            "as is"
+        } else {
+            "centre-cropped"
+        };
+        Ok(Some(Photo {
+            pixels: rgb_to_tensor(&square(&decoded, request.size)),
+            used: PhotoUse {
+                keep,
+                width,
+                height,
+                fit: fit.to_string(),
+            },
+        }))
+    }
+
+    /// What a photo's designs keep: as asked, or unasked its layout where the network can
+    /// follow one and else its colours. A layout asked of a network that cannot is refused.
+    fn keep(&self, asked: Option<Keep>) -> Result<Keep, DesignError> {
+        let follows_layouts = self.follows_layouts();
+        match asked {
+            Some(keep) if keep.layout() && !follows_layouts => Err(DesignError::invalid(
+                "keep",
+                format!(
+                    "the model {} was not trained to follow a photo's layout; ask to keep \"colours\"",
+                    self.model_version
+                ),
+            )),
+            Some(keep) => Ok(keep),
+            None if follows_layouts => Ok(Keep::Layout),
+            None => Ok(Keep::Colours),
+        }
     }
 
     /// The response for the sampled batch: one PNG per variation.
@@ -374,6 +461,7 @@ impl Designer {
         request: &DesignRequest,
         data: TensorData,
         started: Instant,
+        photo: Option<PhotoUse>,
     ) -> Result<DesignResponse, DesignError> {
         let values = floats(data)?;
         let designs = request
@@ -391,6 +479,7 @@ impl Designer {
             model: self.model_version.clone(),
             backend: self.backend.clone(),
             elapsed_ms: started.elapsed().as_millis() as u64,
+            photo,
         })
     }
 }

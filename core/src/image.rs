@@ -3,7 +3,7 @@
 
 use ::image::codecs::png::{CompressionType, FilterType, PngEncoder};
 use ::image::imageops;
-use ::image::{DynamicImage, ImageEncoder, ImageReader, Limits, RgbImage};
+use ::image::{DynamicImage, ImageDecoder, ImageEncoder, ImageReader, Limits, RgbImage};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use fast_image_resize::{FilterType as ResizeFilter, ResizeAlg, ResizeOptions, Resizer};
@@ -123,15 +123,33 @@ pub fn decode_bounded(bytes: &[u8]) -> Result<RgbImage, ImageError> {
     Ok(decode_bounded_any(bytes)?.to_rgb8())
 }
 
-/// Decodes PNG or JPEG bytes under the input limits, keeping the colour type (and alpha).
+/// Decodes PNG or JPEG bytes under the input limits, keeping the colour type (and alpha), and
+/// turned as their EXIF orientation says (a phone's portrait photo is stored sideways).
 pub fn decode_bounded_any(bytes: &[u8]) -> Result<DynamicImage, ImageError> {
     let mut reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format()?;
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_INPUT_SIDE);
     limits.max_image_height = Some(MAX_INPUT_SIDE);
     limits.max_alloc = Some(MAX_INPUT_ALLOC);
-    reader.limits(limits);
-    Ok(reader.decode()?)
+    reader.limits(limits.clone());
+    // A file that ends early fails as a read, not as a decoding error: say it as one.
+    let format = reader.format();
+    let truncated = |error: ::image::ImageError| match &error {
+        ::image::ImageError::IoError(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            let name = format.map_or("image".to_string(), |f| {
+                format!("{f:?}").to_ascii_uppercase()
+            });
+            ImageError::Decode(format!("corrupt {name}: the file is damaged or truncated"))
+        }
+        _ => error.into(),
+    };
+    let mut decoder = reader.into_decoder().map_err(truncated)?;
+    // As `ImageReader::decode` does: the pixels' buffer counts against the allocation limit.
+    limits.reserve(decoder.total_bytes())?;
+    let orientation = decoder.orientation().map_err(truncated)?;
+    let mut image = DynamicImage::from_decoder(decoder).map_err(truncated)?;
+    image.apply_orientation(orientation);
+    Ok(image)
 }
 
 /// Centre-crops to a square and resizes to `size` x `size` (bilinear, antialiased).

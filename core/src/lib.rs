@@ -11,6 +11,7 @@ pub mod cpu;
 pub mod generate;
 pub mod image;
 pub mod labels;
+pub mod layout;
 pub mod model;
 pub mod progress;
 pub mod request;

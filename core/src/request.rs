@@ -16,6 +16,9 @@ pub const MAX_STEPS: u32 = 100;
 pub const MAX_GUIDANCE: f32 = 20.0;
 /// An uploaded photo is refused past this many encoded bytes, before any decoding.
 pub const MAX_PHOTO_BYTES: usize = 4 * 1024 * 1024;
+/// A photo's shorter side must have at least this many pixels: the smallest design's (the
+/// site's "Finer on the server" sends a design as the photo).
+pub const MIN_PHOTO_SIDE: u32 = MIN_SIZE;
 
 /// What a person asks for: a room type in a style, a number of variations from a seed.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -42,9 +45,38 @@ pub struct DesignRequest {
     /// A photo of the person's room to restyle: base64 PNG or JPEG, or a data URL of one.
     #[serde(default)]
     pub photo: Option<String>,
-    /// How far a photo may change: 0 keeps it, 1 ignores it.
+    /// How far a photo may change where its colours are kept (see `keep`): 0 keeps it, 1
+    /// ignores it.
     #[serde(default = "defaults::strength")]
     pub strength: f32,
+    /// What of the photo a design keeps. Unset: its layout where the model can follow one,
+    /// else its colours (the response says which).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep: Option<Keep>,
+}
+
+/// What a restyled photo's designs keep of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Keep {
+    /// Its layout: the network follows the photo's edge map (walls, windows, furniture
+    /// outlines) and draws everything else anew, from noise.
+    Layout,
+    /// Its colours and blur: the sampler starts from the noised photo at t = 1 - strength
+    /// (SDEdit).
+    #[serde(alias = "colors")]
+    Colours,
+    /// Both: the edge map followed from the noised photo.
+    Both,
+}
+
+impl Keep {
+    pub fn layout(self) -> bool {
+        matches!(self, Keep::Layout | Keep::Both)
+    }
+    pub fn colours(self) -> bool {
+        matches!(self, Keep::Colours | Keep::Both)
+    }
 }
 
 mod defaults {
@@ -82,6 +114,7 @@ impl DesignRequest {
             sampler: SamplerKind::default(),
             photo: None,
             strength: defaults::strength(),
+            keep: None,
         }
     }
 
@@ -167,6 +200,12 @@ impl DesignRequest {
                 ),
             ));
         }
+        if self.keep.is_some() && self.photo.is_none() {
+            return Err(DesignError::invalid(
+                "keep",
+                "says what to keep of a photo: send one in `photo`, or leave `keep` out",
+            ));
+        }
         if let Some(photo) = &self.photo
             && photo.len() > MAX_PHOTO_BYTES * 4 / 3 + 128
         {
@@ -208,6 +247,8 @@ pub struct Limits {
     pub steps: [u32; 2],
     pub guidance: [f32; 2],
     pub max_photo_bytes: usize,
+    /// A photo's shorter side must have at least this many pixels.
+    pub min_photo_side: u32,
     /// Requests whose response could exceed this are refused (too large).
     pub max_response_bytes: usize,
 }
@@ -219,6 +260,7 @@ pub const LIMITS: Limits = Limits {
     steps: [1, MAX_STEPS],
     guidance: [0.0, MAX_GUIDANCE],
     max_photo_bytes: MAX_PHOTO_BYTES,
+    min_photo_side: MIN_PHOTO_SIDE,
     max_response_bytes: MAX_RESPONSE_BYTES,
 };
 
@@ -257,6 +299,21 @@ pub struct DesignResponse {
     /// Which compute backend ran the generator ("cpu", "webgpu", ...).
     pub backend: String,
     pub elapsed_ms: u64,
+    /// For a photo: what was kept of it and how it was fitted to the design's square.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub photo: Option<PhotoUse>,
+}
+
+/// How a request's photo was used.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PhotoUse {
+    pub keep: Keep,
+    /// The photo's own size, after its EXIF orientation.
+    pub width: u32,
+    pub height: u32,
+    /// How it became the design's square: "as is" (square already) or "centre-cropped" (the
+    /// middle square of a wider or taller photo; nothing is padded).
+    pub fit: String,
 }
 
 /// Why a request produced no designs. `Invalid` is the caller's fault (a 4xx), the rest ours.
@@ -397,6 +454,16 @@ mod tests {
                 "unknown variant",
             ),
             (
+                format!("{{{base},\"keep\":\"layout\"}}"),
+                "keep",
+                "send one in `photo`",
+            ),
+            (
+                format!("{{{base},\"photo\":\"AAAA\",\"keep\":\"walls\"}}"),
+                "keep",
+                "unknown variant `walls`, expected one of `layout`",
+            ),
+            (
                 r#"{"style":"modern"}"#.to_string(),
                 "request",
                 "missing field `room_type`",
@@ -432,6 +499,26 @@ mod tests {
                 "{json}: '{message}' lacks '{needle}'"
             );
         }
+    }
+
+    #[test]
+    fn keep_names_what_of_a_photo_stays_and_is_left_out_unless_given() {
+        let with = |keep: &str| {
+            DesignRequest::from_json(&format!(
+                r#"{{"room_type":"bedroom","style":"modern","photo":"AAAA","keep":"{keep}"}}"#
+            ))
+            .unwrap()
+            .keep
+        };
+        assert_eq!(with("layout"), Some(Keep::Layout));
+        assert_eq!(with("colours"), Some(Keep::Colours));
+        assert_eq!(with("colors"), Some(Keep::Colours));
+        assert_eq!(with("both"), Some(Keep::Both));
+        assert!(Keep::Both.layout() && Keep::Both.colours());
+        assert!(!Keep::Layout.colours() && !Keep::Colours.layout());
+        // A request without it serializes as before (the Lambda's cache keys stay the same).
+        let plain = DesignRequest::new(RoomType::Bedroom, Style::Modern);
+        assert!(!serde_json::to_string(&plain).unwrap().contains("keep"));
     }
 
     #[test]

@@ -64,11 +64,35 @@ pub fn interpolate_path(noise: Tensor<4>, image: Tensor<4>, t: f32) -> Tensor<4>
     noise.mul_scalar(1.0 - t) + image.mul_scalar(t)
 }
 
+/// What every row of a sampled batch follows: its labels and, for a restyled photo, its layout
+/// ([1, factor², h, w]: the photo's edge map as a latent grid, see [`crate::layout`]).
+#[derive(Clone)]
+pub struct Guide {
+    pub condition: Condition,
+    pub layout: Option<Tensor<4>>,
+}
+
+impl Guide {
+    pub fn labels(condition: Condition) -> Self {
+        Self {
+            condition,
+            layout: None,
+        }
+    }
+}
+
 /// What the sampler integrates: the network's velocity at `x` ([batch, channels, h, w], in the
-/// network's space) and time `t` ([batch]), one condition per row. [`Generator`] runs on any
-/// burn device; [`crate::cpu`] has passes written out for the CPU.
+/// network's space) and time `t` ([batch]), one condition per row, and one layout for every
+/// row (a [`Guide`]'s) that a network without a layout layer does not read. [`Generator`] runs
+/// on any burn device; [`crate::cpu`] has passes written out for the CPU.
 pub trait VelocityModel: Send + Sync {
-    fn velocity(&self, x: Tensor<4>, t: Tensor<1>, conditions: &[Condition]) -> Tensor<4>;
+    fn velocity(
+        &self,
+        x: Tensor<4>,
+        t: Tensor<1>,
+        conditions: &[Condition],
+        layout: Option<&Tensor<4>>,
+    ) -> Tensor<4>;
     /// Images ([batch, 3, size, size] in [-1, 1]) in the space the velocity lives in (a
     /// photo's starting point); pixel networks take them as they are.
     fn to_sample_space(&self, images: Tensor<4>) -> Tensor<4> {
@@ -81,8 +105,16 @@ pub trait VelocityModel: Send + Sync {
 }
 
 impl VelocityModel for Generator {
-    fn velocity(&self, x: Tensor<4>, t: Tensor<1>, conditions: &[Condition]) -> Tensor<4> {
-        self.forward(x, t, conditions)
+    fn velocity(
+        &self,
+        x: Tensor<4>,
+        t: Tensor<1>,
+        conditions: &[Condition],
+        layout: Option<&Tensor<4>>,
+    ) -> Tensor<4> {
+        let batch = x.dims()[0];
+        let layout = layout.map(|l| l.clone().repeat_dim(0, batch));
+        self.forward_with_layout(x, t, conditions, layout)
     }
     fn to_sample_space(&self, images: Tensor<4>) -> Tensor<4> {
         Generator::to_sample_space(self, images)
@@ -98,14 +130,14 @@ pub fn sample(
     model: &dyn VelocityModel,
     mut x: Tensor<4>,
     t_start: f32,
-    condition: Condition,
+    guide: &Guide,
     settings: SamplerSettings,
     on_evaluation: &mut dyn FnMut(u32, u32),
 ) -> Tensor<4> {
     let total = settings.evaluations();
     let mut done = 0;
     let mut evaluate = |x: &Tensor<4>, t: f32| {
-        let v = guided_velocity(model, x.clone(), t, condition, settings.guidance);
+        let v = guided_velocity(model, x.clone(), t, guide, settings.guidance);
         done += 1;
         on_evaluation(done, total);
         v
@@ -127,22 +159,28 @@ pub fn sample(
 }
 
 /// v = v_uncond + g (v_cond - v_uncond), with both halves in one batch; g = 1 and g = 0 need
-/// only one of them.
+/// only one of them. Guidance is over the labels: both halves follow the layout.
 fn guided_velocity(
     model: &dyn VelocityModel,
     x: Tensor<4>,
     t: f32,
-    condition: Condition,
+    guide: &Guide,
     guidance: f32,
 ) -> Tensor<4> {
     let batch = x.dims()[0];
     let device = x.device();
     let times = |n: usize| Tensor::<1>::full([n], t, &device);
+    let (condition, layout) = (guide.condition, guide.layout.as_ref());
     if guidance == 1.0 {
-        return model.velocity(x, times(batch), &vec![condition; batch]);
+        return model.velocity(x, times(batch), &vec![condition; batch], layout);
     }
     if guidance == 0.0 {
-        return model.velocity(x, times(batch), &vec![Condition::UNCONDITIONAL; batch]);
+        return model.velocity(
+            x,
+            times(batch),
+            &vec![Condition::UNCONDITIONAL; batch],
+            layout,
+        );
     }
     let mut conditions = vec![condition; batch];
     conditions.extend(std::iter::repeat_n(Condition::UNCONDITIONAL, batch));
@@ -150,6 +188,7 @@ fn guided_velocity(
         Tensor::cat(vec![x.clone(), x], 0),
         times(2 * batch),
         &conditions,
+        layout,
     );
     let conditional = both.clone().narrow(0, 0, batch);
     let unconditional = both.narrow(0, batch, batch);

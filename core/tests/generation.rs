@@ -2,8 +2,8 @@
 
 use burn::tensor::{Device, Tensor};
 use designer_core::image::{decode_bounded, encode_png, from_base64, to_base64};
-use designer_core::model::{Condition, ModelConfig};
-use designer_core::request::DesignRequest;
+use designer_core::model::{Architecture, Condition, ModelConfig};
+use designer_core::request::{DesignError, DesignRequest};
 use designer_core::weights::{Weights, WeightsError, WeightsHeader};
 use designer_core::{Designer, RoomType, Style};
 
@@ -29,7 +29,6 @@ fn tiny_config() -> ModelConfig {
 
 /// Generator v2 at its smallest: over an f = 4 autoencoder's latents, or over pixels.
 fn tiny_v2(latent: bool) -> ModelConfig {
-    use designer_core::model::Architecture;
     use designer_core::model::autoencoder::AutoencoderShape;
     use designer_core::model::unet::UNetShape;
     ModelConfig {
@@ -50,7 +49,6 @@ fn tiny_v2(latent: bool) -> ModelConfig {
 /// Generator v2's transformer at its smallest: over an f = 4 autoencoder's latents (one token
 /// per latent), or over pixels (one per 2 x 2 patch).
 fn tiny_dit(latent: bool) -> ModelConfig {
-    use designer_core::model::Architecture;
     use designer_core::model::autoencoder::AutoencoderShape;
     use designer_core::model::dit::DiTShape;
     ModelConfig {
@@ -64,6 +62,7 @@ fn tiny_dit(latent: bool) -> ModelConfig {
                 latent_channels: 4,
                 channels: vec![8, 8, 16],
             }),
+            layout: false,
         }),
         ..tiny_config()
     }
@@ -697,4 +696,271 @@ fn f16_weights_are_half_the_size_and_draw_nearly_the_same() {
         .collect();
     let mean = diffs.iter().sum::<i32>() as f64 / diffs.len() as f64;
     assert!(mean < 3.0, "mean pixel difference {mean}");
+}
+
+/// Photo restyling's network: a transformer that reads an edge map learns it through a layer
+/// of its own, which a trained network gains without changing what it draws.
+#[test]
+fn a_transformer_gains_a_layout_without_changing_what_it_draws_and_then_follows_one() {
+    use burn::tensor::TensorData;
+    let device = Device::flex();
+    let mut config = tiny_dit(true);
+    let old = scrambled(&config, 7);
+    assert!(!old.reads_layout());
+    let [c, side, _] = config.sample_shape(16);
+    let x = Tensor::<4>::from_data(
+        TensorData::new(
+            (0..2 * c * side * side)
+                .map(|i| ((i % 7) as f32 - 3.0) * 0.3)
+                .collect(),
+            [2, c, side, side],
+        ),
+        &device,
+    );
+    let t = || Tensor::<1>::from_floats([0.5, 0.2], &device);
+    let conditions = [
+        Condition::new(RoomType::Office, Style::Japandi),
+        Condition::UNCONDITIONAL,
+    ];
+    // An edge map as the network takes it: a latent grid of 0s and 1s.
+    let factor = 4;
+    let edges: Vec<f32> = (0..2 * factor * factor * side * side)
+        .map(|i| ((i * 31 % 11) < 3) as u8 as f32)
+        .collect();
+    let layout = || {
+        Tensor::<4>::from_data(
+            TensorData::new(edges.clone(), [2, factor * factor, side, side]),
+            &device,
+        )
+    };
+    let before = old.forward(x.clone(), t(), &conditions).into_data();
+
+    let gained = old.with_layout(&mut config).unwrap();
+    assert!(gained.reads_layout());
+    assert_eq!(
+        config.parameter_count(),
+        burn::module::Module::num_params(&gained)
+    );
+    let with_layout = gained.forward_with_layout(x.clone(), t(), &conditions, Some(layout()));
+    assert_eq!(
+        with_layout.into_data(),
+        before,
+        "the new layer starts at zero"
+    );
+
+    // Once trained (here: every parameter scrambled), the map steers the velocity, an empty
+    // map is the same as none, and the layer is saved with the rest.
+    let trained = scrambled(&config, 7);
+    let plain = trained.forward(x.clone(), t(), &conditions).into_data();
+    let empty = Tensor::<4>::zeros([2, factor * factor, side, side], &device);
+    assert_eq!(
+        trained
+            .forward_with_layout(x.clone(), t(), &conditions, Some(empty))
+            .into_data(),
+        plain
+    );
+    let steered = trained
+        .forward_with_layout(x.clone(), t(), &conditions, Some(layout()))
+        .into_data();
+    let moved: f32 = steered
+        .try_to_vec::<f32>()
+        .unwrap()
+        .iter()
+        .zip(plain.try_to_vec::<f32>().unwrap())
+        .map(|(a, b)| (a - b).abs())
+        .sum();
+    assert!(moved > 1e-3, "the layout changed the velocity by {moved}");
+    let bytes = Weights::encode(trained, &tiny_header(config.clone())).unwrap();
+    let rebuilt = Weights::from_bytes(&bytes).unwrap().build(&device).unwrap();
+    assert!(rebuilt.reads_layout());
+    assert_eq!(
+        rebuilt
+            .forward_with_layout(x, t(), &conditions, Some(layout()))
+            .into_data(),
+        steered
+    );
+    // A network without the layer says nothing of it in its file's header (files written
+    // before it existed read the same).
+    let header = serde_json::to_string(&tiny_dit(true)).unwrap();
+    assert!(!header.contains("layout"), "{header}");
+    assert!(
+        serde_json::to_string(&config)
+            .unwrap()
+            .contains("\"layout\":true")
+    );
+    // Only the transformer can gain one.
+    assert!(
+        scrambled(&tiny_v2(true), 1)
+            .with_layout(&mut tiny_v2(true))
+            .is_err()
+    );
+}
+
+/// `photo` as a base64 PNG.
+fn png_base64(photo: &image::RgbImage) -> String {
+    to_base64(&encode_png(photo))
+}
+
+/// A room of `width` x `height` as a photo: a wall and a dark window, both `shade` levels
+/// darker (the same steps of brightness, so the same edges, in other colours).
+fn room_photo(width: u32, height: u32, shade: u8) -> image::RgbImage {
+    image::RgbImage::from_fn(width, height, |x, y| {
+        let window = (12..24).contains(&x) && (8..20).contains(&y);
+        let [r, g, b] = if window {
+            [40, 40, 50]
+        } else {
+            [200, 180, 160]
+        };
+        image::Rgb([r - shade, g - shade, b - shade])
+    })
+}
+
+#[test]
+fn a_restyled_photo_keeps_its_layout_and_not_its_colours_unless_asked() {
+    use designer_core::request::Keep;
+    let mut config = tiny_dit(true);
+    let Architecture::DiT(shape) = &mut config.architecture else {
+        unreachable!("a transformer")
+    };
+    shape.layout = true;
+    let bytes = Weights::encode(scrambled(&config, 3), &tiny_header(config.clone())).unwrap();
+    let designer = Designer::cpu(&Weights::from_bytes(&bytes).unwrap()).unwrap();
+    let request = |shade: u8, keep: Option<Keep>| DesignRequest {
+        photo: Some(png_base64(&room_photo(48, 32, shade))),
+        keep,
+        ..small_request(5)
+    };
+
+    // Unasked, a network that follows layouts keeps the photo's; the response says so.
+    let response = designer.generate(&request(0, None)).unwrap();
+    let used = response
+        .photo
+        .expect("a photo's response says how it was used");
+    assert_eq!(used.keep, Keep::Layout);
+    assert_eq!((used.width, used.height), (48, 32));
+    assert_eq!(used.fit, "centre-cropped");
+
+    let edges = |shade| {
+        let pixels = designer_core::image::rgb_to_tensor(&room_photo(48, 32, shade));
+        designer_core::layout::edge_map(&pixels, 48, 32)
+    };
+    // A darker photo of the same room whose edge map comes out the same: with steps of one
+    // height the maps differ at most where rounding breaks a tie at a corner.
+    let darker = (10..60)
+        .find(|&shade| edges(shade) == edges(0))
+        .expect("a darker photo with the same edge map");
+    let layout = pngs(&designer, &request(0, None));
+    assert_eq!(
+        layout,
+        pngs(&designer, &request(darker, Some(Keep::Layout))),
+        "the layout alone keeps nothing of the photo's colours"
+    );
+    assert_ne!(
+        layout,
+        pngs(&designer, &small_request(5)),
+        "the photo's layout changes the designs"
+    );
+    let colours = |shade| pngs(&designer, &request(shade, Some(Keep::Colours)));
+    assert_ne!(
+        colours(0),
+        colours(darker),
+        "its colours are kept when asked"
+    );
+    assert_ne!(
+        pngs(&designer, &request(0, Some(Keep::Both))),
+        colours(0),
+        "both: the layout followed from the noised photo"
+    );
+    let plain = designer.generate(&small_request(5)).unwrap();
+    assert!(plain.photo.is_none());
+}
+
+#[test]
+fn photos_that_cannot_be_restyled_are_refused_with_the_reason() {
+    use designer_core::request::Keep;
+    let designer = Designer::default_cpu().unwrap();
+    let refusal = |photo: String, keep: Option<Keep>| match designer.generate(&DesignRequest {
+        photo: Some(photo),
+        keep,
+        ..small_request(1)
+    }) {
+        Err(DesignError::Invalid { field, message }) => format!("{field}: {message}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    let room = encode_png(&room_photo(48, 32, 0));
+    let cases = [
+        (
+            png_base64(&room_photo(31, 40, 0)),
+            None,
+            "photo: must be at least 32 x 32 pixels, got 31 x 40",
+        ),
+        (
+            to_base64(b"GIF89a\x01\x00\x01\x00 not a photo"),
+            None,
+            "photo: not a PNG or JPEG image",
+        ),
+        (
+            png_base64(&image::RgbImage::new(5000, 40)),
+            None,
+            "photo: too large to decode: at most 4096 x 4096 pixels",
+        ),
+        (
+            to_base64(&room[..room.len() / 2]),
+            None,
+            "photo: corrupt PNG",
+        ),
+        (
+            to_base64(&room),
+            Some(Keep::Layout),
+            "keep: the model designer-scenes",
+        ),
+    ];
+    for (photo, keep, expected) in cases {
+        let message = refusal(photo, keep);
+        assert!(message.starts_with(expected), "{message}");
+    }
+    // The embedded model does not follow layouts: unasked, it keeps the colours.
+    let used = designer
+        .generate(&DesignRequest {
+            photo: Some(to_base64(&room)),
+            ..small_request(1)
+        })
+        .unwrap()
+        .photo
+        .unwrap();
+    assert_eq!(used.keep, Keep::Colours);
+}
+
+/// A phone's portrait photo is stored sideways with an EXIF orientation: it is turned upright
+/// before it is cropped.
+#[test]
+fn a_photo_is_turned_as_its_exif_orientation_says() {
+    use image::ImageEncoder;
+    // A little-endian TIFF header and one IFD entry: orientation (0x0112), SHORT, 1 value,
+    // 6 = turn 90 degrees clockwise.
+    let mut exif = b"II*\0\x08\0\0\0\x01\0".to_vec();
+    exif.extend([0x12, 0x01, 3, 0, 1, 0, 0, 0, 6, 0, 0, 0]);
+    exif.extend([0, 0, 0, 0]);
+    let sideways = room_photo(64, 48, 0);
+    let mut jpeg = Vec::new();
+    let mut encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90);
+    encoder.set_exif_metadata(exif).unwrap();
+    encoder
+        .write_image(sideways.as_raw(), 64, 48, image::ExtendedColorType::Rgb8)
+        .unwrap();
+    let upright = decode_bounded(&jpeg).unwrap();
+    assert_eq!(upright.dimensions(), (48, 64));
+    let used = Designer::default_cpu()
+        .unwrap()
+        .generate(&DesignRequest {
+            photo: Some(to_base64(&jpeg)),
+            ..small_request(1)
+        })
+        .unwrap()
+        .photo
+        .unwrap();
+    assert_eq!(
+        (used.width, used.height, used.fit.as_str()),
+        (48, 64, "centre-cropped")
+    );
 }

@@ -110,6 +110,7 @@ mod tests {
             model: "m".into(),
             backend: "cpu".into(),
             elapsed_ms: 1,
+            photo: None,
         }
     }
 

@@ -6,6 +6,49 @@ mod support;
 use serde_json::{Value, json};
 use support::{Emulator, png_size};
 
+/// A `width` x `height` photo of a room as a base64 PNG: a wall and a dark window.
+fn photo(width: u32, height: u32) -> String {
+    let room = image::RgbImage::from_fn(width, height, |x, y| {
+        let window = (width / 3..width / 2).contains(&x) && (height / 4..height / 2).contains(&y);
+        image::Rgb(if window {
+            [40, 40, 50]
+        } else {
+            [200, 180, 160]
+        })
+    });
+    designer_core::image::to_base64(&designer_core::image::encode_png(&room))
+}
+
+/// What each bad photo is refused with, on every target (the CLI's tests have the same).
+fn bad_photos() -> Vec<(Value, &'static str)> {
+    let room = designer_core::image::from_base64(&photo(48, 40)).unwrap();
+    let b64 = designer_core::image::to_base64;
+    vec![
+        (json!("%%%"), "invalid photo: not valid base64"),
+        (
+            json!(b64(b"GIF89a not a photo")),
+            "invalid photo: not a PNG or JPEG image",
+        ),
+        (
+            json!(b64(&room[..room.len() / 2])),
+            "invalid photo: corrupt PNG",
+        ),
+        (
+            json!(photo(31, 40)),
+            "invalid photo: must be at least 32 x 32 pixels, got 31 x 40",
+        ),
+        (
+            json!(photo(5000, 32)),
+            "invalid photo: too large to decode: at most 4096 x 4096",
+        ),
+        // Past the 4 MB cap once decoded, under the 6 MB payload limit as sent.
+        (
+            json!("A".repeat(5_700_000)),
+            "invalid photo: must be at most 4194304 bytes",
+        ),
+    ]
+}
+
 fn generate_request(extra: Value) -> Value {
     let mut request = json!({"room_type": "bedroom", "style": "scandinavian", "variations": 2,
                              "seed": 7, "steps": 4});
@@ -63,8 +106,19 @@ fn direct_invocations_generate_describe_and_refuse_bad_requests() {
     assert_eq!(large["model"], models[1]["model"]);
     assert_eq!(png_size(&large["designs"][0]), (128, 128));
 
+    // A photo: its colours kept by the shipped model, and the response says how it was used.
+    let (status, restyled) = emulator.invoke(&generate_request(
+        json!({"photo": photo(48, 40), "variations": 1}),
+    ));
+    assert_eq!(status, 200, "{restyled}");
+    assert_eq!(
+        restyled["photo"],
+        json!({"keep": "colours", "width": 48, "height": 40, "fit": "centre-cropped"})
+    );
+    assert_ne!(restyled["designs"][0], response["designs"][0]);
+
     // Function errors: the emulator answers 500 with the function's error type and message.
-    let refused = [
+    let mut refused = vec![
         (
             generate_request(json!({"style": "gothic"})),
             "InvalidRequest",
@@ -100,7 +154,19 @@ fn direct_invocations_generate_describe_and_refuse_bad_requests() {
             "NotConfigured",
             "train needs CHECKPOINT_URI",
         ),
+        (
+            generate_request(json!({"photo": photo(48, 40), "keep": "layout"})),
+            "InvalidRequest",
+            "invalid keep: the model designer-scenes-64@",
+        ),
     ];
+    for (bad, message) in bad_photos() {
+        refused.push((
+            generate_request(json!({ "photo": bad })),
+            "InvalidRequest",
+            message,
+        ));
+    }
     for (payload, error_type, message) in refused {
         let (status, error) = emulator.invoke(&payload);
         assert_eq!(status, 500, "{payload}: {error}");
@@ -226,6 +292,20 @@ fn function_url_requests_get_http_statuses_and_json_bodies() {
             "only available through a direct",
         ),
     ];
+    let photos: Vec<(String, &str)> = bad_photos()
+        .into_iter()
+        .map(|(bad, message)| {
+            (
+                generate_request(json!({ "photo": bad })).to_string(),
+                message,
+            )
+        })
+        .collect();
+    let refused = refused.into_iter().chain(
+        photos
+            .iter()
+            .map(|(body, message)| ("/", body.as_str(), 400, "invalid", *message)),
+    );
     for (path, body, want_status, error, message) in refused {
         let (status, _, text) = emulator.http("POST", path, body);
         assert_eq!(status, want_status, "{path} {body}: {text}");

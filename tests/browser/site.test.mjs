@@ -177,3 +177,67 @@ test('falls back to the CPU when WebGPU is disabled, and agrees with WebGPU and 
     await browser.close();
   }
 });
+
+/** A 48 x 32 PNG drawn in the page: a wall, a floor and a dark window (a room's photo). */
+async function roomPhoto(page) {
+  const bytes = await page.evaluate(async () => {
+    const canvas = document.createElement('canvas');
+    canvas.width = 48;
+    canvas.height = 32;
+    const context = canvas.getContext('2d');
+    context.fillStyle = '#c8b4a0';
+    context.fillRect(0, 0, 48, 32);
+    context.fillStyle = '#6e5a46';
+    context.fillRect(0, 22, 48, 10);
+    context.fillStyle = '#283040';
+    context.fillRect(18, 6, 12, 10);
+    const blob = await new Promise((done) => canvas.toBlob(done, 'image/png'));
+    return Array.from(new Uint8Array(await blob.arrayBuffer()));
+  });
+  return Buffer.from(bytes);
+}
+
+test('restyles a chosen photo on WebGPU and on the CPU, before and after, and says why a bad file is refused', async () => {
+  for (const webgpu of [true, false]) {
+    const { browser, page } = await openSite(site.base, { webgpu });
+    const backend = webgpu ? 'webgpu' : 'cpu';
+    try {
+      assert.equal(await page.getAttribute('body', 'data-backend'), backend);
+      await installDecoder(page);
+      await page.setInputFiles('#photo', { name: 'room.png', mimeType: 'image/png', buffer: await roomPhoto(page) });
+      await page.waitForFunction(() => !document.getElementById('photo-preview').hidden);
+      const designs = await generate(page, REQUEST);
+      assert.equal(designs.length, REQUEST.variations);
+      for (const design of designs) assert.deepEqual([design.width, design.height], [REQUEST.size, REQUEST.size]);
+      // The shipped model follows no layouts: it keeps the photo's colours, and says so.
+      assert.match(await page.textContent('#status'),
+        new RegExp(`2 designs in \\d+ ms on ${backend} from your photo \\(48 x 32, centre-cropped\\), keeping its colours`));
+      const plain = webgpu ? webgpuDesigns : cpuDesigns;
+      assert.ok(plain, 'the plain designs of this seed were made first');
+      assert.notDeepEqual(designs[0].pixels, plain[0].pixels, 'the photo changes the design');
+
+      // Before/after: the slider uncovers the photo over the design, from none to all of it.
+      const slider = page.locator('#results figure input[type=range]').first();
+      const cover = () => page.locator('#results figure .before').first().evaluate((e) => e.style.clipPath);
+      await slider.fill('100');
+      assert.match(await cover(), /^inset\(0(px)? 0% 0(px)? 0(px)?\)$/);
+      await slider.fill('0');
+      assert.match(await cover(), /^inset\(0(px)? 100% 0(px)? 0(px)?\)$/);
+      const link = page.locator('#results figure a').first();
+      assert.equal(await link.getAttribute('download'), 'kitchen-industrial-11.png');
+      assert.match(await link.getAttribute('href'), /^data:image\/png;base64,/);
+
+      // A file that is not a photo: the core's own words, and the form stays usable.
+      await page.setInputFiles('#photo', { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('not a photo') });
+      await page.waitForFunction(() => document.getElementById('status').textContent.includes('notes.txt'));
+      await assert.rejects(submit(page, REQUEST), /invalid photo: not a PNG or JPEG image/);
+      assert.equal(await page.locator('#generate').isEnabled(), true);
+      // Removed, the next designs are plain again.
+      await page.click('#photo-clear');
+      const again = await generate(page, REQUEST);
+      assert.deepEqual(again[0].pixels, plain[0].pixels);
+    } finally {
+      await browser.close();
+    }
+  }
+});

@@ -4,7 +4,7 @@ use anyhow::{Context, Result, bail};
 use burn::tensor::FloatDType;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use designer_core::model::ModelConfig;
-use designer_core::request::{DesignRequest, MAX_PHOTO_BYTES};
+use designer_core::request::{DesignRequest, Keep, MAX_PHOTO_BYTES};
 use designer_core::sampler::SamplerKind;
 use designer_core::weights::Precision;
 use designer_core::{Device, RoomType, Style};
@@ -44,6 +44,21 @@ pub enum Command {
     Info(WeightsArg),
     /// Rewrite weights for shipping (f16 halves the size); the version hash changes with them.
     Export(ExportArgs),
+    /// Write the edge map of a photo: the layout a layout-keeping network follows.
+    Edges(EdgesArgs),
+}
+
+#[derive(Args)]
+pub struct EdgesArgs {
+    /// A PNG or JPEG photo (or render).
+    #[arg(long)]
+    pub photo: PathBuf,
+    /// The side it is centre-cropped and scaled to first, as a request's photo is.
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(16..=1024))]
+    pub size: u32,
+    /// The PNG to write: white edges on black.
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 #[derive(Args)]
@@ -131,9 +146,15 @@ pub struct GenerateArgs {
     /// A photo (PNG or JPEG) of a room to restyle.
     #[arg(long)]
     pub photo: Option<PathBuf>,
-    /// How far the photo may change, 0 to 1.
+    /// How far the photo may change, 0 to 1 (when its colours are kept).
     #[arg(long, default_value_t = 0.6)]
     pub strength: f32,
+    /// What the designs keep of --photo: its layout (the edge map of its walls, windows and
+    /// furniture, for a model trained to follow one), its colours (the sampler starts from the
+    /// photo noised by --strength), or both. Default: its layout where the model follows
+    /// layouts, else its colours.
+    #[arg(long, value_enum, requires = "photo")]
+    pub keep: Option<KeepArg>,
     /// A JSON request file (`-` for stdin) instead of the flags above.
     #[arg(long)]
     pub request: Option<PathBuf>,
@@ -162,6 +183,24 @@ pub struct GenerateArgs {
 pub enum SamplerArg {
     Euler,
     Heun,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum KeepArg {
+    Layout,
+    #[value(alias = "colors")]
+    Colours,
+    Both,
+}
+
+impl From<KeepArg> for Keep {
+    fn from(arg: KeepArg) -> Self {
+        match arg {
+            KeepArg::Layout => Keep::Layout,
+            KeepArg::Colours => Keep::Colours,
+            KeepArg::Both => Keep::Both,
+        }
+    }
 }
 
 #[derive(Args)]
@@ -250,6 +289,12 @@ pub struct TrainArgs {
     /// new renders: the encoder is most of a step's GPU time. A resumed run refills the ring.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub latent_reuse: u32,
+    /// Teach the network to keep a photo's layout: a transformer (`dit-latent`) that has no
+    /// layout layer gains one, starting at zero so it draws as before, and learns to follow
+    /// the edge map of each render, shown for half the examples (plain requests stay
+    /// trained). A network that has the layer always learns it; this flag is for adding it.
+    #[arg(long)]
+    pub layout: bool,
     /// A fresh network (`--network`, a latent one) over the trained autoencoder of these
     /// weights, which stays as it is: only the new denoiser learns.
     #[arg(long, conflicts_with = "init")]
@@ -360,6 +405,12 @@ pub struct EvalArgs {
     pub generated_per_label: u32,
     #[arg(long, default_value_t = 8)]
     pub epochs: usize,
+    /// For a model that follows layouts: restyle this many held-out renders as photos, each
+    /// into another style, and report the edge F1 of the designs against them (keeping the
+    /// layout, and keeping the colours as the baseline) and how often the classifier names
+    /// the requested style. 0: skip.
+    #[arg(long, default_value_t = 200)]
+    pub restyle_photos: usize,
     /// How the designs are generated (the request defaults), and the renders' size.
     #[command(flatten)]
     pub sampling: SamplingArgs,
@@ -444,6 +495,7 @@ impl GenerateArgs {
             sampler: self.sampler.into(),
             photo,
             strength: self.strength,
+            keep: self.keep.map(Keep::from),
             ..self
                 .sampling
                 .request(self.room_type, self.style, self.variations, self.seed)
@@ -538,6 +590,7 @@ impl TrainArgs {
             },
             autoencoder_crop: self.crop,
             latent_reuse: self.latent_reuse as usize,
+            learn_layout: self.layout,
             ..settings.train_config()
         }
     }

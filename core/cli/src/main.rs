@@ -7,8 +7,8 @@ mod bars;
 
 use anyhow::{Context, Result, bail};
 use args::{
-    Backend, Cli, Command, EvalArgs, ExportArgs, ExportFormat, GenerateArgs, ScenesArgs, SheetArgs,
-    SourceArgs, TrainArgs, WeightsArg,
+    Backend, Cli, Command, EdgesArgs, EvalArgs, ExportArgs, ExportFormat, GenerateArgs, ScenesArgs,
+    SheetArgs, SourceArgs, TrainArgs, WeightsArg,
 };
 use bars::Bars;
 use clap::Parser;
@@ -66,6 +66,7 @@ fn dispatch(command: Command) -> Result<()> {
         Command::Sheet(args) => sheet(args),
         Command::Info(args) => info(args),
         Command::Export(args) => export(args),
+        Command::Edges(args) => edges(args),
     }
 }
 
@@ -176,6 +177,17 @@ fn generate(args: GenerateArgs) -> Result<()> {
         response.backend,
         response.model
     );
+    if let Some(photo) = &response.photo {
+        let kept = match photo.keep {
+            designer_core::request::Keep::Layout => "its layout",
+            designer_core::request::Keep::Colours => "its colours",
+            designer_core::request::Keep::Both => "its layout and colours",
+        };
+        eprintln!(
+            "  from the photo ({} x {}, {}), keeping {kept}",
+            photo.width, photo.height, photo.fit
+        );
+    }
     for path in written {
         eprintln!("  {}", path.display());
     }
@@ -436,6 +448,7 @@ fn eval(args: EvalArgs) -> Result<()> {
         test_per_label: args.test_per_label,
         generated_per_label: args.generated_per_label,
         epochs: args.epochs,
+        restyle_photos: args.restyle_photos,
         like: args.sampling.request(RoomType::ALL[0], Style::ALL[0], 1, 0),
     };
     let mut bars = Bars::default();
@@ -478,6 +491,29 @@ fn export(args: ExportArgs) -> Result<()> {
             Ok(())
         }
     }
+}
+
+fn edges(args: EdgesArgs) -> Result<()> {
+    let bytes = std::fs::read(&args.photo)
+        .with_context(|| format!("cannot read {}", args.photo.display()))?;
+    let photo = designer_core::image::decode_bounded(&bytes)
+        .with_context(|| format!("{} is not a usable photo", args.photo.display()))?;
+    let side = args.size;
+    let pixels = designer_core::image::rgb_to_tensor(&designer_core::image::square(&photo, side));
+    let map = designer_core::layout::edge_map(&pixels, side as usize, side as usize);
+    let picture = image::GrayImage::from_fn(side, side, |x, y| {
+        image::Luma([(map[(y * side + x) as usize] * 255.0) as u8])
+    });
+    picture
+        .save(&args.out)
+        .with_context(|| format!("cannot write {}", args.out.display()))?;
+    let share = map.iter().sum::<f32>() / map.len() as f32;
+    eprintln!(
+        "wrote {} ({side} x {side}, {:.1} % of pixels on an edge)",
+        args.out.display(),
+        share * 100.0
+    );
+    Ok(())
 }
 
 fn info(args: WeightsArg) -> Result<()> {

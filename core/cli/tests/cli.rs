@@ -498,10 +498,111 @@ fn eval_reports_accuracies_and_a_frechet_distance() {
     }
     assert!(report["frechet_distance"].as_f64().unwrap() >= 0.0);
     assert!(report["model"].as_str().unwrap().starts_with("designer-"));
+    // The shipped model follows no layouts: there is no restyling to judge.
+    assert!(report["restyle"].is_null(), "{report}");
     let bad = designer()
         .args(["eval", "--test-per-label", "0"])
         .output()
         .unwrap();
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("at least 1"));
+}
+
+#[test]
+fn generate_restyles_a_photo_and_refuses_bad_ones_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let room = |width: u32, height: u32| {
+        let room = image::RgbImage::from_fn(width, height, |x, y| {
+            let window = (12..24).contains(&x) && (8..20).contains(&y);
+            image::Rgb(if window {
+                [40, 40, 50]
+            } else {
+                [200, 180, 160]
+            })
+        });
+        designer_core::image::encode_png(&room)
+    };
+    let file = |name: &str, bytes: &[u8]| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    };
+    let good = file("room.png", &room(48, 40));
+    let png = room(48, 40);
+    let generate = |photo: &std::path::Path, extra: &[&str]| {
+        designer()
+            .args([
+                "generate",
+                "--variations",
+                "1",
+                "--steps",
+                "2",
+                "--size",
+                "32",
+            ])
+            .arg("--photo")
+            .arg(photo)
+            .args(extra)
+            .arg("--out")
+            .arg(dir.path().join("designs"))
+            .output()
+            .unwrap()
+    };
+
+    let output = generate(&good, &[]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("from the photo (48 x 40, centre-cropped), keeping its colours"),
+        "{stderr}"
+    );
+
+    let cases: [(std::path::PathBuf, &[&str], &str); 6] = [
+        (
+            file("notes.txt", b"not a photo"),
+            &[],
+            "invalid photo: not a PNG or JPEG image",
+        ),
+        (
+            file("half.png", &png[..png.len() / 2]),
+            &[],
+            "invalid photo: corrupt PNG",
+        ),
+        (
+            file("tiny.png", &room(31, 40)),
+            &[],
+            "invalid photo: must be at least 32 x 32 pixels, got 31 x 40",
+        ),
+        (
+            file("bomb.png", &room(5000, 32)),
+            &[],
+            "invalid photo: too large to decode: at most 4096 x 4096 pixels",
+        ),
+        (
+            good.clone(),
+            &["--keep", "layout"],
+            "invalid keep: the model designer-scenes-64@",
+        ),
+        (
+            good.clone(),
+            &["--keep", "walls"],
+            "invalid value 'walls' for '--keep <KEEP>'",
+        ),
+    ];
+    for (photo, extra, needle) in cases {
+        let output = generate(&photo, extra);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{photo:?} {extra:?} succeeded");
+        assert!(stderr.contains(needle), "{photo:?} {extra:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+    // --keep says what to keep of a photo: without one it is refused.
+    let output = designer()
+        .args(["generate", "--keep", "colours", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--photo <PHOTO>"), "{stderr}");
 }

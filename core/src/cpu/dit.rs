@@ -4,7 +4,7 @@ use super::decoder::CpuDecoder;
 use super::layers::{
     Conditioning, Dense, View, gelu, map_in_place, modulated_layer_norm, product, softmax_rows,
 };
-use super::per_image;
+use super::{floats, per_image};
 use crate::model::Condition;
 use crate::model::autoencoder::Autoencoder;
 use crate::model::dit::{DiT, DiTBlock, sine_position_values};
@@ -97,6 +97,8 @@ pub struct CpuGeneratorV2 {
     conditioning: Conditioning,
     patch: usize,
     embed: Dense,
+    /// The layout's layer, for a network that reads one.
+    layout_embed: Option<Dense>,
     blocks: Vec<Block>,
     out_modulation: Dense,
     out: Dense,
@@ -110,6 +112,7 @@ impl CpuGeneratorV2 {
             conditioning: Conditioning::new(dit.labels()),
             patch: dit.patch,
             embed: Dense::new(&dit.embed),
+            layout_embed: dit.layout_embed.as_ref().map(Dense::new),
             blocks: dit.blocks.iter().map(Block::new).collect(),
             out_modulation: Dense::new(&dit.out_modulation),
             out: Dense::new(&dit.out),
@@ -118,37 +121,24 @@ impl CpuGeneratorV2 {
         }
     }
 
-    /// One input ([channels, height, width]) to its velocity, appended to `out`; `positions`
-    /// are the tokens' sine positions for this size.
+    /// One input ([channels, height, width]) to its velocity, appended to `out`; `added` is
+    /// what every token gains beside its patch's embedding ([tokens, width]: the sine
+    /// positions for this size, and the layout's tokens if there is one).
     #[allow(clippy::too_many_arguments)]
     fn forward_image(
         &self,
         x: &[f32],
-        [channels, height, width]: [usize; 3],
-        positions: &[f32],
+        shape: [usize; 3],
+        added: &[f32],
         t: f32,
         condition: Condition,
         out: &mut Vec<f32>,
     ) {
-        let p = self.patch;
-        let (rows, columns) = (height / p, width / p);
-        let tokens = rows * columns;
-        // A token holds its patch's values in (channel, row, column) order.
-        let patch_values = channels * p * p;
-        // Where value i of a token's patch lies in the [channels, height, width] planes.
-        let at = |token: usize, i: usize| {
-            let (r, c) = (token / columns, token % columns);
-            let (ch, py, px) = (i / (p * p), i / p % p, i % p);
-            (ch * height + r * p + py) * width + c * p + px
-        };
-        let mut patches = vec![0f32; tokens * patch_values];
-        for (token, values) in patches.chunks_exact_mut(patch_values).enumerate() {
-            for (i, v) in values.iter_mut().enumerate() {
-                *v = x[at(token, i)];
-            }
-        }
-        let mut h = self.embed.forward_rows(&patches, tokens);
-        h.iter_mut().zip(positions).for_each(|(h, p)| *h += p);
+        let tokens = added.len() / self.embed.outputs();
+        let mut h = self
+            .embed
+            .forward_rows(&patches(x, shape, self.patch), tokens);
+        h.iter_mut().zip(added).for_each(|(h, a)| *h += a);
 
         let cond = self.conditioning.silu(t, condition);
         for block in &self.blocks {
@@ -163,6 +153,8 @@ impl CpuGeneratorV2 {
         let start = out.len();
         out.resize(start + x.len(), 0.0);
         let velocity = &mut out[start..];
+        let at = patch_index(shape, self.patch);
+        let patch_values = y.len() / tokens;
         for (token, values) in y.chunks_exact(patch_values).enumerate() {
             for (i, v) in values.iter().enumerate() {
                 velocity[at(token, i)] = *v;
@@ -171,17 +163,60 @@ impl CpuGeneratorV2 {
     }
 }
 
+/// Where value i of token `token`'s patch lies in `[channels, height, width]` planes cut into
+/// `p` x `p` patches: a token holds its patch's values in (channel, row, column) order, as
+/// the burn model's reshape gives them.
+fn patch_index([_, height, width]: [usize; 3], p: usize) -> impl Fn(usize, usize) -> usize {
+    let columns = width / p;
+    move |token, i| {
+        let (r, c) = (token / columns, token % columns);
+        let (ch, py, px) = (i / (p * p), i / p % p, i % p);
+        (ch * height + r * p + py) * width + c * p + px
+    }
+}
+
+/// `x` ([channels, height, width]) as its tokens' patch values, [tokens, channels * p * p].
+fn patches(x: &[f32], shape: [usize; 3], p: usize) -> Vec<f32> {
+    let at = patch_index(shape, p);
+    let patch_values = shape[0] * p * p;
+    let mut out = vec![0f32; x.len()];
+    for (token, values) in out.chunks_exact_mut(patch_values).enumerate() {
+        for (i, v) in values.iter_mut().enumerate() {
+            *v = x[at(token, i)];
+        }
+    }
+    out
+}
+
 impl VelocityModel for CpuGeneratorV2 {
-    fn velocity(&self, x: Tensor<4>, t: Tensor<1>, conditions: &[Condition]) -> Tensor<4> {
+    fn velocity(
+        &self,
+        x: Tensor<4>,
+        t: Tensor<1>,
+        conditions: &[Condition],
+        layout: Option<&Tensor<4>>,
+    ) -> Tensor<4> {
         let [_, channels, height, width] = x.dims();
         let p = self.patch;
         assert!(
             height % p == 0 && width % p == 0,
             "sides multiples of the patch"
         );
-        let positions = sine_position_values(height / p, width / p, self.embed.outputs());
+        let tokens = (height / p) * (width / p);
+        let mut added = sine_position_values(height / p, width / p, self.embed.outputs());
+        // The layout is the same for every row: its tokens are added with the positions.
+        if let (Some(layer), Some(layout)) = (&self.layout_embed, layout) {
+            let [_, grid_channels, rows, columns] = layout.dims();
+            let grid = floats(layout.clone().into_data());
+            let layout_tokens =
+                layer.forward_rows(&patches(&grid, [grid_channels, rows, columns], p), tokens);
+            added
+                .iter_mut()
+                .zip(layout_tokens)
+                .for_each(|(a, l)| *a += l);
+        }
         per_image(x, t, conditions, |x, t, condition, out| {
-            self.forward_image(x, [channels, height, width], &positions, t, condition, out)
+            self.forward_image(x, [channels, height, width], &added, t, condition, out)
         })
     }
 
@@ -247,8 +282,48 @@ mod tests {
         for (latents, shape) in [(true, [4, 8, 12]), (false, [3, 8, 8])] {
             let model = scrambled(small(latents));
             let fast = CpuGeneratorV2::new(parts(model.clone()).0, None);
-            agree(|x, t, c| model.forward(x, t, c), &fast, shape);
+            agree(&model, &fast, shape, None);
         }
+    }
+
+    #[test]
+    fn the_transformer_follows_a_layout_as_the_burn_model_does() {
+        let mut config = small(true);
+        let Architecture::DiT(shape) = &mut config.architecture else {
+            unreachable!("a transformer")
+        };
+        shape.layout = true;
+        let factor = shape.factor();
+        let model = scrambled(config);
+        let fast = CpuGeneratorV2::new(parts(model.clone()).0, None);
+        let [rows, columns] = [8, 12];
+        let grid: Vec<f32> = seeded_noise(9, [factor * factor, rows, columns])
+            .into_iter()
+            .map(|v| f32::from(v > 0.5))
+            .collect();
+        let layout = Tensor::<4>::from_data(
+            TensorData::new(grid, [1, factor * factor, rows, columns]),
+            &Device::flex(),
+        );
+        agree(&model, &fast, [4, rows, columns], Some(layout.clone()));
+        // ... and the layout matters: the velocity without it is another.
+        let velocity = |layout: Option<&Tensor<4>>| {
+            let x = Tensor::<4>::from_data(
+                TensorData::new(seeded_noise(1, [4, rows, columns]), [1, 4, rows, columns]),
+                &Device::flex(),
+            );
+            let t = Tensor::<1>::from_floats([0.5], &Device::flex());
+            let c = [Condition::UNCONDITIONAL];
+            let v = fast.velocity(x, t, &c, layout).into_data();
+            v.try_into_vec::<f32>().unwrap()
+        };
+        let (with, without) = (velocity(Some(&layout)), velocity(None));
+        let moved = with
+            .iter()
+            .zip(&without)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(moved > 0.01, "the layout moved the velocity by {moved}");
     }
 
     #[test]

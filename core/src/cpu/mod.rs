@@ -155,11 +155,12 @@ pub(crate) mod tests {
     }
 
     /// `fast`'s velocities agree with `burn`'s for a batch of three inputs of `shape`, at three
-    /// times, with conditional and unconditional rows.
+    /// times, with conditional and unconditional rows, following `layout` if given.
     pub(crate) fn agree(
-        burn: impl Fn(Tensor<4>, Tensor<1>, &[Condition]) -> Tensor<4>,
+        burn: &dyn VelocityModel,
         fast: &dyn VelocityModel,
         shape: [usize; 3],
+        layout: Option<Tensor<4>>,
     ) {
         let device = Device::flex();
         let conditions = [
@@ -173,19 +174,18 @@ pub(crate) mod tests {
             .collect();
         let t = [0.0, 0.35, 0.9];
         let dims = [batch, shape[0], shape[1], shape[2]];
-        let tensors = || {
-            (
-                Tensor::from_data(TensorData::new(x.clone(), dims), &device),
-                Tensor::from_data(TensorData::new(t.to_vec(), [batch]), &device),
-            )
+        let velocity = |model: &dyn VelocityModel| {
+            model
+                .velocity(
+                    Tensor::from_data(TensorData::new(x.clone(), dims), &device),
+                    Tensor::from_data(TensorData::new(t.to_vec(), [batch]), &device),
+                    &conditions,
+                    layout.as_ref(),
+                )
+                .into_data()
+                .try_into_vec::<f32>()
+                .unwrap()
         };
-        let (bx, bt) = tensors();
-        let expected = burn(bx, bt, &conditions).into_data().try_into_vec::<f32>();
-        let (fx, ft) = tensors();
-        let ours = fast
-            .velocity(fx, ft, &conditions)
-            .into_data()
-            .try_into_vec::<f32>();
-        assert_close(&expected.unwrap(), &ours.unwrap());
+        assert_close(&velocity(burn), &velocity(fast));
     }
 }

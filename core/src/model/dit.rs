@@ -9,8 +9,10 @@
 //! and both gated by it. The gates and the output layer start at zero ("adaLN-Zero"), so a
 //! fresh network is the identity on its residual paths.
 //!
-//! A layout map (photo restyling) can be added later as extra input channels of `embed`, whose
-//! new weights start at zero: the trained network is unchanged until it learns to read them.
+//! A network can also read a layout (photo restyling): an edge map of the picture (see
+//! [`crate::layout`]), cut into the same patches as the latents, through a linear layer of its
+//! own that is added to the tokens. The layer starts at zero and has no bias, so adding it to
+//! a trained network changes nothing until it learns, and an empty map is no layout at all.
 
 use super::autoencoder::AutoencoderShape;
 use super::{Condition, ModelConfig, linear_parameters};
@@ -38,6 +40,10 @@ pub struct DiTShape {
     /// `None`: the network works on pixels; else on the latents of this autoencoder.
     #[serde(default)]
     pub autoencoder: Option<AutoencoderShape>,
+    /// Whether the network reads a layout beside its input (files written before there was
+    /// one have none).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub layout: bool,
 }
 
 /// The most a weights file may ask for.
@@ -90,6 +96,16 @@ impl DiTShape {
         self.input_channels() * self.patch * self.patch
     }
 
+    /// How many pixels a latent's side spans (1 over pixels).
+    pub fn factor(&self) -> usize {
+        self.autoencoder.as_ref().map_or(1, |a| a.factor())
+    }
+
+    /// Values of the layout map under one patch: its pixels.
+    fn layout_values(&self) -> usize {
+        (self.factor() * self.patch).pow(2)
+    }
+
     /// Parameters of the transformer (the conditioning layers are counted by the caller).
     pub(crate) fn parameter_count(&self, config: &ModelConfig) -> usize {
         let (w, d) = (config.base_channels, config.cond_dim);
@@ -99,7 +115,13 @@ impl DiTShape {
             + linear_parameters(w, w)
             + linear_parameters(w, hidden)
             + linear_parameters(hidden, w);
+        let layout = if self.layout {
+            self.layout_values() * w
+        } else {
+            0
+        };
         linear_parameters(self.patch_values(), w)
+            + layout
             + self.depth * block
             + linear_parameters(d, 2 * w)
             + linear_parameters(w, self.patch_values())
@@ -206,6 +228,8 @@ pub struct DiT {
     pub(crate) style_embedding: Embedding,
     /// A patch's values to a token.
     pub(crate) embed: Linear,
+    /// The layout map's pixels under a patch to what they add to its token.
+    pub(crate) layout_embed: Option<Linear>,
     pub(crate) blocks: Vec<DiTBlock>,
     /// Conditioning to the shift and scale of the last LayerNorm.
     pub(crate) out_modulation: Linear,
@@ -228,6 +252,7 @@ impl DiT {
             room_embedding,
             style_embedding,
             embed: LinearConfig::new(shape.patch_values(), w).init(device),
+            layout_embed: shape.layout.then(|| layout_layer(shape, w, device)),
             blocks: (0..shape.depth)
                 .map(|_| DiTBlock::new(config, shape, device))
                 .collect(),
@@ -236,22 +261,53 @@ impl DiT {
         }
     }
 
-    /// See [`super::Generator::forward`]; h and w multiples of the patch.
-    pub fn forward(&self, x: Tensor<4>, t: Tensor<1>, conditions: &[Condition]) -> Tensor<4> {
+    /// This network, reading a layout from now on: the layer that does starts at zero, so the
+    /// network's output is unchanged until it is trained (one that reads a layout already
+    /// comes back as it is).
+    pub(crate) fn with_layout(mut self, shape: &DiTShape) -> Self {
+        if self.layout_embed.is_none() {
+            let device = self.embed.weight.device();
+            let width = self.embed.weight.dims()[1];
+            let layer = layout_layer(shape, width, &device);
+            let trainable = self.embed.weight.is_require_grad();
+            self.layout_embed = Some(Linear {
+                weight: layer.weight.map(|w| w.set_require_grad(trainable)),
+                bias: None,
+            });
+        }
+        self
+    }
+
+    /// See [`super::Generator::forward`]; h and w multiples of the patch. `layout`, for a
+    /// network that reads one: [batch, factor², h, w], the edge map as a latent grid (see
+    /// [`crate::layout::to_latent_grid`]); a network without the layer ignores it.
+    pub fn forward(
+        &self,
+        x: Tensor<4>,
+        t: Tensor<1>,
+        conditions: &[Condition],
+        layout: Option<Tensor<4>>,
+    ) -> Tensor<4> {
         let [batch, channels, height, breadth] = x.dims();
         let p = self.patch;
         let (rows, columns) = (height / p, breadth / p);
         let dtype = self.embed.weight.val().dtype();
         let cond = silu(self.labels().forward(t, conditions));
         // [b, c, rows, p, columns, p] -> [b, rows, columns, c, p, p]: one token per patch.
-        let tokens = x
-            .cast(dtype)
-            .reshape([batch, channels, rows, p, columns, p])
-            .permute([0, 2, 4, 1, 3, 5])
-            .reshape([batch, rows * columns, channels * p * p]);
+        let patches = |x: Tensor<4>| {
+            let channels = x.dims()[1];
+            x.cast(dtype)
+                .reshape([batch, channels, rows, p, columns, p])
+                .permute([0, 2, 4, 1, 3, 5])
+                .reshape([batch, rows * columns, channels * p * p])
+        };
+        let tokens = patches(x);
         let width = self.embed.weight.dims()[1];
         let positions = sine_positions(rows, columns, width, &tokens.device()).cast(dtype);
         let mut h = self.embed.forward(tokens) + positions.unsqueeze_dim::<3>(0);
+        if let (Some(layer), Some(layout)) = (&self.layout_embed, layout) {
+            h = h + layer.forward(patches(layout));
+        }
         for block in &self.blocks {
             h = block.forward(h, &cond);
         }
@@ -267,6 +323,14 @@ impl DiT {
             .permute([0, 3, 1, 4, 2, 5])
             .reshape([batch, channels, height, breadth])
     }
+}
+
+/// The layout's layer: zero and without bias (see the module's note).
+fn layout_layer(shape: &DiTShape, width: usize, device: &Device) -> Linear {
+    LinearConfig::new(shape.layout_values(), width)
+        .with_bias(false)
+        .with_initializer(Initializer::Zeros)
+        .init(device)
 }
 
 /// Fixed 2-D sine positions, [rows * columns, width]: the first half of the width encodes the

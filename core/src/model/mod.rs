@@ -70,6 +70,15 @@ impl Architecture {
             Architecture::DiT(shape) => shape.autoencoder.as_ref(),
         }
     }
+
+    /// For a network that follows a layout, the factor of the latent grid it reads the edge
+    /// map as (see [`crate::layout::latent_layout`]); `None` for the others.
+    pub fn layout_factor(&self) -> Option<usize> {
+        match self {
+            Architecture::DiT(shape) if shape.layout => Some(shape.factor()),
+            _ => None,
+        }
+    }
 }
 
 impl Default for ModelConfig {
@@ -132,6 +141,7 @@ impl ModelConfig {
                     head_channels: 64,
                     mlp_ratio: 4,
                     autoencoder: Some(latent_autoencoder()),
+                    layout: false,
                 }),
                 ..v1
             }),
@@ -338,10 +348,16 @@ impl Denoiser {
         }
     }
 
-    fn forward(&self, x: Tensor<4>, t: Tensor<1>, conditions: &[Condition]) -> Tensor<4> {
+    fn forward(
+        &self,
+        x: Tensor<4>,
+        t: Tensor<1>,
+        conditions: &[Condition],
+        layout: Option<Tensor<4>>,
+    ) -> Tensor<4> {
         match self {
             Denoiser::UNet(m) => m.forward(x, t, conditions),
-            Denoiser::DiT(m) => m.forward(x, t, conditions),
+            Denoiser::DiT(m) => m.forward(x, t, conditions, layout),
         }
     }
 }
@@ -375,9 +391,56 @@ impl Generator {
     /// The layers compute in their weights' float type (f16 for a mixed-precision training
     /// step, see `precision`), GroupNorm in its own; the velocity comes back in the former.
     pub fn forward(&self, x: Tensor<4>, t: Tensor<1>, conditions: &[Condition]) -> Tensor<4> {
+        self.forward_with_layout(x, t, conditions, None)
+    }
+
+    /// [`Generator::forward`] following a layout (see [`dit::DiT::forward`]), for a network
+    /// that reads one ([`Generator::reads_layout`]); the others ignore it.
+    pub fn forward_with_layout(
+        &self,
+        x: Tensor<4>,
+        t: Tensor<1>,
+        conditions: &[Condition],
+        layout: Option<Tensor<4>>,
+    ) -> Tensor<4> {
         match self {
             Generator::V1(m) => m.forward(x, t, conditions),
-            Generator::V2(m) => m.denoiser.forward(x, t, conditions),
+            Generator::V2(m) => m.denoiser.forward(x, t, conditions, layout),
+        }
+    }
+
+    /// Whether the network follows a layout given to [`Generator::forward_with_layout`].
+    pub fn reads_layout(&self) -> bool {
+        matches!(
+            self,
+            Generator::V2(GeneratorV2 {
+                denoiser: Denoiser::DiT(DiT {
+                    layout_embed: Some(_),
+                    ..
+                }),
+                ..
+            })
+        )
+    }
+
+    /// This network reading a layout from now on, and `config` saying so: see
+    /// [`dit::DiT::with_layout`]. Only the transformer can.
+    pub fn with_layout(self, config: &mut ModelConfig) -> Result<Self, String> {
+        match (self, &mut config.architecture) {
+            (
+                Generator::V2(GeneratorV2 {
+                    denoiser: Denoiser::DiT(dit),
+                    autoencoder,
+                }),
+                Architecture::DiT(shape),
+            ) => {
+                shape.layout = true;
+                Ok(Generator::V2(GeneratorV2 {
+                    denoiser: Denoiser::DiT(dit.with_layout(shape)),
+                    autoencoder,
+                }))
+            }
+            _ => Err("only the transformer (dit-latent) can learn to follow a layout".into()),
         }
     }
 

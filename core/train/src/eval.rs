@@ -14,10 +14,11 @@ use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::activation::silu;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use designer_core::Designer;
-use designer_core::image::rgb_to_tensor;
+use designer_core::image::{encode_png, rgb_to_tensor, tensor_to_rgb, to_base64};
 use designer_core::labels::{RoomType, Style, Vocabulary};
+use designer_core::layout::{edge_f1, edge_map};
 use designer_core::progress::Progress;
-use designer_core::request::{DesignError, DesignRequest};
+use designer_core::request::{DesignError, DesignRequest, Keep};
 use designer_scene::{SceneEngine, SceneError};
 use nalgebra::{DMatrix, DVector};
 use rand::SeedableRng;
@@ -223,6 +224,8 @@ const EVAL_TRAIN_SEEDS: u64 = 1 << 62;
 const EVAL_TEST_SEEDS: u64 = (1 << 62) + (1 << 40);
 /// Generated designs of pair i start from seed GENERATED_SEEDS + 100 i.
 const GENERATED_SEEDS: u64 = 7_000;
+/// The restyled design of photo i has seed RESTYLE_SEEDS + i.
+const RESTYLE_SEEDS: u64 = 9_000;
 
 /// How a model is judged: how many renders train and test the classifier, how many designs
 /// it judges, and how they are generated (`like`'s steps, guidance, sampler and size, which
@@ -237,6 +240,8 @@ pub struct EvalPlan {
     pub generated_per_label: u32,
     /// Passes of the classifier over its training renders.
     pub epochs: usize,
+    /// Held-out renders restyled as photos, for a model that follows layouts (0: none).
+    pub restyle_photos: usize,
     pub like: DesignRequest,
 }
 
@@ -267,6 +272,27 @@ pub struct EvalReport {
     /// PSNR (dB) of the held-out renders through the model's autoencoder and back, for a
     /// network over latents: the detail its latents keep.
     pub autoencoder_psnr_db: Option<f64>,
+    /// For a model that follows layouts: held-out renders restyled as if they were photos.
+    pub restyle: Option<RestyleSummary>,
+}
+
+/// Held-out renders used as photos, each restyled into another style of the vocabulary (its
+/// room type kept), keeping the layout, and once more keeping the colours instead (SDEdit at
+/// the plan's strength: the baseline).
+#[derive(Clone, Debug, Serialize)]
+pub struct RestyleSummary {
+    pub photos: usize,
+    /// Tolerance of the edge F1 in pixels: 2 at 256 px, in proportion at other sizes.
+    pub tolerance_px: usize,
+    /// Mean edge F1 of the layout-keeping designs against their photos.
+    pub edge_f1: f64,
+    /// The same of the colour-keeping designs.
+    pub edge_f1_colours: f64,
+    /// Layout-keeping designs whose style the classifier names as the requested one (not the
+    /// photo's).
+    pub style_accuracy: f64,
+    /// That, as a share of the classifier's style accuracy on real renders.
+    pub style_vs_real: f64,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -404,6 +430,18 @@ pub fn evaluate_model(
     }
     let (fake, fake_features) = evaluate(&classifier, &generated, side, &device);
     let autoencoder_psnr_db = autoencoder_psnr(designer, &test, side);
+    let restyle = if designer.follows_layouts() && plan.restyle_photos > 0 {
+        Some(restyle(
+            designer,
+            &classifier,
+            &test,
+            real.style,
+            plan,
+            progress,
+        )?)
+    } else {
+        None
+    };
     let (_, reference_features) = evaluate(
         &classifier,
         &training[..generated.len().min(training.len())],
@@ -431,6 +469,78 @@ pub fn evaluate_model(
         frechet_distance: frechet_distance(&real_features, &fake_features),
         frechet_distance_real_vs_real: frechet_distance(&real_features, &reference_features),
         autoencoder_psnr_db,
+        restyle,
+    })
+}
+
+/// See [`RestyleSummary`]: `plan.restyle_photos` of `renders`, evenly spaced over them (so
+/// over every pair), as photos.
+fn restyle(
+    designer: &Designer,
+    classifier: &Classifier,
+    renders: &[Example],
+    real_style_accuracy: f64,
+    plan: &EvalPlan,
+    progress: &mut dyn Progress,
+) -> Result<RestyleSummary, EvalError> {
+    let size = plan.like.size;
+    let side = size as usize;
+    let tolerance = (2 * side).div_ceil(256).max(1);
+    let styles = &designer.vocabulary().styles;
+    let step = (renders.len() / plan.restyle_photos).max(1);
+    let photos: Vec<&Example> = renders
+        .iter()
+        .step_by(step)
+        .take(plan.restyle_photos)
+        .collect();
+    progress.stage("restyling", photos.len() as u64);
+    let (mut layout_f1, mut colours_f1) = (0.0, 0.0);
+    let mut restyled = Vec::with_capacity(photos.len());
+    for (i, photo) in photos.iter().enumerate() {
+        // Another style than the photo's, going round the others.
+        let own = styles.iter().position(|s| *s == photo.style).unwrap_or(0);
+        let shift = 1 + i % (styles.len() - 1).max(1);
+        let style = styles[(own + shift) % styles.len()];
+        let request = DesignRequest {
+            room_type: photo.room,
+            style,
+            variations: 1,
+            seed: RESTYLE_SEEDS + i as u64,
+            photo: Some(to_base64(&encode_png(&tensor_to_rgb(
+                &photo.pixels,
+                0,
+                size,
+                size,
+            )))),
+            keep: Some(Keep::Layout),
+            ..plan.like.clone()
+        };
+        let photo_edges = edge_map(&photo.pixels, side, side);
+        let f1 =
+            |pixels: &[f32]| edge_f1(&edge_map(pixels, side, side), &photo_edges, side, tolerance);
+        let design = rgb_to_tensor(&designer.generate_images(&request)?[0]);
+        layout_f1 += f1(&design);
+        let sdedit = DesignRequest {
+            keep: Some(Keep::Colours),
+            ..request
+        };
+        colours_f1 += f1(&rgb_to_tensor(&designer.generate_images(&sdedit)?[0]));
+        restyled.push(Example {
+            pixels: design,
+            room: photo.room,
+            style,
+        });
+        progress.set(i as u64 + 1, photos.len() as u64);
+    }
+    let (accuracy, _) = evaluate(classifier, &restyled, side, &Device::flex());
+    let n = photos.len().max(1) as f64;
+    Ok(RestyleSummary {
+        photos: photos.len(),
+        tolerance_px: tolerance,
+        edge_f1: layout_f1 / n,
+        edge_f1_colours: colours_f1 / n,
+        style_accuracy: accuracy.style,
+        style_vs_real: accuracy.style / real_style_accuracy.max(1e-9),
     })
 }
 
@@ -481,6 +591,19 @@ impl std::fmt::Display for EvalReport {
             write!(
                 f,
                 "\nautoencoder on the held-out renders: PSNR {psnr:.1} dB"
+            )?;
+        }
+        if let Some(r) = &self.restyle {
+            write!(
+                f,
+                "\nrestyled ({} held-out renders as photos): edge F1 {:.3} at {} px keeping the layout, \
+                 {:.3} keeping the colours; requested style named {:.1} % ({:.0} % of real)",
+                r.photos,
+                r.edge_f1,
+                r.tolerance_px,
+                r.edge_f1_colours,
+                r.style_accuracy * 100.0,
+                r.style_vs_real * 100.0,
             )?;
         }
         Ok(())

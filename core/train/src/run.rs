@@ -107,7 +107,7 @@ pub fn run(
     let mut trainer = match start {
         Start::Resume(checkpoint) => Trainer::resume(&checkpoint, device, config, source)?,
         Start::Weights(weights) => Trainer::from_weights(&weights, device, config)?,
-        Start::Fresh(model) => Trainer::new(model, device, config),
+        Start::Fresh(model) => Trainer::fresh(model, device, config)?,
         Start::OverAutoencoder(model, weights) => {
             Trainer::over_autoencoder(model, &weights, device, config)?
         }

@@ -54,7 +54,15 @@ pub struct TrainConfig {
     /// encodes its whole batch. A ring is not checkpointed: a resumed run refills it, so it
     /// does not repeat an uninterrupted one bit for bit.
     pub latent_reuse: usize,
+    /// Give a transformer that has no layout layer one (see `Generator::with_layout`). A
+    /// network that has one is trained to follow the edge map of each render (see
+    /// `designer_core::layout`), shown for all but [`LAYOUT_DROPOUT`] of the examples, so the
+    /// same weights serve plain requests and restyled photos.
+    pub learn_layout: bool,
 }
+
+/// Share of examples a layout-reading network sees without their edge map.
+pub const LAYOUT_DROPOUT: f64 = 0.5;
 
 /// What a training step teaches the generator.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -92,6 +100,7 @@ impl TrainSettings {
             objective: Objective::Flow,
             autoencoder_crop: None,
             latent_reuse: 1,
+            learn_layout: false,
         }
     }
 }
@@ -166,6 +175,9 @@ pub enum TrainError {
     /// The autoencoder objective asked of a network that has none.
     #[error("the model has no autoencoder to train (its network works on pixels)")]
     NoAutoencoder,
+    /// A layout asked of a network that cannot read one.
+    #[error("{0}")]
+    Layout(String),
     /// The loss stopped being a number: the parameters are lost, so the run stops before a
     /// checkpoint or weights file could keep them.
     #[error(
@@ -234,10 +246,32 @@ impl Trainer {
             .take()
             .expect("a new trainer has its model")
             .with_autoencoder_of(donor);
+        let (model, model_config) = learning_layout(model, trainer.model_config, &trainer.config)?;
         Ok(Self::assemble(
             model,
             None,
-            trainer.model_config,
+            model_config,
+            trainer.optimizer,
+            trainer.device,
+            trainer.config,
+            0,
+        ))
+    }
+
+    /// A fresh model of `model_config`, learning a layout if the config asks (see
+    /// [`TrainConfig::learn_layout`]).
+    pub fn fresh(
+        model_config: ModelConfig,
+        device: Device,
+        config: TrainConfig,
+    ) -> Result<Self, TrainError> {
+        let mut trainer = Self::new(model_config, device, config);
+        let model = trainer.model.take().expect("a new trainer has its model");
+        let (model, model_config) = learning_layout(model, trainer.model_config, &trainer.config)?;
+        Ok(Self::assemble(
+            model,
+            None,
+            model_config,
             trainer.optimizer,
             trainer.device,
             trainer.config,
@@ -256,13 +290,18 @@ impl Trainer {
         // labels' rows start from its unconditional one.
         let vocabulary = Vocabulary::default();
         let model = weights.build(&device)?.with_vocabulary(&vocabulary);
-        Ok(Self::assemble(
+        let (model, model_config) = learning_layout(
             model,
-            None,
             ModelConfig {
                 vocabulary,
                 ..weights.header.model.clone()
             },
+            &config,
+        )?;
+        Ok(Self::assemble(
+            model,
+            None,
+            model_config,
             AdamConfig::new().init(),
             device,
             config,
@@ -492,22 +531,30 @@ impl Trainer {
         loss.detach()
     }
 
-    /// What the flow is learnt over this step, with its labels: the images, or latents (of
-    /// this batch, or drawn from the ring it was added to).
-    fn flow_data(
-        &mut self,
-        model: &Generator,
-        images: Tensor<4>,
-        batch: &[Example],
-    ) -> (Tensor<4>, Vec<(RoomType, Style)>) {
+    /// What the flow is learnt over this step, with its labels and, for a network that reads
+    /// one, the edge maps as latent grids: the images, or latents (of this batch, or drawn
+    /// from the ring it was added to, where each latent keeps its map beside it).
+    fn flow_data(&mut self, model: &Generator, images: Tensor<4>, batch: &[Example]) -> FlowData {
         let labels = batch.iter().map(|e| (e.room, e.style)).collect();
+        let layouts = model
+            .reads_layout()
+            .then(|| self.layouts(batch, images.dims()));
         let Some(autoencoder) = model.autoencoder() else {
-            return (images, labels);
+            return FlowData {
+                data: images,
+                layouts,
+                labels,
+            };
         };
         // The autoencoder is not trained here: its latents are data, encoded outside autodiff
         // (a forward pass over tracked parameters that no backward pass consumes keeps its
         // graph alive: on the GPU that ran out of memory within ten steps).
         let latents = autoencoder.valid().encode(images.without_autodiff());
+        let channels = latents.dims()[1];
+        let latents = match layouts {
+            Some(maps) => Tensor::cat(vec![latents.clone(), maps.cast(latents.dtype())], 1),
+            None => latents,
+        };
         let (latents, labels) = match &mut self.ring {
             Some(ring) => {
                 ring.push(latents, labels);
@@ -515,7 +562,32 @@ impl Trainer {
             }
             None => (latents, labels),
         };
-        (latents.cast(DType::F32).autodiff(), labels)
+        let maps = (latents.dims()[1] > channels).then(|| {
+            latents
+                .clone()
+                .narrow(1, channels, latents.dims()[1] - channels)
+        });
+        FlowData {
+            data: latents.narrow(1, 0, channels).cast(DType::F32).autodiff(),
+            layouts: maps,
+            labels,
+        }
+    }
+
+    /// The edge maps of `batch` as latent grids ([n, factor², h / factor, w / factor]), on
+    /// the device without autodiff.
+    fn layouts(&self, batch: &[Example], [n, _, h, w]: [usize; 4]) -> Tensor<4> {
+        let factor = self
+            .model_config
+            .architecture
+            .autoencoder()
+            .map_or(1, |a| a.factor());
+        let grids: Vec<f32> = batch
+            .par_iter()
+            .flat_map_iter(|e| designer_core::layout::latent_layout(&e.pixels, w, h, factor))
+            .collect();
+        let shape = [n, factor * factor, h / factor, w / factor];
+        Tensor::<4>::from_data(TensorData::new(grids, shape), &self.device).without_autodiff()
     }
 
     /// A random `autoencoder_crop` window of `images` (all of them if the crop is not smaller).
@@ -550,7 +622,11 @@ impl Trainer {
     /// The flow-matching loss: the mean squared error of the predicted velocity (data minus
     /// noise) at a point of the straight path between them.
     fn flow_loss(&mut self, model: &Generator, images: Tensor<4>, batch: &[Example]) -> Tensor<1> {
-        let (data, labels) = self.flow_data(model, images, batch);
+        let FlowData {
+            data,
+            layouts,
+            labels,
+        } = self.flow_data(model, images, batch);
         let n = labels.len();
         let [_, c, h, w] = data.dims();
         // Noise is drawn on the host from (seed, step, example): the same whether or not the
@@ -582,7 +658,18 @@ impl Trainer {
         let t4 = t.clone().reshape([n, 1, 1, 1]);
         let x_t = noise.clone() * (t4.clone().neg() + 1.0) + data.clone() * t4;
         let target = data - noise;
-        let predicted = model.forward(x_t, t, &conditions).cast(target.dtype());
+        let layouts = layouts.map(|maps| {
+            let shown: Vec<f32> = (0..n)
+                .map(|_| f32::from(!self.rng.random_bool(LAYOUT_DROPOUT)))
+                .collect();
+            let shown = Tensor::<1>::from_floats(shown.as_slice(), &self.device)
+                .reshape([n, 1, 1, 1])
+                .cast(maps.dtype());
+            (maps.autodiff() * shown).cast(DType::F32)
+        });
+        let predicted = model
+            .forward_with_layout(x_t, t, &conditions, layouts)
+            .cast(target.dtype());
         (predicted - target).powi_scalar(2).mean()
     }
 
@@ -651,6 +738,29 @@ impl Trainer {
             optimizer: optimizer.to_vec(),
         })
     }
+}
+
+/// What a flow step learns over: its data (images or latents), their edge maps if the network
+/// reads them, and their labels.
+struct FlowData {
+    data: Tensor<4>,
+    layouts: Option<Tensor<4>>,
+    labels: Vec<(RoomType, Style)>,
+}
+
+/// `model` with the layout layer if `config` asks for it, and its config saying so.
+fn learning_layout(
+    model: Generator,
+    mut model_config: ModelConfig,
+    config: &TrainConfig,
+) -> Result<(Generator, ModelConfig), TrainError> {
+    if !config.learn_layout {
+        return Ok((model, model_config));
+    }
+    let model = model
+        .with_layout(&mut model_config)
+        .map_err(TrainError::Layout)?;
+    Ok((model, model_config))
 }
 
 /// The autoencoder's loss on `images`: L1 on the pixels and on their differences to the

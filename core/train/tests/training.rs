@@ -1,8 +1,8 @@
 //! The training loop learns: on a tiny labelled folder its loss falls, and the weights it
 //! writes load back into a working Designer.
 
-use burn::tensor::Device;
-use designer_core::model::ModelConfig;
+use burn::tensor::{Device, Tensor};
+use designer_core::model::{Condition, ModelConfig};
 use designer_core::request::DesignRequest;
 use designer_core::weights::Weights;
 use designer_core::{Designer, RoomType, Style};
@@ -616,6 +616,7 @@ fn a_new_denoiser_learns_over_an_autoencoder_trained_on_crops() {
             head_channels: 8,
             mlp_ratio: 2,
             autoencoder,
+            layout: false,
         }),
         ..tiny_model()
     };
@@ -650,7 +651,7 @@ fn a_new_denoiser_learns_over_an_autoencoder_trained_on_crops() {
     );
 
     // Over an autoencoder of another shape, or none, is refused.
-    let other = shape.map(|mut a| {
+    let other = shape.clone().map(|mut a| {
         a.latent_channels = 2;
         a
     });
@@ -664,6 +665,55 @@ fn a_new_denoiser_learns_over_an_autoencoder_trained_on_crops() {
             "{error}"
         );
     }
+
+    // Learning to keep a layout: the transformer gains the layer (at zero) and the steps,
+    // over reused latents each kept beside its render's edge map, teach it, so that a map
+    // now steers the velocity.
+    let mut learner = Trainer::over_autoencoder(
+        dit(shape.clone()),
+        &autoencoder,
+        Device::flex(),
+        TrainConfig {
+            learn_layout: true,
+            latent_reuse: 2,
+            ..flow.clone()
+        },
+    )
+    .unwrap();
+    learner.run(&mut folder, &mut |_| {}).unwrap();
+    let learnt =
+        Weights::from_bytes(&learner.to_trained_weights(&tiny_provenance()).unwrap()).unwrap();
+    assert!(matches!(&learnt.header.model.architecture, Architecture::DiT(s) if s.layout));
+    let device = Device::flex();
+    let model = learnt.build(&device).unwrap();
+    let [c, side, _] = learnt.header.model.sample_shape(16);
+    let factor = 16 / side;
+    let velocity = |layout| {
+        model.forward_with_layout(
+            Tensor::<4>::zeros([1, c, side, side], &device),
+            Tensor::<1>::from_floats([0.5], &device),
+            &[Condition::UNCONDITIONAL],
+            layout,
+        )
+    };
+    let map = Tensor::<4>::ones([1, factor * factor, side, side], &device);
+    let moved = (velocity(None) - velocity(Some(map)))
+        .abs()
+        .sum()
+        .into_scalar::<f32>();
+    assert!(moved > 0.0, "the layout layer learnt nothing");
+    // A U-Net cannot learn one.
+    let error = Trainer::fresh(
+        tiny_latent_model(),
+        Device::flex(),
+        TrainConfig {
+            learn_layout: true,
+            ..flow
+        },
+    )
+    .err()
+    .unwrap();
+    assert!(matches!(error, TrainError::Layout(_)), "{error}");
 }
 
 /// A source that counts what is drawn from it.
