@@ -460,6 +460,13 @@ pub struct SheetArgs {
     pub sampling: SamplingArgs,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Instead, restyle this many renders of held-out scenes as if they were photos: one row
+    /// each, the photo, its edge map and its designs in four styles, keeping its layout.
+    #[arg(long)]
+    pub restyle: Option<usize>,
+    /// The Sweet Home 3D catalogs the --restyle photos are rendered from.
+    #[arg(long, default_value = ".cache/catalog")]
+    pub catalog: PathBuf,
     #[arg(long, default_value = "sheet.png")]
     pub out: PathBuf,
     #[command(flatten)]

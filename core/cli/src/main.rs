@@ -15,7 +15,7 @@ use clap::Parser;
 use designer_core::image::from_base64;
 use designer_core::sheet;
 use designer_core::weights::Weights;
-use designer_core::{Designer, RoomType, Style};
+use designer_core::{DesignRequest, Designer, RoomType, Style};
 use designer_scene::{SceneEngine, bulk, catalog};
 use designer_train::checkpoint::Checkpoint;
 use designer_train::config::TrainSettings;
@@ -387,17 +387,22 @@ fn train(args: TrainArgs) -> Result<()> {
     save_weights(&args.out, &outcome.weights)
 }
 
-fn save_sheet(sheet: &RgbImage, path: &Path) -> Result<()> {
+/// Writes a sheet and says what its rows and columns are.
+fn save_sheet(sheet: &RgbImage, path: &Path, layout: &str) -> Result<()> {
     sheet
         .save(path)
         .with_context(|| format!("writing {}", path.display()))?;
-    eprintln!(
-        "wrote {} (rows: {}; columns: {})",
-        path.display(),
+    eprintln!("wrote {} ({layout})", path.display());
+    Ok(())
+}
+
+/// What a sheet of every room type in every style shows.
+fn label_grid() -> String {
+    format!(
+        "rows: {}; columns: {}",
         RoomType::allowed(),
         Style::allowed()
-    );
-    Ok(())
+    )
 }
 
 fn scenes(args: ScenesArgs) -> Result<()> {
@@ -422,7 +427,7 @@ fn scenes(args: ScenesArgs) -> Result<()> {
     if let Some(path) = &args.sheet {
         let sheet = bulk::sheet(&engine, args.size, args.seed, &mut bars)?;
         bars.finish();
-        return save_sheet(&sheet, path);
+        return save_sheet(&sheet, path, &label_grid());
     }
     let out = args
         .out
@@ -468,9 +473,60 @@ fn sheet(args: SheetArgs) -> Result<()> {
         .sampling
         .request(RoomType::ALL[0], Style::ALL[0], 1, args.seed);
     let mut bars = Bars::default();
-    let sheet = sheet::designs(&designer, &like, args.seed, &mut bars)?;
+    let (sheet, layout) = match args.restyle {
+        None => (
+            sheet::designs(&designer, &like, args.seed, &mut bars)?,
+            label_grid(),
+        ),
+        Some(count) => {
+            let photos = restyle_photos(&args.catalog, count, like.size)?;
+            let like = DesignRequest {
+                keep: Some(designer_core::request::Keep::Layout),
+                ..like
+            };
+            let sheet = sheet::restyles(
+                &designer,
+                &photos,
+                &RESTYLE_STYLES,
+                &like,
+                args.seed,
+                &mut bars,
+            )?;
+            let styles: Vec<&str> = RESTYLE_STYLES.iter().map(|s| s.name()).collect();
+            let rows: Vec<&str> = photos.iter().map(|(_, room)| room.name()).collect();
+            let layout = format!(
+                "rows: held-out renders of a {}; columns: the photo, its edges, {}",
+                rows.join(", "),
+                styles.join(", ")
+            );
+            (sheet, layout)
+        }
+    };
     bars.finish();
-    save_sheet(&sheet, &args.out)
+    save_sheet(&sheet, &args.out, &layout)
+}
+
+/// The styles of a restyle sheet's columns: four far apart.
+const RESTYLE_STYLES: [Style; 4] = [
+    Style::Scandinavian,
+    Style::Industrial,
+    Style::Bohemian,
+    Style::ArtDeco,
+];
+
+/// `count` renders of scenes no training run draws (seeds from 2^61: training draws seeds
+/// uniformly over u64, so about one in eight million), going round the room types, in the
+/// modern style, `size` pixels square: stand-ins for a person's photos.
+fn restyle_photos(catalog: &Path, count: usize, size: u32) -> Result<Vec<(RgbImage, RoomType)>> {
+    let engine = load_scene_engine(catalog)?;
+    let jobs = (0..count).map(|i| {
+        let room = RoomType::ALL[i % RoomType::ALL.len()];
+        (room, Style::Modern, (1u64 << 61) + i as u64)
+    });
+    Ok(bulk::render_many(&engine, jobs, size)?
+        .into_iter()
+        .map(|(scene, image)| (image, scene.room_type))
+        .collect())
 }
 
 fn export(args: ExportArgs) -> Result<()> {
