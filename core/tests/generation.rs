@@ -873,6 +873,42 @@ fn a_restyled_photo_keeps_its_layout_and_not_its_colours_unless_asked() {
     );
     let plain = designer.generate(&small_request(5)).unwrap();
     assert!(plain.photo.is_none());
+
+    // The restyle sheet: per photo, the photo, its edge map, its designs; 2 px gaps.
+    let photo = room_photo(32, 32, 0);
+    let sheet = designer_core::sheet::restyles(
+        &designer,
+        &[(photo.clone(), RoomType::Office)],
+        &[Style::Rustic, Style::Coastal],
+        &DesignRequest {
+            keep: Some(Keep::Layout),
+            ..small_request(5)
+        },
+        5,
+        &mut designer_core::progress::Silent,
+    )
+    .unwrap();
+    assert_eq!(sheet.dimensions(), (4 * 34 + 2, 34 + 2));
+    let cell =
+        |column: u32| image::imageops::crop_imm(&sheet, 2 + column * 34, 2, 32, 32).to_image();
+    assert_eq!(cell(0), photo);
+    let map = designer_core::layout::edge_map(&designer_core::image::rgb_to_tensor(&photo), 32, 32);
+    assert!(
+        cell(1)
+            .pixels()
+            .zip(&map)
+            .all(|(pixel, edge)| pixel.0 == [(*edge * 255.0) as u8; 3])
+    );
+    let rustic = DesignRequest {
+        room_type: RoomType::Office,
+        style: Style::Rustic,
+        variations: 1,
+        seed: 5,
+        photo: Some(png_base64(&photo)),
+        keep: Some(Keep::Layout),
+        ..small_request(5)
+    };
+    assert_eq!(cell(2), designer.generate_images(&rustic).unwrap()[0]);
 }
 
 #[test]
