@@ -239,23 +239,9 @@ impl Trainer {
                 given: format!("{given:?}"),
             });
         }
-        let mut trainer = Self::new(model_config, device, config);
+        let trainer = Self::new(model_config, device, config);
         let donor = weights.build(&trainer.device)?;
-        let model = trainer
-            .model
-            .take()
-            .expect("a new trainer has its model")
-            .with_autoencoder_of(donor);
-        let (model, model_config) = learning_layout(model, trainer.model_config, &trainer.config)?;
-        Ok(Self::assemble(
-            model,
-            None,
-            model_config,
-            trainer.optimizer,
-            trainer.device,
-            trainer.config,
-            0,
-        ))
+        Self::remade(trainer, |model| model.with_autoencoder_of(donor))
     }
 
     /// A fresh model of `model_config`, learning a layout if the config asks (see
@@ -265,8 +251,16 @@ impl Trainer {
         device: Device,
         config: TrainConfig,
     ) -> Result<Self, TrainError> {
-        let mut trainer = Self::new(model_config, device, config);
-        let model = trainer.model.take().expect("a new trainer has its model");
+        Self::remade(Self::new(model_config, device, config), |model| model)
+    }
+
+    /// A new `trainer` with its model passed through `change`, and then given the layout
+    /// layer if its config asks for one.
+    fn remade(
+        mut trainer: Self,
+        change: impl FnOnce(Generator) -> Generator,
+    ) -> Result<Self, TrainError> {
+        let model = change(trainer.model.take().expect("a new trainer has its model"));
         let (model, model_config) = learning_layout(model, trainer.model_config, &trainer.config)?;
         Ok(Self::assemble(
             model,
