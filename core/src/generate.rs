@@ -223,11 +223,7 @@ impl Designer {
     /// autoencoder and back: what its latents keep of a picture. `None` for a network over
     /// pixels.
     pub fn autoencode(&self, images: &[f32], batch: usize, size: usize) -> Option<Vec<f32>> {
-        use crate::model::Architecture;
-        let Architecture::UNetV2(shape) = &self.header.model.architecture else {
-            return None;
-        };
-        shape.autoencoder.as_ref()?;
+        self.header.model.architecture.autoencoder()?;
         let x = Tensor::<4>::from_data(
             TensorData::new(images.to_vec(), [batch, 3, size, size]),
             &self.device,

@@ -1000,3 +1000,31 @@ fn a_photo_is_turned_as_its_exif_orientation_says() {
         (48, 64, "centre-cropped")
     );
 }
+
+/// `Designer::autoencode` (what `designer eval` measures the latents' PSNR with) round-trips
+/// pictures through the autoencoder of either latent network, and has nothing for pixels.
+#[test]
+fn the_autoencoder_round_trip_is_there_for_every_latent_network() {
+    let pictures: Vec<f32> = (0..2 * 3 * 32 * 32)
+        .map(|i| ((i % 13) as f32 / 6.0) - 1.0)
+        .collect();
+    for (config, latent) in [
+        (tiny_dit(true), true),
+        (tiny_v2(true), true),
+        (tiny_v2(false), false),
+    ] {
+        let bytes = Weights::encode(scrambled(&config, 1), &tiny_header(config.clone())).unwrap();
+        let designer = Designer::cpu(&Weights::from_bytes(&bytes).unwrap()).unwrap();
+        let back = designer.autoencode(&pictures, 2, 32);
+        assert_eq!(back.is_some(), latent, "{:?}", config.architecture);
+        if let Some(back) = back {
+            assert_eq!(back.len(), pictures.len());
+        }
+    }
+    assert!(
+        Designer::default_cpu()
+            .unwrap()
+            .autoencode(&pictures, 2, 32)
+            .is_none()
+    );
+}
