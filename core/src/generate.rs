@@ -257,16 +257,16 @@ impl Designer {
         match photo {
             Some(photo) if photo.used.keep.colours() => {
                 let size = request.size as usize;
-                let batch: Vec<f32> = std::iter::repeat_n(&photo.pixels, seeds.len())
-                    .flatten()
-                    .copied()
-                    .collect();
                 let pixels = Tensor::from_data(
-                    TensorData::new(batch, [seeds.len(), 3, size, size]),
+                    TensorData::new(photo.pixels.clone(), [1, 3, size, size]),
                     &self.device,
                 );
+                // Encoded once, for every variation.
+                let photo = self
+                    .model
+                    .to_sample_space(pixels)
+                    .repeat_dim(0, seeds.len());
                 let t_start = 1.0 - request.strength;
-                let photo = self.model.to_sample_space(pixels);
                 (interpolate_path(noise, photo, t_start), t_start)
             }
             _ => (noise, 0.0),
