@@ -331,7 +331,8 @@ fn train(args: TrainArgs) -> Result<()> {
             std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
-                .open(path)?,
+                .open(path)
+                .with_context(|| format!("--metrics {}: cannot open it", path.display()))?,
         ),
         None => None,
     };

@@ -606,3 +606,21 @@ fn generate_restyles_a_photo_and_refuses_bad_ones_with_the_reason() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--photo <PHOTO>"), "{stderr}");
 }
+
+#[test]
+fn a_metrics_file_that_cannot_be_opened_is_named() {
+    let output = designer()
+        .args(["train", "--steps-per-epoch", "1", "--epochs", "1"])
+        .args(["--metrics", "/nonexistent/folder/metrics.jsonl", "--out"])
+        .arg(std::env::temp_dir().join("never.weights"))
+        .arg("--catalog")
+        .arg(catalog_root())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("--metrics /nonexistent/folder/metrics.jsonl: cannot open it"),
+        "{stderr}"
+    );
+}
