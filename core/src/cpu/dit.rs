@@ -124,7 +124,6 @@ impl CpuGeneratorV2 {
     /// One input ([channels, height, width]) to its velocity, appended to `out`; `added` is
     /// what every token gains beside its patch's embedding ([tokens, width]: the sine
     /// positions for this size, and the layout's tokens if there is one).
-    #[allow(clippy::too_many_arguments)]
     fn forward_image(
         &self,
         x: &[f32],
