@@ -16,7 +16,7 @@ pub mod texture;
 
 use crate::catalog::Library;
 use ::image::RgbImage;
-use compose::{Decor, PieceInfo, Pieces, Placement, Room, Scene, Wall};
+use compose::{Decor, Extremes, PieceInfo, Pieces, Placement, Room, Scene, Wall};
 use designer_core::labels::{RoomType, Style};
 use furniture::{Role, role_of};
 use glam::{Vec2, Vec3};
@@ -184,6 +184,12 @@ impl SceneEngine {
 
     /// Lays out a room; the same arguments give the same scene.
     pub fn compose(&self, room: RoomType, style: Style, seed: u64) -> Scene {
+        self.compose_at(room, style, seed, Extremes::default())
+    }
+
+    /// [`Self::compose`], with the room's size and the camera at the ends of their ranges
+    /// where `extremes` says so.
+    pub fn compose_at(&self, room: RoomType, style: Style, seed: u64, extremes: Extremes) -> Scene {
         compose::compose(
             &Pieces {
                 all: &self.pieces,
@@ -193,6 +199,7 @@ impl SceneEngine {
             room,
             style,
             seed,
+            extremes,
         )
     }
 

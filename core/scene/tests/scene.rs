@@ -4,7 +4,7 @@
 
 use designer_core::{RoomType, Style};
 use designer_scene::SceneError;
-use designer_scene::compose::{Box3, Scene, Wall, anchor_roles, opening_box};
+use designer_scene::compose::{Box3, End, Extremes, Scene, Wall, anchor_roles, opening_box};
 use designer_scene::furniture::{Role, role_of};
 
 mod support;
@@ -202,6 +202,37 @@ fn composed_rooms_keep_the_rules_over_many_seeds() {
     // Rooms are furnished, not just anchored: on average at least five pieces.
     let rooms = RoomType::ALL.len() * Style::ALL.len() * 25;
     assert!(pieces >= 5 * rooms, "{pieces} pieces in {rooms} rooms");
+}
+
+#[test]
+fn rooms_at_the_ends_of_the_ranges_keep_the_rules_and_bound_the_ordinary_ones() {
+    let engine = engine();
+    for room in RoomType::ALL {
+        let ordinary: Vec<Scene> = (0..30)
+            .map(|seed| engine.compose(*room, Style::Modern, seed))
+            .collect();
+        for extremes in Extremes::CORNERS {
+            for seed in 0..6u64 {
+                let scene = engine.compose_at(*room, Style::Modern, seed, extremes);
+                check_invariants(&scene);
+                let (area, fov) = (
+                    scene.room.width * scene.room.depth,
+                    scene.camera.fov_degrees,
+                );
+                for o in &ordinary {
+                    let (o_area, o_fov) = (o.room.width * o.room.depth, o.camera.fov_degrees);
+                    match extremes.room {
+                        Some(End::Low) => assert!(area <= o_area, "{room}: {area} > {o_area}"),
+                        _ => assert!(area >= o_area, "{room}: {area} < {o_area}"),
+                    }
+                    match extremes.camera {
+                        Some(End::Low) => assert!(fov <= o_fov),
+                        _ => assert!(fov >= o_fov),
+                    }
+                }
+            }
+        }
+    }
 }
 
 #[test]

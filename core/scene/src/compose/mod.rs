@@ -275,6 +275,57 @@ pub fn rotate(v: Vec2, angle: u16) -> Vec2 {
     Vec2::new(v.x * c + v.y * s, -v.x * s + v.y * c)
 }
 
+/// Which end of its ranges a composition's draws take.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum End {
+    Low,
+    High,
+}
+
+/// Where a composition's room size and camera land: anywhere in their ranges (`None`, what
+/// training sees), or at one end of each range: the smallest or largest room of its type, the
+/// camera at the low or high end of its height, distance from the front wall, sideways
+/// offset, aim and field of view. The eval's hardest photos are drawn there.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Extremes {
+    pub room: Option<End>,
+    pub camera: Option<End>,
+}
+
+impl Extremes {
+    /// The four combinations of a room end and a camera end.
+    pub const CORNERS: [Extremes; 4] = [
+        Extremes {
+            room: Some(End::Low),
+            camera: Some(End::Low),
+        },
+        Extremes {
+            room: Some(End::Low),
+            camera: Some(End::High),
+        },
+        Extremes {
+            room: Some(End::High),
+            camera: Some(End::Low),
+        },
+        Extremes {
+            room: Some(End::High),
+            camera: Some(End::High),
+        },
+    ];
+}
+
+/// A draw from `range`, or the end of it `end` names. The generator is drawn from either
+/// way, so a composition at the ends draws everything else from the same sequence as the
+/// seed's ordinary one.
+fn draw(rng: &mut ChaCha8Rng, range: std::ops::Range<f32>, end: Option<End>) -> f32 {
+    let value = rng.random_range(range.clone());
+    match end {
+        None => value,
+        Some(End::Low) => range.start,
+        Some(End::High) => range.end,
+    }
+}
+
 /// Seeds differ per room type so "seed 7" is not the same draw in every room.
 fn rng_for(room_type: RoomType, seed: u64) -> ChaCha8Rng {
     ChaCha8Rng::seed_from_u64(seed ^ ((room_type.id() as u64 + 1) << 56))
@@ -286,9 +337,11 @@ pub fn compose(
     room_type: RoomType,
     style: Style,
     seed: u64,
+    extremes: Extremes,
 ) -> Scene {
     let mut rng = rng_for(room_type, seed);
-    let (width, depth) = rooms::size(room_type, &mut rng);
+    let (width, depth) = rooms::size(room_type, &mut rng, extremes.room);
+    let camera_end = extremes.camera;
     let room = Room {
         width,
         depth,
@@ -302,12 +355,12 @@ pub fn compose(
         } else {
             width - 45.0
         };
-        Vec3::new(x, rng.random_range(145.0..165.0), depth - 35.0)
+        Vec3::new(x, draw(&mut rng, 145.0..165.0, camera_end), depth - 35.0)
     } else {
         Vec3::new(
-            width * rng.random_range(0.4..0.6),
-            rng.random_range(140.0..165.0),
-            depth - rng.random_range(15.0..40.0),
+            width * draw(&mut rng, 0.4..0.6, camera_end),
+            draw(&mut rng, 140.0..165.0, camera_end),
+            depth - draw(&mut rng, 15.0..40.0, camera_end),
         )
     };
     let mut layout = Layout {
@@ -336,14 +389,14 @@ pub fn compose(
         .unwrap_or(Vec2::new(width / 2.0, depth / 3.0));
     let rng = &mut layout.rng;
     let target = Vec3::new(
-        focus.x + rng.random_range(-40.0..40.0),
-        rng.random_range(50.0..90.0),
-        focus.y + rng.random_range(-30.0..30.0),
+        focus.x + draw(rng, -40.0..40.0, camera_end),
+        draw(rng, 50.0..90.0, camera_end),
+        focus.y + draw(rng, -30.0..30.0, camera_end),
     );
     let camera = CameraPose {
         eye,
         target,
-        fov_degrees: rng.random_range(58.0..70.0),
+        fov_degrees: draw(rng, 58.0..70.0, camera_end),
     };
     let light = layout
         .items

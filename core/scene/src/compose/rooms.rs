@@ -3,7 +3,7 @@
 //! engine's moves.
 
 use super::layout::{Layout, place_door};
-use super::{Box3, Wall};
+use super::{Box3, End, Wall, draw};
 use crate::furniture::Role;
 use designer_core::labels::RoomType;
 use glam::Vec2;
@@ -25,45 +25,19 @@ pub fn anchor_roles(room: RoomType) -> &'static [Role] {
     }
 }
 
-/// The floor of a room of this type: width and depth, cm.
-pub(super) fn size(room_type: RoomType, rng: &mut ChaCha8Rng) -> (f32, f32) {
+/// The floor of a room of this type: width and depth, cm (both at one end of their ranges
+/// when `end` says so).
+pub(super) fn size(room_type: RoomType, rng: &mut ChaCha8Rng, end: Option<End>) -> (f32, f32) {
     match room_type {
-        RoomType::Bathroom => (
-            rng.random_range(250.0..340.0),
-            rng.random_range(280.0..360.0),
-        ),
-        RoomType::Kitchen => (
-            rng.random_range(320.0..440.0),
-            rng.random_range(340.0..460.0),
-        ),
-        RoomType::Office => (
-            rng.random_range(300.0..420.0),
-            rng.random_range(320.0..420.0),
-        ),
-        RoomType::Bedroom => (
-            rng.random_range(340.0..460.0),
-            rng.random_range(360.0..460.0),
-        ),
-        RoomType::LivingRoom => (
-            rng.random_range(380.0..520.0),
-            rng.random_range(420.0..540.0),
-        ),
-        RoomType::DiningRoom => (
-            rng.random_range(360.0..480.0),
-            rng.random_range(380.0..480.0),
-        ),
-        RoomType::KidsRoom => (
-            rng.random_range(300.0..400.0),
-            rng.random_range(320.0..420.0),
-        ),
-        RoomType::HomeGym => (
-            rng.random_range(300.0..400.0),
-            rng.random_range(320.0..420.0),
-        ),
-        RoomType::LaundryRoom => (
-            rng.random_range(240.0..330.0),
-            rng.random_range(260.0..340.0),
-        ),
+        RoomType::Bathroom => (draw(rng, 250.0..340.0, end), draw(rng, 280.0..360.0, end)),
+        RoomType::Kitchen => (draw(rng, 320.0..440.0, end), draw(rng, 340.0..460.0, end)),
+        RoomType::Office => (draw(rng, 300.0..420.0, end), draw(rng, 320.0..420.0, end)),
+        RoomType::Bedroom => (draw(rng, 340.0..460.0, end), draw(rng, 360.0..460.0, end)),
+        RoomType::LivingRoom => (draw(rng, 380.0..520.0, end), draw(rng, 420.0..540.0, end)),
+        RoomType::DiningRoom => (draw(rng, 360.0..480.0, end), draw(rng, 380.0..480.0, end)),
+        RoomType::KidsRoom => (draw(rng, 300.0..400.0, end), draw(rng, 320.0..420.0, end)),
+        RoomType::HomeGym => (draw(rng, 300.0..400.0, end), draw(rng, 320.0..420.0, end)),
+        RoomType::LaundryRoom => (draw(rng, 240.0..330.0, end), draw(rng, 260.0..340.0, end)),
     }
 }
 
