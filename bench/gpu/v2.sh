@@ -19,10 +19,16 @@
 #                                             LAYOUT=1 adds and trains the layout layer
 #   bench/gpu/v2.sh chain SECONDS             the transformer from the committed chain file,
 #                                             REUSE=4 unless told, learning layouts (issue 22),
-#                                             in PARTS processes one after another
+#                                             in PARTS processes one after another;
+#                                             RENDER_THREADS=N renders the pool on N threads
 #   bench/gpu/v2.sh profile STAGE SECONDS     burn's per-kernel profile of a stage
 #   bench/gpu/v2.sh sheet NAME                the room types x styles sheet of NAME's weights
-#   bench/gpu/v2.sh eval NAME                 `designer eval` of NAME's weights at 256 px
+#   bench/gpu/v2.sh eval NAME                 `designer eval` of NAME's weights at 256 px, the
+#                                             default protocol (100 renders per pair train the
+#                                             classifier, 10 test it, 4 designs per pair, 200
+#                                             photos restyled)
+#   bench/gpu/v2.sh times NAME                generation time on the GPU at 256 px, 4 designs:
+#                                             plain, keeping a photo's layout, its colours
 #   bench/gpu/v2.sh bring NAME                NAME's weights (f16) to $OUT, in parts under 16 MB
 #   bench/gpu/v2.sh cache                     the autotune cache to $OUT
 #   bench/gpu/v2.sh pack NAME                 the logs and metrics to $OUT/NAME.tar.gz
@@ -60,7 +66,8 @@ train() { # name seconds batch lr [designer train flags...]
   (while sleep 15; do ps -C designer -o etimes=,rss=,pcpu=,nlwp= >>"$LOGS/$name-process.txt"; done) &
   local process_log=$!
   trap 'kill $gpu_log $process_log 2>/dev/null || true' RETURN
-  "$DESIGNER" train --catalog "$WORK/catalog" --pool 12000 --backend vulkan --float mixed \
+  "$DESIGNER" train --catalog "$WORK/catalog" --pool 12000 ${RENDER_THREADS:+--render-threads $RENDER_THREADS} \
+    --backend vulkan --float mixed \
     --size $SIZE --batch-size "$batch" --learning-rate "$lr" --epochs 400 --steps-per-epoch 250 \
     --time-limit "$seconds" --checkpoint-dir "$WORK/$name-ckpt" --out "$WORK/$name.weights" \
     --metrics "$LOGS/$name.jsonl" --name "designer-v2-$name-256" "$@" 2>>"$LOGS/$name.log" >/dev/null \
@@ -124,10 +131,21 @@ EOF
     "$DESIGNER" sheet --backend vulkan --size $SIZE --weights "$WORK/$2.weights" --out "$OUT/$2-sheet.png" 2>&1 | tail -2
     ;;
   eval)
-    "$DESIGNER" eval --catalog "$WORK/catalog" --backend vulkan --size $SIZE --train-per-label 20 \
-      --test-per-label 4 --generated-per-label 2 --json --weights "$WORK/$2.weights" \
-      >"$LOGS/$2-eval.json" 2>"$LOGS/$2-eval.log" || tail -5 "$LOGS/$2-eval.log"
+    "$DESIGNER" eval --catalog "$WORK/catalog" --backend vulkan --size $SIZE --json \
+      --weights "$WORK/$2.weights" >"$LOGS/$2-eval.json" 2>"$LOGS/$2-eval.log" \
+      || tail -5 "$LOGS/$2-eval.log"
+    tail -4 "$LOGS/$2-eval.log"
     cat "$LOGS/$2-eval.json"
+    ;;
+  times) # times NAME: each request 4 times in one process; the first includes kernel tuning
+    "$DESIGNER" scenes --catalog "$WORK/catalog" --count 1 --size $SIZE --seed 5 --out "$WORK/photo" >/dev/null 2>&1
+    photo=$(find "$WORK/photo" -name "*.png" | head -1)
+    for keep in none layout colours; do
+      if [ $keep = none ]; then with=(); else with=(--photo "$photo" --keep $keep); fi
+      echo "== $keep"
+      "$DESIGNER" generate --backend vulkan --size $SIZE --weights "$WORK/$2.weights" --repeat 4 \
+        --out "$WORK/times-$keep" "${with[@]}" 2>&1 | grep -E "^run|designs" || true
+    done | tee "$LOGS/$2-times.txt"
     ;;
   bring)
     "$DESIGNER" export --weights "$WORK/$2.weights" --precision f16 --out "$WORK/$2-f16.weights" 2>/dev/null

@@ -223,6 +223,10 @@ pub struct SourceArgs {
     /// afresh.
     #[arg(long, default_value_t = 0)]
     pub pool: usize,
+    /// With --pool: threads rendering it (default: all cores but two). Fewer leave cores to
+    /// the training step's own host work.
+    #[arg(long, requires = "pool", value_parser = at_least_one::<usize>)]
+    pub render_threads: Option<usize>,
     /// Downloads in flight at once.
     #[arg(long, default_value_t = 8)]
     pub downloads: usize,

@@ -215,7 +215,9 @@ fn open_source(
         let engine = load_scene_engine(root)?;
         if args.pool > 0 {
             let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-            let threads = cores.saturating_sub(2).max(1);
+            let threads = args
+                .render_threads
+                .unwrap_or(cores.saturating_sub(2).max(1));
             return Ok(Box::new(ScenePool::new(
                 engine, size, args.pool, threads, seed,
             )?));
