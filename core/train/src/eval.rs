@@ -381,7 +381,7 @@ fn render_pairs(
     base: u64,
     size: u32,
     what: &str,
-    keep: &dyn Fn(&[Example]) -> Vec<Example>,
+    keep: &dyn Fn(Vec<Example>) -> Vec<Example>,
     progress: &mut dyn Progress,
 ) -> Result<Vec<Example>, SceneError> {
     let total = per_label * pairs.len() as u64;
@@ -393,7 +393,7 @@ fn render_pairs(
             .enumerate()
             .map(|(i, (r, s))| (*r, *s, base + k * 1000 + i as u64))
             .collect();
-        examples.extend(keep(&render_examples(engine, &jobs, size)?));
+        examples.extend(keep(render_examples(engine, &jobs, size)?));
         progress.set(examples.len() as u64, total);
     }
     Ok(examples)
@@ -442,7 +442,7 @@ pub fn evaluate_model(
         EVAL_TRAIN_SEEDS,
         size,
         "renders",
-        &|renders| classifier_views(renders, side),
+        &|renders| classifier_views(&renders, side),
         progress,
     )?;
     let test = render_pairs(
@@ -452,7 +452,7 @@ pub fn evaluate_model(
         EVAL_TEST_SEEDS,
         size,
         "test renders",
-        &|renders| renders.to_vec(),
+        &|renders| renders,
         progress,
     )?;
     let device = Device::flex();
