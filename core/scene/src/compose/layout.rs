@@ -324,9 +324,10 @@ pub(super) fn between(rng: &mut ChaCha8Rng, low: f32, high: f32) -> Option<f32> 
     (low < high).then(|| rng.random_range(low..high))
 }
 
-pub(super) fn place_door(l: &mut Layout) {
+/// Puts a door in a wall with its swing free; false when no wall had room for it.
+pub(super) fn place_door(l: &mut Layout) -> bool {
     let Some(door) = l.pick(Role::Door, |_| true) else {
-        return;
+        return false;
     };
     let w = l.info(door).size.x;
     // Where the camera sees it first; behind the camera if the visible walls are full.
@@ -387,9 +388,10 @@ pub(super) fn place_door(l: &mut Layout) {
                 continue;
             }
             l.keep_clear(a, c);
-            return;
+            return true;
         }
     }
+    false
 }
 
 pub(super) fn place_windows(l: &mut Layout) {

@@ -208,21 +208,17 @@ fn dining_room(l: &mut Layout) {
     if l.chance(0.8) {
         l.rug(centre, Vec2::new(size.x + 130.0, size.z + 130.0));
     }
-    // Chairs go round the table before the door claims its swing.
-    // One chair model for the set, as a designer would.
-    if let Some(chair) = l.pick(Role::DiningChair, |_| true) {
-        let c = l.info(chair).size;
-        let per_side = (((size.x - 10.0) / (c.x + 12.0)).floor() as i32).clamp(1, 3);
-        for i in 0..per_side {
-            let x = tb.min.x + size.x * (i as f32 + 0.5) / per_side as f32;
-            l.put(chair, Vec2::new(x, tb.min.z - c.z / 2.0 - 2.0), 0, 0.0);
-            l.put(chair, Vec2::new(x, tb.max.z + c.z / 2.0 + 2.0), 180, 0.0);
-        }
-        if size.z >= 80.0 {
-            chairs_at_ends(l, chair, &tb);
-        }
+    // Chairs go round the table before the door claims its swing, unless they leave it no
+    // wall at all (a long table with end chairs in the smallest dining room): a room needs its
+    // door more than the table needs every chair, so then the door goes first and the chairs
+    // take what is left.
+    let chairs_from = l.items.len();
+    chairs_round(l, &tb);
+    if !place_door(l) {
+        l.items.truncate(chairs_from);
+        place_door(l);
+        chairs_round(l, &tb);
     }
-    place_door(l);
     if let Some(light) = l.pick(Role::PendantLight, |p| p.size.y < 100.0) {
         let h = l.info(light).size.y;
         let height = l.room.height;
@@ -232,6 +228,25 @@ fn dining_room(l: &mut Layout) {
     l.companion(Role::Bookcase, &VISIBLE_WALLS, 0.3);
     l.companion(Role::FloorPlant, &VISIBLE_WALLS, 0.7);
     l.pictures_anywhere(&VISIBLE_WALLS, 2);
+}
+
+/// Chairs along both long sides of the table, and one at each end of a deep one; one chair
+/// model for the set, as a designer would.
+fn chairs_round(l: &mut Layout, table: &Box3) {
+    let Some(chair) = l.pick(Role::DiningChair, |_| true) else {
+        return;
+    };
+    let c = l.info(chair).size;
+    let width = table.max.x - table.min.x;
+    let per_side = (((width - 10.0) / (c.x + 12.0)).floor() as i32).clamp(1, 3);
+    for i in 0..per_side {
+        let x = table.min.x + width * (i as f32 + 0.5) / per_side as f32;
+        l.put(chair, Vec2::new(x, table.min.z - c.z / 2.0 - 2.0), 0, 0.0);
+        l.put(chair, Vec2::new(x, table.max.z + c.z / 2.0 + 2.0), 180, 0.0);
+    }
+    if table.max.z - table.min.z >= 80.0 {
+        chairs_at_ends(l, chair, table);
+    }
 }
 
 /// A chair at each end of a table, facing it.
