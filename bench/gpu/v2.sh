@@ -21,6 +21,7 @@
 #                                             REUSE=4 unless told, learning layouts (issue 22),
 #                                             in PARTS processes one after another;
 #                                             RENDER_THREADS=N renders the pool on N threads
+#                                             (default 8: 1.5-2x the images/s of all but two)
 #   bench/gpu/v2.sh profile STAGE SECONDS     burn's per-kernel profile of a stage
 #   bench/gpu/v2.sh sheet NAME                the room types x styles sheet of NAME's weights
 #   bench/gpu/v2.sh eval NAME                 `designer eval` of NAME's weights at 256 px, the
@@ -66,7 +67,7 @@ train() { # name seconds batch lr [designer train flags...]
   (while sleep 15; do ps -C designer -o etimes=,rss=,pcpu=,nlwp= >>"$LOGS/$name-process.txt"; done) &
   local process_log=$!
   trap 'kill $gpu_log $process_log 2>/dev/null || true' RETURN
-  "$DESIGNER" train --catalog "$WORK/catalog" --pool 12000 ${RENDER_THREADS:+--render-threads $RENDER_THREADS} \
+  "$DESIGNER" train --catalog "$WORK/catalog" --pool 12000 --render-threads "${RENDER_THREADS:-8}" \
     --backend vulkan --float mixed \
     --size $SIZE --batch-size "$batch" --learning-rate "$lr" --epochs 400 --steps-per-epoch 250 \
     --time-limit "$seconds" --checkpoint-dir "$WORK/$name-ckpt" --out "$WORK/$name.weights" \
