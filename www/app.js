@@ -32,6 +32,14 @@ function showError(message) {
   $('generate').disabled = false;
 }
 
+/** The generator did not start: the message, Generate kept off, and a retry where it can help. */
+function showStartFailure(what, message, canRetry) {
+  status.textContent = what;
+  showError(message);
+  $('generate').disabled = true;
+  $('retry').hidden = !canRetry;
+}
+
 /** A request that was not made: the message where the designs would be, the form ready. */
 function showRefusal(message) {
   results.replaceChildren();
@@ -189,12 +197,21 @@ worker.onmessage = ({ data }) => {
   if (data.type === 'ready') {
     backend = data.backend;
     document.body.dataset.backend = backend;
-    fillSelect($('room_type'), data.info.room_types, 'bedroom');
-    fillSelect($('style'), data.info.styles, 'scandinavian');
+    // The labels this model was trained on (`info.room_types` and `styles` are every label the
+    // build knows: a model trained on fewer refuses the rest).
+    const { vocabulary } = data.info.weights.model;
+    fillSelect($('room_type'), vocabulary.room_types, 'bedroom');
+    fillSelect($('style'), vocabulary.styles, 'scandinavian');
     limits = data.info.limits;
     $('variations').max = limits.variations[1];
     $('seed').max = MAX_SEED;
-    status.textContent = `Ready on ${backend === 'webgpu' ? 'your GPU (WebGPU)' : 'your CPU'}: ${data.reason}. Model ${data.model}.`;
+    // Sizes up to the one the model was trained at (larger ones tile furniture), that by default.
+    const trained = data.info.weights.image_size;
+    const sizes = [32, 64, 128, 256].filter((s) => s >= limits.size[0] && s <= Math.min(limits.size[1], trained));
+    $('size').replaceChildren(...sizes.map((s) => new Option(String(s), String(s), false, s === trained)));
+    document.body.dataset.weights = weightsSource.from;
+    const from = { 'built-in': '', cache: ' (from this device\u2019s cache)', download: ' (downloaded)' }[weightsSource.from];
+    status.textContent = `Ready on ${backend === 'webgpu' ? 'your GPU (WebGPU)' : 'your CPU'}: ${data.reason}. Model ${data.model}${from}.`;
     $('generate').disabled = false;
   } else if (data.type === 'progress') {
     progress.max = data.total;
@@ -214,8 +231,9 @@ worker.onmessage = ({ data }) => {
   } else if (data.type === 'error') {
     pending.delete(data.id);
     if (data.id === undefined) {
-      status.textContent = 'The generator could not start.';
-      showError(data.message);
+      // Weights the core refuses are not kept: the retry downloads them again.
+      if (weightsSource.url) weightsCache().then((cache) => cache && cache.delete(weightsSource.url));
+      showStartFailure('The generator could not start.', data.message, Boolean(weightsSource.url));
     } else {
       showRefusal(data.message);
     }
@@ -246,8 +264,81 @@ $('dice').addEventListener('click', () => {
   $('seed').value = Math.floor(Math.random() * 1_000_000);
 });
 
+// The model: the one built into the wasm, or `config.weights` (a URL, relative to the site)
+// when the site serves a larger one beside it. Downloaded once with a progress bar into the
+// Cache API, keyed by its URL, so a second visit starts without the network: name the file by
+// its model version, since a cached file is never asked for again.
+const WEIGHTS_CACHE = 'designer-weights-v1';
+const mb = (bytes) => (bytes / 1e6).toFixed(1);
+
+async function weightsCache() {
+  // Only secure contexts (https, localhost) have the Cache API: elsewhere every visit downloads.
+  return self.caches ? caches.open(WEIGHTS_CACHE) : null;
+}
+
+async function downloadWeights(url) {
+  const answer = await fetch(url);
+  if (!answer.ok) throw new Error(`the server answered ${answer.status} ${answer.statusText}`.trim());
+  const total = Number(answer.headers.get('content-length')) || 0;
+  const reader = answer.body.getReader();
+  const parts = [];
+  let received = 0;
+  progress.max = total || 1;
+  progress.value = 0;
+  progress.hidden = false;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    parts.push(value);
+    received += value.length;
+    progress.value = Math.min(received, progress.max);
+    status.textContent = `Downloading the model: ${mb(received)}${total ? ` of ${mb(total)}` : ''} MB\u2026`;
+  }
+  progress.hidden = true;
+  if (total && received !== total) throw new Error(`the download stopped at ${mb(received)} of ${mb(total)} MB`);
+  const bytes = new Uint8Array(received);
+  let at = 0;
+  for (const part of parts) {
+    bytes.set(part, at);
+    at += part.length;
+  }
+  // Cached only once whole and read to the end: a cut-off download leaves nothing behind.
+  const cache = await weightsCache();
+  if (cache) await cache.put(url, new Response(bytes, { headers: { 'content-type': 'application/octet-stream' } }));
+  return bytes;
+}
+
+/** Where the model comes from: `built-in`, `cache` or `download`, and its URL if any. */
+let weightsSource = { from: 'built-in', url: null };
+
+async function start() {
+  $('retry').hidden = true;
+  errorBox.hidden = true;
+  let weights = null;
+  if (config.weights) {
+    const url = new URL(config.weights, location.href).href;
+    try {
+      const cache = await weightsCache();
+      const hit = cache && (await cache.match(url));
+      weights = hit ? new Uint8Array(await hit.arrayBuffer()) : await downloadWeights(url);
+      weightsSource = { from: hit ? 'cache' : 'download', url };
+    } catch (error) {
+      showStartFailure('The model could not be downloaded.',
+        `Could not download the model (${url}): ${error.message}. Check the connection and try again.`, true);
+      return;
+    }
+    status.textContent = 'Starting the generator\u2026';
+  }
+  worker.postMessage(
+    { type: 'create', backend: params.get('backend') || 'auto', weights },
+    weights ? [weights.buffer] : [],
+  );
+}
+
+$('retry').addEventListener('click', start);
+
 fetch('config.json')
   .then((answer) => (answer.ok ? answer.json() : {}))
   .catch(() => ({}))
   .then((loaded) => { config = { ...config, ...loaded }; })
-  .finally(() => worker.postMessage({ type: 'create', backend: params.get('backend') || 'auto' }));
+  .finally(start);

@@ -8,7 +8,10 @@ self.onmessage = async ({ data }) => {
     if (data.type === 'create') {
       await init();
       const started = performance.now();
-      designer = await Designer.create({ backend: data.backend || 'auto' });
+      // data.weights: a model the page downloaded beside the wasm; otherwise the built-in one.
+      const options = { backend: data.backend || 'auto' };
+      if (data.weights) options.weights = data.weights;
+      designer = await Designer.create(options);
       self.postMessage({
         type: 'ready', backend: designer.backend, reason: designer.reason,
         model: designer.model, info: designer.info(),

@@ -6,6 +6,9 @@
 //!   weights, one round trip through the emulator), and init alone as the function measures it;
 //! - warm generate: the default request (4 x 64 px, 20 steps, guidance 3), a new seed each run so
 //!   the cache never answers; and a repeated request, which the cache answers.
+//! - with `BENCH_MODEL_URI` set (a model the function serves through MODEL_URI, e.g. the
+//!   generator v2 chain file unpacked): restyle time at that model's size beside plain
+//!   generation. The photo is one of the plain request's designs, so no file is needed.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -108,4 +111,59 @@ fn main() {
         WARM_RUNS,
         summarise(cached),
     );
+    drop(_function);
+    if let Ok(uri) = std::env::var("BENCH_MODEL_URI") {
+        restyle(&emulator, &uri, &dir.path().join("restyle.log"));
+    }
+}
+
+/// Plain generation, keeping a photo's layout, and keeping its colours, at the size the model
+/// at `uri` was trained for: the inside-the-function time of each, fresh seeds.
+fn restyle(emulator: &Emulator, uri: &str, log: &std::path::Path) {
+    const RUNS: usize = 3;
+    let _function = emulator.function(&[("MODEL_URI", uri.to_string())], log);
+    let (status, info) = emulator.invoke(&json!({"action": "info"}));
+    assert_eq!(status, 200, "{info}");
+    let served = &info["models"][0];
+    let size = served["trained_size"]
+        .as_u64()
+        .expect("info names the model's size");
+    let model = served["model"].as_str().unwrap_or("?").to_string();
+    let time = |extra: &Value, seed: u64| -> (f64, Value) {
+        let mut request =
+            json!({"room_type": "bedroom", "style": "japandi", "seed": seed, "size": size});
+        for (key, value) in extra.as_object().unwrap() {
+            request[key] = value.clone();
+        }
+        let (status, response) = emulator.invoke(&request);
+        assert_eq!(status, 200, "{response}");
+        (response["elapsed_ms"].as_f64().unwrap(), response)
+    };
+    let (_, plain) = time(&json!({}), 3_000); // warm-up, and the photo
+    let photo = plain["designs"][0]["png_base64"].clone();
+    println!(
+        "\n{model} served through MODEL_URI, {size} x {size} px, 4 designs, 20 steps, guidance 3:\n"
+    );
+    println!("| request | runs | median | min-max |");
+    println!("|---|---|---|---|");
+    for (what, extra) in [
+        ("plain", json!({})),
+        (
+            "keeping a photo's layout",
+            json!({"photo": photo, "keep": "layout"}),
+        ),
+        (
+            "keeping its colours (SDEdit)",
+            json!({"photo": photo, "keep": "colours"}),
+        ),
+    ] {
+        let samples = (0..RUNS)
+            .map(|run| time(&extra, 3_100 + run as u64 * 10).0)
+            .collect();
+        row(
+            &format!("{what}, inside the function"),
+            RUNS,
+            summarise(samples),
+        );
+    }
 }

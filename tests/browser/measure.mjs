@@ -2,20 +2,30 @@
 // and on the wasm CPU backend, for the default request; and the README's screenshot.
 //
 //   node tests/browser/measure.mjs [--runs N] [--only webgpu|cpu] [--screenshot docs/site.png]
+//     [--weights FILE --size N] [--photo FILE]
 //
 // Prints one Markdown row per backend: median and range of `elapsed_ms` (inside the worker)
-// over N runs after a warm-up run (which compiles the WebGPU shaders).
+// over N runs after a warm-up run (which compiles the WebGPU shaders). `--weights` serves a
+// model beside the site (config.json's `weights`, as a deployment would) instead of the
+// built-in one; `--photo` restyles that photo (keeping its layout where the model can).
 
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { serveSite, openSite, submit } from './support.mjs';
 
 const { values } = parseArgs({
-  options: { runs: { type: 'string', default: '3' }, only: { type: 'string' }, screenshot: { type: 'string' } },
+  options: {
+    runs: { type: 'string', default: '3' }, only: { type: 'string' }, screenshot: { type: 'string' },
+    weights: { type: 'string' }, size: { type: 'string', default: '64' }, photo: { type: 'string' },
+  },
 });
 const runs = Number(values.runs);
-const DEFAULT = { room_type: 'living_room', style: 'scandinavian', variations: 4, seed: 42, steps: 20, size: 64 };
+const size = Number(values.size);
+const DEFAULT = { room_type: 'living_room', style: 'scandinavian', variations: 4, seed: 42, steps: 20, size };
 
-const site = await serveSite();
+const site = values.weights
+  ? await serveSite({ weights: 'model.weights' }, { 'model.weights': values.weights })
+  : await serveSite();
 try {
   console.log('| backend | request | warm-up (ms) | median (ms) | min-max (ms) |');
   console.log('|---|---|---|---|---|');
@@ -24,6 +34,10 @@ try {
     const { browser, page } = await openSite(site.base, { webgpu });
     try {
       const backend = await page.getAttribute('body', 'data-backend');
+      if (values.photo) {
+        await page.setInputFiles('#photo', { name: 'photo.png', mimeType: 'image/png', buffer: readFileSync(values.photo) });
+        await page.waitForFunction(() => !document.getElementById('photo-preview').hidden);
+      }
       const elapsed = [];
       for (let run = 0; run <= runs; run++) {
         await submit(page, { ...DEFAULT, seed: DEFAULT.seed + run * 10 });
@@ -32,7 +46,8 @@ try {
       const [warmup, ...timed] = elapsed;
       timed.sort((a, b) => a - b);
       const label = backend === 'webgpu' ? 'WebGPU (SwiftShader, software)' : 'CPU (wasm SIMD, 1 thread)';
-      if (timed.length) console.log(`| ${label} | 4 x 64 px, 20 steps, guidance 3 | ${warmup} | ${timed[timed.length >> 1]} | ${timed[0]}-${timed[timed.length - 1]} |`);
+      const what = `4 x ${size} px, 20 steps, guidance 3${values.photo ? ', restyling a photo' : ''}`;
+      if (timed.length) console.log(`| ${label} | ${what} | ${warmup} | ${timed[timed.length >> 1]} | ${timed[0]}-${timed[timed.length - 1]} |`);
       if (!webgpu && values.screenshot) {
         await submit(page, { ...DEFAULT, room_type: 'bedroom', seed: 42 });
         await page.setViewportSize({ width: 1100, height: 760 });

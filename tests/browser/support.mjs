@@ -27,9 +27,10 @@ function freePort() {
 
 /**
  * Serves www/ at http://127.0.0.1:PORT/designer/ (a sub-path, as on a real static host), with
- * `config` as its config.json if given (the Lambda URL of a test's emulator).
+ * `config` as its config.json if given (the Lambda URL of a test's emulator, a model's URL),
+ * and `files` (name in the site -> path here) beside it.
  */
-export async function serveSite(config) {
+export async function serveSite(config, files = {}) {
   const scratch = mkdtempSync(join(tmpdir(), 'designer-site-'));
   const site = join(scratch, 'designer');
   if (config) {
@@ -38,6 +39,7 @@ export async function serveSite(config) {
       symlinkSync(join(root, 'www', entry), join(site, entry));
     }
     writeFileSync(join(site, 'config.json'), JSON.stringify(config));
+    for (const [name, path] of Object.entries(files)) symlinkSync(resolve(path), join(site, name));
   } else {
     symlinkSync(join(root, 'www'), site);
   }
@@ -106,8 +108,8 @@ export async function startLambda() {
   };
 }
 
-/** Opens the site in headless Chromium, with or without WebGPU, once the generator is ready. */
-export async function openSite(base, { webgpu }) {
+/** Opens the site in headless Chromium, with or without WebGPU, without waiting for it. */
+export async function launch(base, { webgpu }) {
   const browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
     headless: true,
@@ -116,8 +118,14 @@ export async function openSite(base, { webgpu }) {
   const page = await browser.newPage();
   page.on('pageerror', (error) => console.error('page error:', error));
   await page.goto(base);
-  await page.waitForSelector('body[data-backend]', { timeout: 120_000 });
   return { browser, page };
+}
+
+/** Opens the site as `launch` does, once the generator is ready. */
+export async function openSite(base, options) {
+  const opened = await launch(base, options);
+  await opened.page.waitForSelector('body[data-backend]', { timeout: 120_000 });
+  return opened;
 }
 
 /** Fills the form with `request` and generates; resolves once designs or an error show. */
