@@ -12,7 +12,14 @@ const params = new URLSearchParams(location.search);
 // How far "Finer on the server" may move from the design: half-way keeps the layout and
 // redraws the detail.
 const FINER_STRENGTH = 0.5;
-const worker = new Worker(new URL('worker.js', import.meta.url), { type: 'module' });
+// The generator runs in Web Workers, off the page's thread. WebGPU gets one (the GPU is one
+// device); the CPU fallback splits the variations over one worker per core
+// (`navigator.hardwareConcurrency`, or `?workers=N`), each with its own wasm instance, so no
+// SharedArrayBuffer and no COOP/COEP headers are needed. Design i's seed is seed + i whichever
+// worker draws it, so the split changes no pixel.
+const newWorker = () => new Worker(new URL('worker.js', import.meta.url), { type: 'module' });
+const workers = [newWorker()];
+const wantedWorkers = Math.max(1, Math.min(16, Number(params.get('workers')) || navigator.hardwareConcurrency || 1));
 let config = { lambdaUrl: '' };
 let backend = '';
 let nextId = 1;
@@ -193,10 +200,44 @@ async function server(seed, req, fig, button) {
   }
 }
 
-worker.onmessage = ({ data }) => {
+/** The CPU fallback's other workers, started with the same model once the first is ready. */
+function startHelpers(weights) {
+  const helpers = Array.from({ length: Math.min(wantedWorkers, limits.variations[1]) - 1 }, newWorker);
+  let waiting = helpers.length;
+  const settled = () => {
+    waiting -= 1;
+    if (waiting === 0) ready();
+  };
+  if (!helpers.length) ready();
+  for (const helper of helpers) {
+    helper.onmessage = ({ data }) => {
+      if (data.type === 'ready') {
+        workers.push(helper);
+        helper.onmessage = ({ data: message }) => onWork(message);
+        settled();
+      } else if (data.type === 'error') {
+        // A helper that cannot start (memory, say) only makes generation slower.
+        console.warn(`a CPU worker did not start: ${data.message}`);
+        helper.terminate();
+        settled();
+      }
+    };
+    helper.postMessage({ type: 'create', backend: 'cpu', weights });
+  }
+}
+
+let readyText = '';
+function ready() {
+  document.body.dataset.workers = workers.length;
+  const pool = workers.length > 1 ? `, ${workers.length} workers` : '';
+  status.textContent = readyText.replace(/\.$/, `${pool}.`);
+  document.body.dataset.backend = backend;
+  $('generate').disabled = false;
+}
+
+workers[0].onmessage = ({ data }) => {
   if (data.type === 'ready') {
     backend = data.backend;
-    document.body.dataset.backend = backend;
     // The labels this model was trained on (`info.room_types` and `styles` are every label the
     // build knows: a model trained on fewer refuses the rest).
     const { vocabulary } = data.info.weights.model;
@@ -211,34 +252,54 @@ worker.onmessage = ({ data }) => {
     $('size').replaceChildren(...sizes.map((s) => new Option(String(s), String(s), false, s === trained)));
     document.body.dataset.weights = weightsSource.from;
     const from = { 'built-in': '', cache: ' (from this device\u2019s cache)', download: ' (downloaded)' }[weightsSource.from];
-    status.textContent = `Ready on ${backend === 'webgpu' ? 'your GPU (WebGPU)' : 'your CPU'}: ${data.reason}. Model ${data.model}${from}.`;
-    $('generate').disabled = false;
-  } else if (data.type === 'progress') {
-    progress.max = data.total;
-    progress.value = data.done;
+    readyText = `Ready on ${backend === 'webgpu' ? 'your GPU (WebGPU)' : 'your CPU'}: ${data.reason}. Model ${data.model}${from}.`;
+    if (backend === 'cpu') {
+      status.textContent = 'Starting a worker per core\u2026';
+      startHelpers(modelBytes);
+    } else {
+      ready();
+    }
+  } else if (data.type === 'error' && data.id === undefined) {
+    // Weights the core refuses are not kept: the retry downloads them again.
+    if (weightsSource.url) weightsCache().then((cache) => cache && cache.delete(weightsSource.url));
+    showStartFailure('The generator could not start.', data.message, Boolean(weightsSource.url));
+  } else {
+    onWork(data);
+  }
+};
+
+/** Progress, parts of results and refusals from any worker, for the request they belong to. */
+function onWork(data) {
+  const job = pending.get(data.id);
+  if (!job) return; // a request already refused by another part
+  if (data.type === 'progress') {
+    job.done[data.part] = data.done;
+    job.total[data.part] = data.total;
+    progress.max = job.total.reduce((a, b) => a + b, 0) || 1;
+    progress.value = job.done.reduce((a, b) => a + b, 0);
   } else if (data.type === 'result') {
-    const req = pending.get(data.id);
+    job.responses[data.part] = data.response;
+    if (job.responses.filter(Boolean).length < job.responses.length) return;
     pending.delete(data.id);
-    const { designs, elapsed_ms, photo: used } = data.response;
+    const { req } = job;
+    const designs = job.responses.flatMap((response) => response.designs);
+    const used = job.responses[0].photo;
+    // Wall time on the page, from the request to its last part.
+    const elapsed = Math.round(performance.now() - job.started);
     results.replaceChildren(...designs.map((design) => figure(design, req)));
-    results.dataset.elapsedMs = elapsed_ms;
+    results.dataset.elapsedMs = elapsed;
     const from = used
       ? ` from your photo (${used.width} x ${used.height}, ${used.fit}), keeping its ${used.keep === 'both' ? 'layout and colours' : used.keep}`
       : '';
-    status.textContent = `${designs.length} design${designs.length === 1 ? '' : 's'} in ${elapsed_ms} ms on ${backend}${from}.`;
+    const pool = job.responses.length > 1 ? ` (${job.responses.length} workers)` : '';
+    status.textContent = `${designs.length} design${designs.length === 1 ? '' : 's'} in ${elapsed} ms on ${backend}${pool}${from}.`;
     progress.hidden = true;
     $('generate').disabled = false;
   } else if (data.type === 'error') {
     pending.delete(data.id);
-    if (data.id === undefined) {
-      // Weights the core refuses are not kept: the retry downloads them again.
-      if (weightsSource.url) weightsCache().then((cache) => cache && cache.delete(weightsSource.url));
-      showStartFailure('The generator could not start.', data.message, Boolean(weightsSource.url));
-    } else {
-      showRefusal(data.message);
-    }
+    showRefusal(data.message);
   }
-};
+}
 
 
 form.addEventListener('submit', (event) => {
@@ -251,13 +312,24 @@ form.addEventListener('submit', (event) => {
     return;
   }
   const id = nextId++;
-  pending.set(id, req);
+  // The variations in consecutive runs, one per worker: part j starts at its first design's seed.
+  const parts = Math.min(workers.length, req.variations);
+  const job = {
+    req, started: performance.now(),
+    done: Array(parts).fill(0), total: Array(parts).fill(0), responses: Array(parts).fill(null),
+  };
+  pending.set(id, job);
   errorBox.hidden = true;
   progress.value = 0;
   progress.hidden = false;
   $('generate').disabled = true;
   status.textContent = 'Generating\u2026';
-  worker.postMessage({ type: 'generate', id, request: req });
+  let first = 0;
+  for (let part = 0; part < parts; part++) {
+    const variations = Math.floor(req.variations / parts) + (part < req.variations % parts ? 1 : 0);
+    workers[part].postMessage({ type: 'generate', id, part, request: { ...req, seed: req.seed + first, variations } });
+    first += variations;
+  }
 });
 
 $('dice').addEventListener('click', () => {
@@ -308,6 +380,9 @@ async function downloadWeights(url) {
   return bytes;
 }
 
+/** The downloaded model's bytes, or null for the built-in one. */
+let modelBytes = null;
+
 /** Where the model comes from: `built-in`, `cache` or `download`, and its URL if any. */
 let weightsSource = { from: 'built-in', url: null };
 
@@ -329,10 +404,9 @@ async function start() {
     }
     status.textContent = 'Starting the generator\u2026';
   }
-  worker.postMessage(
-    { type: 'create', backend: params.get('backend') || 'auto', weights },
-    weights ? [weights.buffer] : [],
-  );
+  // Kept (not transferred) for the CPU fallback's other workers, which each get a copy.
+  modelBytes = weights;
+  workers[0].postMessage({ type: 'create', backend: params.get('backend') || 'auto', weights });
 }
 
 $('retry').addEventListener('click', start);

@@ -18,13 +18,15 @@ self.onmessage = async ({ data }) => {
         loadMs: Math.round(performance.now() - started),
       });
     } else if (data.type === 'generate') {
-      const onProgress = (done, total) => self.postMessage({ type: 'progress', id: data.id, done, total });
+      // `part`: which run of the request's variations this worker draws (the page splits them).
+      const { id, part } = data;
+      const onProgress = (done, total) => self.postMessage({ type: 'progress', id, part, done, total });
       const response = await designer.generate(data.request, onProgress);
-      self.postMessage({ type: 'result', id: data.id, response });
+      self.postMessage({ type: 'result', id, part, response });
     }
   } catch (error) {
     self.postMessage({
-      type: 'error', id: data.id, message: String(error && error.message || error),
+      type: 'error', id: data.id, part: data.part, message: String(error && error.message || error),
       field: error && error.field, status: error && error.status,
     });
   }
