@@ -557,11 +557,16 @@ fn generate_restyles_a_photo_and_refuses_bad_ones_with_the_reason() {
         "{stderr}"
     );
 
-    let cases: [(std::path::PathBuf, &[&str], &str); 6] = [
+    let cases: [(std::path::PathBuf, &[&str], &str); 7] = [
         (
             file("notes.txt", b"not a photo"),
             &[],
             "invalid photo: not a PNG or JPEG image",
+        ),
+        (
+            file("huge.png", &vec![0x89; 4 * 1024 * 1024 + 1]),
+            &[],
+            "larger than 4194304 bytes",
         ),
         (
             file("half.png", &png[..png.len() / 2]),
