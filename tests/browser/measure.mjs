@@ -2,12 +2,13 @@
 // and on the wasm CPU backend, for the default request; and the README's screenshot.
 //
 //   node tests/browser/measure.mjs [--runs N] [--only webgpu|cpu] [--screenshot docs/site.png]
-//     [--weights FILE --size N] [--photo FILE]
+//     [--weights FILE --size N] [--photo FILE] [--workers N]
 //
 // Prints one Markdown row per backend: median and range of `elapsed_ms` (inside the worker)
 // over N runs after a warm-up run (which compiles the WebGPU shaders). `--weights` serves a
 // model beside the site (config.json's `weights`, as a deployment would) instead of the
-// built-in one; `--photo` restyles that photo (keeping its layout where the model can).
+// built-in one; `--photo` restyles that photo (keeping its layout where the model can);
+// `--workers N` runs the CPU fallback on N workers instead of one per core.
 
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -17,6 +18,7 @@ const { values } = parseArgs({
   options: {
     runs: { type: 'string', default: '3' }, only: { type: 'string' }, screenshot: { type: 'string' },
     weights: { type: 'string' }, size: { type: 'string', default: '64' }, photo: { type: 'string' },
+    workers: { type: 'string' },
   },
 });
 const runs = Number(values.runs);
@@ -31,7 +33,7 @@ try {
   console.log('|---|---|---|---|---|');
   const backends = { webgpu: [true], cpu: [false] }[values.only] ?? [true, false];
   for (const webgpu of backends) {
-    const { browser, page } = await openSite(site.base, { webgpu });
+    const { browser, page } = await openSite(values.workers ? `${site.base}?workers=${values.workers}` : site.base, { webgpu });
     try {
       const backend = await page.getAttribute('body', 'data-backend');
       if (values.photo) {
@@ -45,7 +47,10 @@ try {
       }
       const [warmup, ...timed] = elapsed;
       timed.sort((a, b) => a - b);
-      const label = backend === 'webgpu' ? 'WebGPU (SwiftShader, software)' : 'CPU (wasm SIMD, 1 thread)';
+      const workers = Number(await page.getAttribute('body', 'data-workers'));
+      const label = backend === 'webgpu'
+        ? 'WebGPU (SwiftShader, software)'
+        : `CPU (wasm SIMD, ${workers} worker${workers === 1 ? '' : 's'})`;
       const what = `4 x ${size} px, 20 steps, guidance 3${values.photo ? ', restyling a photo' : ''}`;
       if (timed.length) console.log(`| ${label} | ${what} | ${warmup} | ${timed[timed.length >> 1]} | ${timed[0]}-${timed[timed.length - 1]} |`);
       if (!webgpu && values.screenshot) {
