@@ -1,6 +1,6 @@
 //! Scenes in bulk: many renders in parallel (rayon), in order, and the contact sheet.
 
-use crate::compose::Scene;
+use crate::compose::{Extremes, Scene};
 use crate::{SceneEngine, SceneError};
 use ::image::RgbImage;
 use designer_core::labels::{RoomType, Style, Vocabulary};
@@ -14,9 +14,24 @@ pub fn render_many(
     jobs: impl Iterator<Item = (RoomType, Style, u64)>,
     size: u32,
 ) -> Result<Vec<(Scene, RgbImage)>, SceneError> {
+    let ordinary = jobs.map(|(room, style, seed)| (room, style, seed, Extremes::default()));
+    render_many_at(engine, ordinary, size)
+}
+
+/// [`render_many`], each room and camera at the ends of their ranges where its job's
+/// [`Extremes`] say so (the eval's hardest photos).
+pub fn render_many_at(
+    engine: &SceneEngine,
+    jobs: impl Iterator<Item = (RoomType, Style, u64, Extremes)>,
+    size: u32,
+) -> Result<Vec<(Scene, RgbImage)>, SceneError> {
     let jobs: Vec<_> = jobs.collect();
     jobs.into_par_iter()
-        .map(|(room, style, seed)| engine.scene(room, style, seed, size))
+        .map(|(room, style, seed, extremes)| {
+            let scene = engine.compose_at(room, style, seed, extremes);
+            let image = engine.render(&scene, size)?;
+            Ok((scene, image))
+        })
         .collect()
 }
 

@@ -19,13 +19,13 @@ use designer_core::labels::{RoomType, Style, Vocabulary};
 use designer_core::layout::{edge_f1, edge_map};
 use designer_core::progress::Progress;
 use designer_core::request::{DesignError, DesignRequest, Keep};
+use designer_scene::bulk::render_many_at;
 use designer_scene::compose::Extremes;
 use designer_scene::{SceneEngine, SceneError};
 use nalgebra::{DMatrix, DVector};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
-use rayon::prelude::*;
 use serde::Serialize;
 
 /// Channels after each stride-2 convolution: 64 px in, 4 x 4 x 64 at the end, averaged.
@@ -45,7 +45,7 @@ pub const VIEW_SIDE: usize = 64;
 fn view_factor(size: usize) -> usize {
     (1..=size / VIEW_SIDE)
         .rev()
-        .find(|k| size % k == 0)
+        .find(|k| size.is_multiple_of(*k))
         .unwrap_or(1)
 }
 
@@ -562,25 +562,20 @@ fn restyle(
     let ordinary = plan.restyle_photos - at_ends;
     let step = (renders.len() / ordinary.max(1)).max(1);
     let pairs = label_pairs(designer.vocabulary());
-    let jobs: Vec<_> = (0..at_ends)
-        .map(|i| {
-            let (room, style) = pairs[(i * 7) % pairs.len()];
-            let extremes = Extremes::CORNERS[i % Extremes::CORNERS.len()];
-            (room, style, RANGE_END_SEEDS + i as u64, extremes)
+    let jobs = (0..at_ends).map(|i| {
+        let (room, style) = pairs[(i * 7) % pairs.len()];
+        let extremes = Extremes::CORNERS[i % Extremes::CORNERS.len()];
+        (room, style, RANGE_END_SEEDS + i as u64, extremes)
+    });
+    progress.stage("range-end renders", 0);
+    let range_ends: Vec<Example> = render_many_at(engine, jobs, size)?
+        .into_iter()
+        .map(|(scene, image)| Example {
+            pixels: rgb_to_tensor(&image),
+            room: scene.room_type,
+            style: scene.style,
         })
         .collect();
-    progress.stage("range-end renders", 0);
-    let range_ends = jobs
-        .par_iter()
-        .map(|&(room, style, seed, extremes)| {
-            let scene = engine.compose_at(room, style, seed, extremes);
-            Ok(Example {
-                pixels: rgb_to_tensor(&engine.render(&scene, size)?),
-                room,
-                style,
-            })
-        })
-        .collect::<Result<Vec<_>, SceneError>>()?;
     let photos: Vec<(&Example, bool)> = renders
         .iter()
         .step_by(step)
