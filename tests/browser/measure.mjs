@@ -4,7 +4,9 @@
 //   node tests/browser/measure.mjs [--runs N] [--only webgpu|cpu] [--screenshot docs/site.png]
 //     [--weights FILE --size N] [--photo FILE] [--workers N]
 //
-// Prints one Markdown row per backend: median and range of `elapsed_ms` (inside the worker)
+// Prints one Markdown row per backend: median and range of the page's wall time per request (from
+// the request to its last design, over every worker; before the worker pool it was `elapsed_ms`
+// inside the one worker)
 // over N runs after a warm-up run (which compiles the WebGPU shaders). `--weights` serves a
 // model beside the site (config.json's `weights`, as a deployment would) instead of the
 // built-in one; `--photo` restyles that photo (keeping its layout where the model can);
