@@ -27,11 +27,7 @@ pub fn render_many_at(
 ) -> Result<Vec<(Scene, RgbImage)>, SceneError> {
     let jobs: Vec<_> = jobs.collect();
     jobs.into_par_iter()
-        .map(|(room, style, seed, extremes)| {
-            let scene = engine.compose_at(room, style, seed, extremes);
-            let image = engine.render(&scene, size)?;
-            Ok((scene, image))
-        })
+        .map(|(room, style, seed, extremes)| engine.scene_at(room, style, seed, extremes, size))
         .collect()
 }
 

@@ -363,7 +363,19 @@ impl SceneEngine {
         seed: u64,
         size: u32,
     ) -> Result<(Scene, RgbImage), SceneError> {
-        let scene = self.compose(room, style, seed);
+        self.scene_at(room, style, seed, Extremes::default(), size)
+    }
+
+    /// [`Self::scene`], composed as [`Self::compose_at`] does.
+    pub fn scene_at(
+        &self,
+        room: RoomType,
+        style: Style,
+        seed: u64,
+        extremes: Extremes,
+        size: u32,
+    ) -> Result<(Scene, RgbImage), SceneError> {
+        let scene = self.compose_at(room, style, seed, extremes);
         let image = self.render(&scene, size)?;
         Ok((scene, image))
     }
