@@ -16,7 +16,10 @@
 #                                             REUSE=K trains on each encoded render K times
 #                                             (latent and dit); INIT=W continues W's
 #                                             transformer (a chained run on a fresh machine);
-#                                             LAYOUT=1 adds and trains the layout layer
+#                                             LAYOUT=1 adds and trains the layout layer;
+#                                             BATCH=N trains on N latents a step (128; 256
+#                                             was slower and asked Vulkan for a 2.2 GB
+#                                             buffer it could not allocate)
 #   bench/gpu/v2.sh chain SECONDS             the transformer from the committed chain file,
 #                                             REUSE=4 unless told, learning layouts (issue 22),
 #                                             in PARTS processes one after another;
@@ -117,7 +120,7 @@ EOF
   dit)
     if [ -n "${INIT:-}" ]; then from=(--init "$INIT"); else
       from=(--network dit-latent --autoencoder "${3:-$WORK/autoencoder.weights}"); fi
-    train dit "$2" 128 3e-4 "${from[@]}" --resume --latent-reuse "${REUSE:-1}" ${LAYOUT:+--layout}
+    train dit "$2" "${BATCH:-128}" 3e-4 "${from[@]}" --resume --latent-reuse "${REUSE:-1}" ${LAYOUT:+--layout}
     ;;
   chain) # chain SECONDS: the transformer from the committed chain file, further
     python3 -c "import lzma,shutil;shutil.copyfileobj(lzma.open('bench/gpu/chain/dit-256-f16.weights.xz'),open('$WORK/dit-start.weights','wb'))"
