@@ -10,6 +10,7 @@
 pub mod cpu;
 pub mod generate;
 pub mod image;
+pub mod int8;
 pub mod labels;
 pub mod layout;
 pub mod model;

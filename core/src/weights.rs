@@ -114,6 +114,9 @@ pub enum Precision {
     F32,
     /// Half the size; generation stays within a few pixel levels of f32 (tested).
     F16,
+    /// About a quarter of f32's size: weight matrices and kernels as int8 with a scale per
+    /// output channel, the rest f16 (see [`crate::int8`]); widened to f32 when built.
+    Int8,
 }
 
 struct CastParameters(DType);
@@ -127,7 +130,8 @@ impl ModuleMapper for CastParameters {
 
 fn cast(model: Generator, precision: Precision) -> Generator {
     match precision {
-        Precision::F32 => model,
+        // int8 is narrowed from the f32 parameters, after they are serialised.
+        Precision::F32 | Precision::Int8 => model,
         Precision::F16 => model.map(&mut CastParameters(DType::F16)),
     }
 }
@@ -179,9 +183,10 @@ impl Weights {
             return Err(WeightsError::Corrupt);
         }
         header.model.validate().map_err(WeightsError::Shape)?;
-        // Parameters take 2 (f16) or 4 (f32) bytes each, plus burnpack's per-tensor metadata.
+        // Parameters take 1 (int8), 2 (f16) or 4 (f32) bytes each, plus burnpack's per-tensor
+        // metadata (and int8's scales).
         let count = header.model.parameter_count();
-        let (least, most) = (2 * count, 4 * count + 64 * 1024);
+        let (least, most) = (count, 4 * count + 64 * 1024);
         if !(least..=most).contains(&parameters.len()) {
             return Err(WeightsError::Shape(format!(
                 "its model has {count} parameters ({least} to {most} bytes), the file holds {} bytes of them",
@@ -208,9 +213,12 @@ impl Weights {
         &self.version
     }
 
-    /// Builds the model on `device` with these parameters (f16 files are widened to f32).
+    /// Builds the model on `device` with these parameters (f16 and int8 files are widened to
+    /// f32).
     pub fn build(&self, device: &Device) -> Result<Generator, WeightsError> {
-        let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(self.parameters.clone()))
+        let parameters = crate::int8::widen(Bytes::from_bytes_vec(self.parameters.clone()))
+            .map_err(WeightsError::Record)?;
+        let record = ModuleRecord::from_bytes(parameters)
             .map_err(|e| WeightsError::Record(e.to_string()))?
             .cast_to_module_dtype();
         self.header
@@ -221,13 +229,16 @@ impl Weights {
     }
 
     /// Builds the model with its parameters rounded to `precision` (an f16 file stays as it
-    /// is at F16; F32 widens).
+    /// is at F16; F32 widens; Int8 holds, in f32, what an int8 file of these weights holds).
     pub fn build_as(
         &self,
         device: &Device,
         precision: Precision,
     ) -> Result<Generator, WeightsError> {
-        Ok(cast(self.build(device)?, precision))
+        match precision {
+            Precision::Int8 => Self::from_bytes(&self.encoded_as(precision)?)?.build(device),
+            _ => Ok(cast(self.build(device)?, precision)),
+        }
     }
 
     /// These weights as a file with parameters stored at `precision` (`designer export`); the
@@ -251,6 +262,10 @@ impl Weights {
             .into_parameters()
             .into_bytes()
             .map_err(|e| WeightsError::Record(e.to_string()))?;
+        let parameters = match precision {
+            Precision::Int8 => crate::int8::narrow(parameters).map_err(WeightsError::Record)?,
+            Precision::F32 | Precision::F16 => parameters,
+        };
         let header = serde_json::to_vec(&StoredHeader {
             header: header.clone(),
             parameters_sha256: Some(sha256_hex(&parameters)),

@@ -268,6 +268,58 @@ fn info_reports_the_embedded_model_and_the_vocabulary() {
     assert!(info["model"].as_str().unwrap().contains('@'));
 }
 
+#[test]
+fn exported_int8_weights_are_a_quarter_the_size_and_generate() {
+    let out = tempfile::tempdir().unwrap();
+    let export = |precision: &str| {
+        let file = out.path().join(format!("{precision}.weights"));
+        succeed(
+            designer()
+                .args(["export", "--precision", precision, "--out"])
+                .arg(&file),
+        );
+        file
+    };
+    let (f32_file, int8_file) = (export("f32"), export("int8"));
+    let size = |f: &std::path::Path| std::fs::metadata(f).unwrap().len();
+    assert!(
+        size(&int8_file) * 10 < size(&f32_file) * 3,
+        "{} vs {} bytes",
+        size(&int8_file),
+        size(&f32_file)
+    );
+    let generate = |weights: &std::path::Path| {
+        let dir = out.path().join(weights.file_stem().unwrap());
+        succeed(
+            designer()
+                .args(["generate", "--variations", "1", "--steps", "3", "--weights"])
+                .arg(weights)
+                .arg("--out")
+                .arg(&dir),
+        );
+        std::fs::read(dir.join("bedroom-scandinavian-42.png")).unwrap()
+    };
+    let (full, int8) = (generate(&f32_file), generate(&int8_file));
+    assert_eq!(&int8[1..4], b"PNG");
+    assert_ne!(full, int8, "the int8 file rounds");
+
+    // A damaged int8 file is refused with the reason, not loaded.
+    let mut bytes = std::fs::read(&int8_file).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x55;
+    std::fs::write(&int8_file, bytes).unwrap();
+    let output = designer()
+        .args(["generate", "--variations", "1", "--steps", "1", "--weights"])
+        .arg(&int8_file)
+        .arg("--out")
+        .arg(out.path().join("damaged"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("damaged"), "{stderr}");
+}
+
 fn train_command(
     data: &std::path::Path,
     checkpoints: &std::path::Path,
