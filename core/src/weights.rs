@@ -55,6 +55,10 @@ struct StoredHeader {
     header: WeightsHeader,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     parameters_sha256: Option<String>,
+    /// Whether the parameters are stored as int8 (see [`crate::int8`]): the file may then hold
+    /// as little as a byte a parameter.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    int8: bool,
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -175,6 +179,7 @@ impl Weights {
         let StoredHeader {
             header,
             parameters_sha256,
+            int8,
         } = serde_json::from_slice(header)?;
         if header.format != FORMAT_VERSION {
             return Err(WeightsError::Format(header.format));
@@ -186,7 +191,8 @@ impl Weights {
         // Parameters take 1 (int8), 2 (f16) or 4 (f32) bytes each, plus burnpack's per-tensor
         // metadata (and int8's scales).
         let count = header.model.parameter_count();
-        let (least, most) = (count, 4 * count + 64 * 1024);
+        let least = if int8 { count } else { 2 * count };
+        let (least, most) = (least, 4 * count + 64 * 1024);
         if !(least..=most).contains(&parameters.len()) {
             return Err(WeightsError::Shape(format!(
                 "its model has {count} parameters ({least} to {most} bytes), the file holds {} bytes of them",
@@ -269,6 +275,7 @@ impl Weights {
         let header = serde_json::to_vec(&StoredHeader {
             header: header.clone(),
             parameters_sha256: Some(sha256_hex(&parameters)),
+            int8: precision == Precision::Int8,
         })?;
         let mut out = Vec::with_capacity(MAGIC.len() + 4 + header.len() + parameters.len());
         out.extend_from_slice(MAGIC);

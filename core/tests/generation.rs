@@ -815,7 +815,8 @@ fn png_base64(photo: &image::RgbImage) -> String {
 }
 
 /// A room of `width` x `height` as a photo: a wall and a dark window, both `shade` levels
-/// darker (the same steps of brightness, so the same edges, in other colours).
+/// darker (the same steps of brightness, so the same edges, in other colours); past 40 the
+/// window's levels wrap round to bright ones, the edges in the same places.
 fn room_photo(width: u32, height: u32, shade: u8) -> image::RgbImage {
     image::RgbImage::from_fn(width, height, |x, y| {
         let window = (12..24).contains(&x) && (8..20).contains(&y);
@@ -824,7 +825,7 @@ fn room_photo(width: u32, height: u32, shade: u8) -> image::RgbImage {
         } else {
             [200, 180, 160]
         };
-        image::Rgb([r - shade, g - shade, b - shade])
+        image::Rgb([r, g, b].map(|c: u8| c.wrapping_sub(shade)))
     })
 }
 
