@@ -528,7 +528,7 @@ fn restyle_photos(catalog: &Path, count: usize, size: u32) -> Result<Vec<(RgbIma
     });
     Ok(bulk::render_many(&engine, jobs, size)?
         .into_iter()
-        .map(|(scene, image)| (image, scene.room_type))
+        .map(|render| (render.image, render.scene.room_type))
         .collect())
 }
 

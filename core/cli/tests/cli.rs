@@ -549,6 +549,19 @@ fn eval_reports_accuracies_and_a_frechet_distance() {
         }
     }
     assert!(report["frechet_distance"].as_f64().unwrap() >= 0.0);
+    // Each of the model's six room types, its anchor piece in renders and designs.
+    let anchors = report["anchors"].as_array().unwrap();
+    assert_eq!(anchors.len(), 6, "{report}");
+    for row in anchors {
+        for share in ["real_shown", "real_found", "generated_found"] {
+            let a = row[share].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&a), "{row}");
+        }
+        assert!(
+            row["real_shown"].as_f64().unwrap() > 0.0,
+            "the renders show it: {row}"
+        );
+    }
     assert!(report["model"].as_str().unwrap().starts_with("designer-"));
     // The shipped model follows no layouts: there is no restyling to judge.
     assert!(report["restyle"].is_null(), "{report}");

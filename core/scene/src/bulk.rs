@@ -1,7 +1,7 @@
 //! Scenes in bulk: many renders in parallel (rayon), in order, and the contact sheet.
 
 use crate::compose::{Extremes, Scene};
-use crate::{SceneEngine, SceneError};
+use crate::{Render, SceneEngine, SceneError};
 use ::image::RgbImage;
 use designer_core::labels::{RoomType, Style, Vocabulary};
 use designer_core::progress::Progress;
@@ -13,7 +13,7 @@ pub fn render_many(
     engine: &SceneEngine,
     jobs: impl Iterator<Item = (RoomType, Style, u64)>,
     size: u32,
-) -> Result<Vec<(Scene, RgbImage)>, SceneError> {
+) -> Result<Vec<Render>, SceneError> {
     let ordinary = jobs.map(|(room, style, seed)| (room, style, seed, Extremes::default()));
     render_many_at(engine, ordinary, size)
 }
@@ -24,10 +24,25 @@ pub fn render_many_at(
     engine: &SceneEngine,
     jobs: impl Iterator<Item = (RoomType, Style, u64, Extremes)>,
     size: u32,
-) -> Result<Vec<(Scene, RgbImage)>, SceneError> {
+) -> Result<Vec<Render>, SceneError> {
     let jobs: Vec<_> = jobs.collect();
-    jobs.into_par_iter()
-        .map(|(room, style, seed, extremes)| engine.scene_at(room, style, seed, extremes, size))
+    let scenes = jobs
+        .into_par_iter()
+        .map(|(room, style, seed, extremes)| engine.compose_at(room, style, seed, extremes))
+        .collect();
+    render_scenes(engine, scenes, size)
+}
+
+/// Renders composed scenes in parallel, in order (scenes a caller has changed: the eval's
+/// rooms with their anchor piece taken out).
+pub fn render_scenes(
+    engine: &SceneEngine,
+    scenes: Vec<Scene>,
+    size: u32,
+) -> Result<Vec<Render>, SceneError> {
+    scenes
+        .into_par_iter()
+        .map(|scene| engine.rendered(scene, size))
         .collect()
 }
 
@@ -46,6 +61,6 @@ pub fn sheet(
         .flat_map(|room| Style::ALL.iter().map(move |style| (*room, *style, seed)));
     let mut renders = render_many(engine, jobs, size)?.into_iter();
     grid(&Vocabulary::default(), size, progress, |_, _| {
-        Ok(renders.next().expect("one render per cell").1)
+        Ok(renders.next().expect("one render per cell").image)
     })
 }

@@ -205,6 +205,11 @@ impl SceneEngine {
 
     /// Draws `scene` as a `size` x `size` image, supersampled.
     pub fn render(&self, scene: &Scene, size: u32) -> Result<RgbImage, SceneError> {
+        Ok(self.render_seen(scene, size)?.0)
+    }
+
+    /// [`Self::render`], and what of the scene's furniture the picture shows.
+    pub fn render_seen(&self, scene: &Scene, size: u32) -> Result<(RgbImage, Seen), SceneError> {
         if !(MIN_SIZE..=MAX_SIZE).contains(&size) {
             return Err(SceneError::Size(size));
         }
@@ -241,6 +246,7 @@ impl SceneEngine {
             texture: None,
             tint: Tint::NONE,
             shade: None,
+            owner: None,
         };
         let floor = Surface {
             texture: Some(&look.floor.texture),
@@ -338,7 +344,7 @@ impl SceneEngine {
             }
         }
 
-        for item in &scene.items {
+        for (owner, item) in (0u16..).zip(&scene.items) {
             let model = &self.models[item.piece];
             let vertices = place_model(model, item);
             for part in &model.parts {
@@ -348,11 +354,17 @@ impl SceneEngine {
                     texture: material.texture.as_deref(),
                     tint: look.furniture,
                     shade: None,
+                    owner: Some(owner),
                 };
                 draw(&vertices, &part.triangles, &surface);
             }
         }
-        Ok(frame.downsample(factor))
+        let coverage = frame.coverage(scene.items.len());
+        let mut shares = vec![0.0; Role::ALL.len()];
+        for (item, share) in scene.items.iter().zip(coverage) {
+            shares[item.role as usize] += share;
+        }
+        Ok((frame.downsample(factor), Seen { shares }))
     }
 
     /// Composes and renders in one go.
@@ -362,7 +374,7 @@ impl SceneEngine {
         style: Style,
         seed: u64,
         size: u32,
-    ) -> Result<(Scene, RgbImage), SceneError> {
+    ) -> Result<Render, SceneError> {
         self.scene_at(room, style, seed, Extremes::default(), size)
     }
 
@@ -374,10 +386,43 @@ impl SceneEngine {
         seed: u64,
         extremes: Extremes,
         size: u32,
-    ) -> Result<(Scene, RgbImage), SceneError> {
-        let scene = self.compose_at(room, style, seed, extremes);
-        let image = self.render(&scene, size)?;
-        Ok((scene, image))
+    ) -> Result<Render, SceneError> {
+        self.rendered(self.compose_at(room, style, seed, extremes), size)
+    }
+
+    /// `scene` with its picture and what the picture shows.
+    pub fn rendered(&self, scene: Scene, size: u32) -> Result<Render, SceneError> {
+        let (image, seen) = self.render_seen(&scene, size)?;
+        Ok(Render { scene, image, seen })
+    }
+}
+
+/// A composed scene, its picture, and what of its furniture the picture shows.
+pub struct Render {
+    pub scene: Scene,
+    pub image: RgbImage,
+    pub seen: Seen,
+}
+
+/// How much of a render each furniture role covers: its items' visible pixels (the parts
+/// hidden behind others or out of view not counted) as a share of the picture.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Seen {
+    /// In `Role::ALL` order.
+    shares: Vec<f32>,
+}
+
+/// The share of a picture a role must cover to count as shown: about 40 pixels of a 64 px
+/// view, a piece a person would name.
+pub const SHOWN: f32 = 0.01;
+
+impl Seen {
+    pub fn share(&self, role: Role) -> f32 {
+        self.shares[role as usize]
+    }
+
+    pub fn shows(&self, role: Role) -> bool {
+        self.share(role) >= SHOWN
     }
 }
 

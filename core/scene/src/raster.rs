@@ -88,6 +88,8 @@ pub struct Surface<'a> {
     pub tint: Tint,
     /// Extra light factor by world position: soft shadows under furniture, dark corners.
     pub shade: Option<&'a (dyn Fn(Vec3) -> f32 + Sync)>,
+    /// The scene item the surface belongs to, for [`Frame::coverage`].
+    pub owner: Option<u16>,
 }
 
 #[derive(Clone, Copy)]
@@ -115,7 +117,11 @@ pub struct Frame {
     colour: Vec<Vec3>,
     /// 1 / depth; 0 is infinitely far.
     inverse_depth: Vec<f32>,
+    /// Which surface owner each pixel shows ([`NO_OWNER`]: the shell, or nothing).
+    owners: Vec<u16>,
 }
+
+const NO_OWNER: u16 = u16::MAX;
 
 impl Frame {
     /// A frame cleared to `background(row / height)` (the sky through the windows).
@@ -128,6 +134,7 @@ impl Frame {
             height,
             colour,
             inverse_depth: vec![0.0; (width * height) as usize],
+            owners: vec![NO_OWNER; (width * height) as usize],
         }
     }
 
@@ -245,6 +252,7 @@ impl Frame {
                     continue;
                 }
                 self.inverse_depth[index] = iz;
+                self.owners[index] = surface.owner.unwrap_or(NO_OWNER);
                 let mix = |f: fn(&(Vec2, Vec3, Vec3)) -> Vec3| {
                     (f(&attributes[0]) * w[0] + f(&attributes[1]) * w[1] + f(&attributes[2]) * w[2])
                         / iz
@@ -262,6 +270,19 @@ impl Frame {
                 self.colour[index] = shade(surface, light, normal, uv, world);
             }
         }
+    }
+
+    /// The share of the frame's pixels in which each of owners 0..`owners` shows (occluded
+    /// parts do not count).
+    pub fn coverage(&self, owners: usize) -> Vec<f32> {
+        let mut counts = vec![0usize; owners];
+        for &owner in &self.owners {
+            if let Some(count) = counts.get_mut(owner as usize) {
+                *count += 1;
+            }
+        }
+        let total = self.owners.len().max(1) as f32;
+        counts.into_iter().map(|c| c as f32 / total).collect()
     }
 
     /// Averages `factor` x `factor` blocks into one pixel each (supersampling).
@@ -323,6 +344,7 @@ mod tests {
             texture: None,
             tint: Tint::NONE,
             shade: None,
+            owner: None,
         }
     }
 
@@ -346,10 +368,27 @@ mod tests {
         let mut b = Frame::new(32, 32, |_| Vec3::ZERO);
         b.draw(&camera, &LIGHT, &far, &far_t, &flat(blue));
         b.draw(&camera, &LIGHT, &near, &near_t, &flat(red));
-        let (a, b) = (a.downsample(1), b.downsample(1));
-        assert_eq!(a, b);
-        assert_eq!(a.get_pixel(16, 16).0, [255, 0, 0]);
-        assert_eq!(a.get_pixel(1, 1).0, [0, 0, 255]);
+        assert_eq!(a.coverage(0), b.coverage(0));
+        let (a_image, b_image) = (a.downsample(1), b.downsample(1));
+        assert_eq!(a_image, b_image);
+        assert_eq!(a_image.get_pixel(16, 16).0, [255, 0, 0]);
+        assert_eq!(a_image.get_pixel(1, 1).0, [0, 0, 255]);
+
+        // What each owner shows, the hidden part of the far one not counted.
+        let owned = |colour, owner| Surface {
+            owner: Some(owner),
+            ..flat(colour)
+        };
+        let mut c = Frame::new(32, 32, |_| Vec3::ZERO);
+        c.draw(&camera, &LIGHT, &far, &far_t, &owned(blue, 1));
+        c.draw(&camera, &LIGHT, &near, &near_t, &owned(red, 0));
+        let image = c.downsample(1);
+        let count = |rgb: [u8; 3]| image.pixels().filter(|p| p.0 == rgb).count() as f32;
+        let coverage = c.coverage(3);
+        assert_eq!(coverage[0], count([255, 0, 0]) / 1024.0);
+        assert_eq!(coverage[1], count([0, 0, 255]) / 1024.0);
+        assert!(coverage[0] > 0.02 && coverage[1] > 0.9, "{coverage:?}");
+        assert_eq!(coverage[2], 0.0);
     }
 
     #[test]

@@ -325,8 +325,8 @@ fn the_catalog_subset_renders_the_same_rooms_from_a_fraction_of_the_bytes() {
         (RoomType::LaundryRoom, Style::Tropical),
         (RoomType::Bedroom, Style::ArtDeco),
     ] {
-        let (_, original) = engine.scene(room, style, 9, 64).unwrap();
-        let (_, copied) = engine_from_copy.scene(room, style, 9, 64).unwrap();
+        let original = engine.scene(room, style, 9, 64).unwrap().image;
+        let copied = engine_from_copy.scene(room, style, 9, 64).unwrap().image;
         assert!(original == copied, "{room} {style} differs from the subset");
     }
 }
@@ -334,24 +334,61 @@ fn the_catalog_subset_renders_the_same_rooms_from_a_fraction_of_the_bytes() {
 #[test]
 fn the_same_seed_gives_the_same_pixels() {
     let engine = engine();
-    let (scene, a) = engine
+    let first = engine
         .scene(RoomType::Bedroom, Style::Rustic, 11, 96)
         .unwrap();
-    let (_, b) = engine
+    let again = engine
         .scene(RoomType::Bedroom, Style::Rustic, 11, 96)
         .unwrap();
+    let (scene, a) = (&first.scene, &first.image);
     assert_eq!(a.dimensions(), (96, 96));
-    assert_eq!(a, b);
-    let (_, c) = engine
+    assert_eq!(*a, again.image);
+    assert_eq!(first.seen, again.seen);
+    let other = engine
         .scene(RoomType::Bedroom, Style::Rustic, 12, 96)
         .unwrap();
-    assert_ne!(a, c);
+    assert_ne!(*a, other.image);
     // The scene description round-trips through JSON with its catalog ids and poses.
     let json = serde_json::to_value(&scene).unwrap();
     assert_eq!(json["room_type"], "bedroom");
     assert_eq!(json["seed"], 11);
     assert!(json["items"][0]["id"].as_str().unwrap().contains('#'));
     assert!(json["items"][0]["angle"].is_number());
+}
+
+#[test]
+fn a_render_says_which_furniture_it_shows() {
+    use designer_scene::compose::anchor_roles;
+    use designer_scene::furniture::Role;
+    let engine = engine();
+    for room in RoomType::ALL {
+        let renders: Vec<_> = (0..6)
+            .map(|seed| engine.scene(*room, Style::Modern, seed, 64).unwrap())
+            .collect();
+        let mut anchor_shown = 0;
+        for render in &renders {
+            let total: f32 = Role::ALL.iter().map(|r| render.seen.share(*r)).sum();
+            assert!(
+                total > 0.0 && total < 1.0,
+                "{room}: furniture covers {total}"
+            );
+            for role in Role::ALL {
+                if !render.scene.has(*role) {
+                    assert_eq!(
+                        render.seen.share(*role),
+                        0.0,
+                        "{room}: {role:?} is not in the room"
+                    );
+                }
+            }
+            anchor_shown += usize::from(anchor_roles(*room).iter().any(|r| render.seen.shows(*r)));
+        }
+        // The composer aims the camera at the anchor: it shows in most views.
+        assert!(
+            anchor_shown >= 4,
+            "{room}: anchor shown in {anchor_shown} of 6"
+        );
+    }
 }
 
 fn mean_colour(image: &image::RgbImage) -> [f32; 3] {
@@ -371,7 +408,7 @@ fn every_style_renders_and_the_styles_look_apart() {
     for room in [RoomType::LivingRoom, RoomType::Kitchen] {
         let renders: Vec<_> = Style::ALL
             .iter()
-            .map(|s| (*s, engine.scene(room, *s, 5, 64).unwrap().1))
+            .map(|s| (*s, engine.scene(room, *s, 5, 64).unwrap().image))
             .collect();
         for (i, (s1, a)) in renders.iter().enumerate() {
             let m = mean_colour(a);

@@ -2,13 +2,16 @@
 //! generator never saw (its own seed range) and kept apart from the generator's weights.
 //! Its accuracy on held-out renders is the ceiling; its accuracy on generated images for the
 //! same labels says how recognisable the designs are; the Fréchet distance between its
-//! features of real and generated images says how alike the two sets look overall.
+//! features of real and generated images says how alike the two sets look overall. A third
+//! head names the furniture a picture shows (each role covering at least
+//! [`designer_scene::SHOWN`] of a render), so the eval can say how often a room type's anchor
+//! piece (the bed of a bedroom, a bathroom's tub or shower) is found in designs against renders.
 
 use crate::dataset::Example;
-use crate::scenes::render_examples;
+use crate::scenes::example;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::loss::CrossEntropyLossConfig;
+use burn::nn::loss::{BinaryCrossEntropyLossConfig, CrossEntropyLossConfig};
 use burn::nn::{GroupNorm, GroupNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::activation::silu;
@@ -19,9 +22,11 @@ use designer_core::labels::{RoomType, Style, Vocabulary};
 use designer_core::layout::{edge_f1, edge_map};
 use designer_core::progress::Progress;
 use designer_core::request::{DesignError, DesignRequest, Keep};
-use designer_scene::bulk::render_many_at;
+use designer_scene::bulk::{render_many_at, render_scenes};
 use designer_scene::compose::Extremes;
-use designer_scene::{SceneEngine, SceneError};
+use designer_scene::compose::anchor_roles;
+use designer_scene::furniture::Role;
+use designer_scene::{Render, SceneEngine, SceneError};
 use nalgebra::{DMatrix, DVector};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -82,6 +87,8 @@ pub struct Classifier {
     norms: Vec<GroupNorm>,
     room: Linear,
     style: Linear,
+    /// One logit per furniture role (`Role::ALL` order): shown or not.
+    roles: Linear,
 }
 
 impl Classifier {
@@ -103,6 +110,7 @@ impl Classifier {
             norms,
             room: LinearConfig::new(FEATURES, RoomType::ALL.len()).init(device),
             style: LinearConfig::new(FEATURES, Style::ALL.len()).init(device),
+            roles: LinearConfig::new(FEATURES, Role::ALL.len()).init(device),
         }
     }
 
@@ -114,12 +122,6 @@ impl Classifier {
         }
         let [n, c, _, _] = x.dims();
         x.mean_dim(3).mean_dim(2).reshape([n, c])
-    }
-
-    /// Room-type and style logits.
-    pub fn forward(&self, images: Tensor<4>) -> (Tensor<2>, Tensor<2>) {
-        let f = self.features(images);
-        (self.room.forward(f.clone()), self.style.forward(f))
     }
 }
 
@@ -143,9 +145,30 @@ fn labels(
     Tensor::from_data(TensorData::new(ids, [examples.len()]), device)
 }
 
-/// Trains a classifier on `examples` (both heads, summed cross-entropy), seeded.
+/// Which roles each of `examples` shows, as [n, roles] 0/1 targets.
+fn shown_targets(shown: &[&Shown], device: &Device) -> Tensor<2, Int> {
+    let values: Vec<i64> = shown
+        .iter()
+        .flat_map(|s| s.iter().map(|&b| i64::from(b)))
+        .collect();
+    Tensor::from_data(
+        TensorData::new(values, [shown.len(), Role::ALL.len()]),
+        device,
+    )
+}
+
+/// Which furniture roles a picture shows, in `Role::ALL` order.
+pub type Shown = Vec<bool>;
+
+fn shown(render: &Render) -> Shown {
+    Role::ALL.iter().map(|r| render.seen.shows(*r)).collect()
+}
+
+/// Trains a classifier on `examples`, which show the furniture `shown` says (room type and
+/// style: cross-entropy; roles: binary cross-entropy; summed), seeded.
 pub fn train_classifier(
     examples: &[Example],
+    shown: &[Shown],
     size: usize,
     epochs: usize,
     batch_size: usize,
@@ -160,6 +183,9 @@ pub fn train_classifier(
     let mut model = Classifier::new(&device);
     let mut optimizer = AdamConfig::new().init();
     let loss = CrossEntropyLossConfig::new().init(&device);
+    let role_loss = BinaryCrossEntropyLossConfig::new()
+        .with_logits(true)
+        .init(&device);
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut order: Vec<usize> = (0..examples.len()).collect();
     let total = epochs * examples.len().div_ceil(batch_size);
@@ -168,9 +194,18 @@ pub fn train_classifier(
         order.shuffle(&mut rng);
         for chunk in order.chunks(batch_size) {
             let batch: Vec<&Example> = chunk.iter().map(|&i| &examples[i]).collect();
-            let (room, style) = model.forward(images(&batch, size, &device));
+            let batch_shown: Vec<&Shown> = chunk.iter().map(|&i| &shown[i]).collect();
+            let features = model.features(images(&batch, size, &device));
+            let (room, style) = (
+                model.room.forward(features.clone()),
+                model.style.forward(features.clone()),
+            );
             let value = loss.forward(room, labels(&batch, |e| e.room.id(), &device))
-                + loss.forward(style, labels(&batch, |e| e.style.id(), &device));
+                + loss.forward(style, labels(&batch, |e| e.style.id(), &device))
+                + role_loss.forward(
+                    model.roles.forward(features),
+                    shown_targets(&batch_shown, &device),
+                );
             let gradients = GradientsParams::from_grads(value.backward(), &model);
             model = optimizer.step(2e-3, model, gradients);
             step += 1;
@@ -190,21 +225,38 @@ pub struct Accuracy {
     pub both: f64,
 }
 
-/// Accuracy of both heads on `examples`, and the features of each example.
+/// What the classifier makes of a set of pictures.
+pub struct Judgement {
+    pub accuracy: Accuracy,
+    /// Each picture's features.
+    pub features: Vec<Vec<f64>>,
+    /// Whether the classifier finds the anchor piece of the picture's room type in it.
+    pub anchor_found: Vec<bool>,
+}
+
+/// Accuracy of the label heads on `examples`, the features of each example and whether its
+/// room type's anchor piece is found.
 pub fn evaluate(
     classifier: &Classifier,
     examples: &[Example],
     size: usize,
     device: &Device,
-) -> (Accuracy, Vec<Vec<f64>>) {
+) -> Judgement {
     let (mut room_right, mut style_right, mut both_right) = (0, 0, 0);
     let mut features = Vec::with_capacity(examples.len());
+    let mut anchor_found = Vec::with_capacity(examples.len());
     for chunk in examples.chunks(64) {
         let batch: Vec<&Example> = chunk.iter().collect();
         let x = images(&batch, size, device);
         let f = classifier.features(x);
         let rooms = classifier.room.forward(f.clone()).argmax(1);
         let styles = classifier.style.forward(f.clone()).argmax(1);
+        let roles: Vec<f32> = classifier
+            .roles
+            .forward(f.clone())
+            .into_data()
+            .iter::<f32>()
+            .collect();
         let rooms: Vec<i64> = rooms.into_data().iter::<i64>().collect();
         let styles: Vec<i64> = styles.into_data().iter::<i64>().collect();
         let values: Vec<f32> = f.into_data().iter::<f32>().collect();
@@ -214,6 +266,13 @@ pub fn evaluate(
             room_right += usize::from(room_ok);
             style_right += usize::from(style_ok);
             both_right += usize::from(room_ok && style_ok);
+            // A positive logit: more likely shown than not.
+            let logits = &roles[i * Role::ALL.len()..(i + 1) * Role::ALL.len()];
+            anchor_found.push(
+                anchor_roles(e.room)
+                    .iter()
+                    .any(|r| logits[*r as usize] > 0.0),
+            );
             features.push(
                 values[i * FEATURES..(i + 1) * FEATURES]
                     .iter()
@@ -223,14 +282,15 @@ pub fn evaluate(
         }
     }
     let n = examples.len().max(1) as f64;
-    (
-        Accuracy {
+    Judgement {
+        accuracy: Accuracy {
             room_type: room_right as f64 / n,
             style: style_right as f64 / n,
             both: both_right as f64 / n,
         },
         features,
-    )
+        anchor_found,
+    }
 }
 
 fn mean_and_covariance(samples: &[Vec<f64>]) -> (DVector<f64>, DMatrix<f64>) {
@@ -318,6 +378,8 @@ pub struct EvalReport {
     /// Between two sets of real renders of the generated set's size: what "as close as real"
     /// reads on this scale.
     pub frechet_distance_real_vs_real: f64,
+    /// Per room type: how often its anchor piece shows and is found, in renders and designs.
+    pub anchors: Vec<AnchorSummary>,
     /// PSNR (dB) of the held-out renders through the model's autoencoder and back, for a
     /// network over latents: the detail its latents keep.
     pub autoencoder_psnr_db: Option<f64>,
@@ -351,6 +413,51 @@ pub struct RestyleSummary {
     pub style_vs_real: f64,
 }
 
+/// One room type's anchor piece (see `designer_scene::compose::anchor_roles`) in held-out
+/// renders and in the designs generated for the type.
+#[derive(Clone, Debug, Serialize)]
+pub struct AnchorSummary {
+    pub room_type: RoomType,
+    /// Renders in which the anchor covers at least `designer_scene::SHOWN` of the picture.
+    pub real_shown: f64,
+    /// Renders in which the classifier finds it.
+    pub real_found: f64,
+    /// Designs in which the classifier finds it.
+    pub generated_found: f64,
+}
+
+/// See [`AnchorSummary`]: the test renders (`shown`: what each truly shows) and the designs,
+/// with the classifier's judgement of each set, per room type of the vocabulary.
+fn anchor_summaries(
+    vocabulary: &Vocabulary,
+    test: &[Example],
+    shown: &[Shown],
+    real: &Judgement,
+    generated: &[Example],
+    fake: &Judgement,
+) -> Vec<AnchorSummary> {
+    let share = |examples: &[Example], of: &dyn Fn(usize) -> bool, room: RoomType| {
+        let ids: Vec<usize> = (0..examples.len())
+            .filter(|i| examples[*i].room == room)
+            .collect();
+        ids.iter().filter(|i| of(**i)).count() as f64 / ids.len().max(1) as f64
+    };
+    vocabulary
+        .room_types
+        .iter()
+        .map(|&room| AnchorSummary {
+            room_type: room,
+            real_shown: share(
+                test,
+                &|i| anchor_roles(room).iter().any(|r| shown[i][*r as usize]),
+                room,
+            ),
+            real_found: share(test, &|i| real.anchor_found[i], room),
+            generated_found: share(generated, &|i| fake.anchor_found[i], room),
+        })
+        .collect()
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct ClassifierSummary {
     pub train_renders: usize,
@@ -371,8 +478,20 @@ pub struct GeneratedSummary {
     pub accuracy: Accuracy,
 }
 
+/// One in this many of the classifier's training renders is drawn with its anchor piece taken
+/// out of the room: the composer always shows the anchor (every test render of the first runs
+/// did), so without them the furniture head could find a bed by recognising a bedroom.
+const WITHOUT_ANCHOR: u64 = 4;
+
+/// Whether the `round`th round of training renders (one room of every pair) lacks anchors.
+fn anchorless(round: usize) -> bool {
+    round as u64 % WITHOUT_ANCHOR == WITHOUT_ANCHOR - 1
+}
+
 /// Renders `per_label` rooms of every (room type, style) pair, seeds from `base`, each kept
-/// as `keep` makes it (the classifier's training renders are kept only as its views).
+/// as `keep` makes it (the classifier's training renders are kept only as its views), with
+/// the furniture each shows; with `drop_anchors`, every [`WITHOUT_ANCHOR`]th round of rooms
+/// without their anchor pieces.
 #[allow(clippy::too_many_arguments)]
 fn render_pairs(
     engine: &SceneEngine,
@@ -381,22 +500,35 @@ fn render_pairs(
     base: u64,
     size: u32,
     what: &str,
-    keep: &dyn Fn(Vec<Example>) -> Vec<Example>,
+    drop_anchors: bool,
+    keep: &dyn Fn(Example) -> Example,
     progress: &mut dyn Progress,
-) -> Result<Vec<Example>, SceneError> {
+) -> Result<(Vec<Example>, Vec<Shown>), SceneError> {
     let total = per_label * pairs.len() as u64;
     progress.stage(what, total);
-    let mut examples = Vec::new();
+    let (mut examples, mut shows) = (Vec::new(), Vec::new());
     for k in 0..per_label {
-        let jobs: Vec<_> = pairs
+        let without_anchor = drop_anchors && anchorless(k as usize);
+        let scenes = pairs
             .iter()
             .enumerate()
-            .map(|(i, (r, s))| (*r, *s, base + k * 1000 + i as u64))
+            .map(|(i, &(room, style))| {
+                let mut scene = engine.compose(room, style, base + k * 1000 + i as u64);
+                if without_anchor {
+                    scene
+                        .items
+                        .retain(|item| !anchor_roles(room).contains(&item.role));
+                }
+                scene
+            })
             .collect();
-        examples.extend(keep(render_examples(engine, &jobs, size)?));
+        for render in render_scenes(engine, scenes, size)? {
+            examples.push(keep(example(&render)));
+            shows.push(shown(&render));
+        }
         progress.set(examples.len() as u64, total);
     }
-    Ok(examples)
+    Ok((examples, shows))
 }
 
 /// Every (room type, style) pair of the model's vocabulary: the eval judges a model on what
@@ -435,30 +567,33 @@ pub fn evaluate_model(
     let side = size as usize;
     let view = view_side(side);
     let pairs = label_pairs(designer.vocabulary());
-    let training = render_pairs(
+    let (training, training_shown) = render_pairs(
         engine,
         &pairs,
         plan.train_per_label,
         EVAL_TRAIN_SEEDS,
         size,
         "renders",
-        &|renders| classifier_views(&renders, side),
+        true,
+        &|render| classifier_view(&render, side),
         progress,
     )?;
-    let test = render_pairs(
+    let (test, test_shown) = render_pairs(
         engine,
         &pairs,
         plan.test_per_label,
         EVAL_TEST_SEEDS,
         size,
         "test renders",
-        &|renders| renders,
+        false,
+        &|render| render,
         progress,
     )?;
     let device = Device::flex();
     progress.stage("classifier", 0);
     let classifier = train_classifier(
         &training,
+        &training_shown,
         view,
         plan.epochs,
         64,
@@ -469,8 +604,7 @@ pub fn evaluate_model(
             progress.message(&format!("loss {loss:.3}"));
         },
     );
-    let (real, real_features) =
-        evaluate(&classifier, &classifier_views(&test, side), view, &device);
+    let real = evaluate(&classifier, &classifier_views(&test, side), view, &device);
 
     progress.stage("generating", pairs.len() as u64);
     let mut generated = Vec::new();
@@ -492,7 +626,15 @@ pub fn evaluate_model(
         }
         progress.set(i as u64 + 1, pairs.len() as u64);
     }
-    let (fake, fake_features) = evaluate(&classifier, &generated, view, &device);
+    let fake = evaluate(&classifier, &generated, view, &device);
+    let anchors = anchor_summaries(
+        designer.vocabulary(),
+        &test,
+        &test_shown,
+        &real,
+        &generated,
+        &fake,
+    );
     let autoencoder_psnr_db = autoencoder_psnr(designer, &test, side);
     let restyle = if designer.follows_layouts() && plan.restyle_photos > 0 {
         Some(restyle(
@@ -500,19 +642,24 @@ pub fn evaluate_model(
             designer,
             &classifier,
             &test,
-            real.style,
+            real.accuracy.style,
             plan,
             progress,
         )?)
     } else {
         None
     };
-    let (_, reference_features) = evaluate(
-        &classifier,
-        &training[..generated.len().min(training.len())],
-        view,
-        &device,
-    );
+    // Real renders as the generator learnt them: the rooms with their anchors.
+    let intact: Vec<Example> = training
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !anchorless(i / pairs.len()))
+        .map(|(_, e)| e.clone())
+        .take(generated.len())
+        .collect();
+    let reference = evaluate(&classifier, &intact, view, &device);
+    let (real_features, fake_features) = (&real.features, &fake.features);
+    let (real, fake) = (real.accuracy, fake.accuracy);
     Ok(EvalReport {
         model: designer.model_version().to_string(),
         size,
@@ -531,8 +678,9 @@ pub fn evaluate_model(
             accuracy: fake,
         },
         generated_vs_real_accuracy: fake.both / real.both.max(1e-9),
-        frechet_distance: frechet_distance(&real_features, &fake_features),
-        frechet_distance_real_vs_real: frechet_distance(&real_features, &reference_features),
+        frechet_distance: frechet_distance(real_features, fake_features),
+        frechet_distance_real_vs_real: frechet_distance(real_features, &reference.features),
+        anchors,
         autoencoder_psnr_db,
         restyle,
     })
@@ -569,12 +717,8 @@ fn restyle(
     });
     progress.stage("range-end renders", 0);
     let range_ends: Vec<Example> = render_many_at(engine, jobs, size)?
-        .into_iter()
-        .map(|(scene, image)| Example {
-            pixels: rgb_to_tensor(&image),
-            room: scene.room_type,
-            style: scene.style,
-        })
+        .iter()
+        .map(example)
         .collect();
     let photos: Vec<(&Example, bool)> = renders
         .iter()
@@ -625,7 +769,7 @@ fn restyle(
         ));
         progress.set(i as u64 + 1, photos.len() as u64);
     }
-    let (accuracy, _) = evaluate(classifier, &restyled, view_side(side), &Device::flex());
+    let accuracy = evaluate(classifier, &restyled, view_side(side), &Device::flex()).accuracy;
     let mean = |at_end: Option<bool>, pick: fn(&(f64, f64)) -> f64| {
         let chosen: Vec<f64> = f1
             .iter()
@@ -691,6 +835,22 @@ impl std::fmt::Display for EvalReport {
             self.frechet_distance,
             self.frechet_distance_real_vs_real,
         )?;
+        if !self.anchors.is_empty() {
+            write!(
+                f,
+                "\nanchor piece found (renders where it shows / renders / designs):"
+            )?;
+            for a in &self.anchors {
+                write!(
+                    f,
+                    "\n  {}: {:.0} / {:.0} / {:.0} %",
+                    a.room_type,
+                    a.real_shown * 100.0,
+                    a.real_found * 100.0,
+                    a.generated_found * 100.0
+                )?;
+            }
+        }
         if let Some(psnr) = self.autoencoder_psnr_db {
             write!(
                 f,

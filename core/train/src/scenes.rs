@@ -8,7 +8,7 @@ use designer_core::image::rgb_to_tensor;
 use designer_core::labels::{RoomType, Style};
 use designer_core::progress::Progress;
 use designer_scene::bulk::render_many;
-use designer_scene::{MAX_SIZE, MIN_SIZE, SceneEngine, SceneError};
+use designer_scene::{MAX_SIZE, MIN_SIZE, Render, SceneEngine, SceneError};
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 use std::sync::Arc;
@@ -49,13 +49,18 @@ pub fn render_examples(
     size: u32,
 ) -> Result<Vec<Example>, SceneError> {
     Ok(render_many(engine, jobs.iter().copied(), size)?
-        .into_iter()
-        .map(|(scene, image)| Example {
-            pixels: rgb_to_tensor(&image),
-            room: scene.room_type,
-            style: scene.style,
-        })
+        .iter()
+        .map(example)
         .collect())
+}
+
+/// A render as a training example: its pixels and labels.
+pub fn example(render: &Render) -> Example {
+    Example {
+        pixels: rgb_to_tensor(&render.image),
+        room: render.scene.room_type,
+        style: render.scene.style,
+    }
 }
 
 fn render_jobs(engine: &SceneEngine, jobs: &[Job], size: u32) -> Vec<Example> {
@@ -352,8 +357,8 @@ pub fn write_renders(
             }),
             size,
         )?;
-        for (scene, image) in renders {
-            folder.add(&image, &scene)?;
+        for render in renders {
+            folder.add(&render.image, &render.scene)?;
             done += 1;
             progress.set(done, count);
         }

@@ -265,12 +265,27 @@ fn the_eval_classifier_learns_two_clearly_different_classes() {
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let examples = folder.next_batch(64, &mut rng).unwrap();
     let device = Device::flex();
-    let classifier = train_classifier(&examples, 64, 6, 16, 1, &device, &mut |_, _, _| {});
-    let (accuracy, features) = evaluate(&classifier, &examples, 64, &device);
-    // Bedroom/rustic versus kitchen/modern: both heads separate them.
-    assert!(accuracy.both > 0.95, "{accuracy:?}");
-    assert_eq!(features.len(), 64);
-    assert_eq!(features[0].len(), designer_train::eval::FEATURES);
+    // The furniture head is told that the bedrooms show a bed and the kitchens counters.
+    use designer_scene::furniture::Role;
+    let shown: Vec<Vec<bool>> = examples
+        .iter()
+        .map(|e| {
+            let anchor = if e.room == RoomType::Bedroom {
+                Role::Bed
+            } else {
+                Role::KitchenBase
+            };
+            Role::ALL.iter().map(|r| *r == anchor).collect()
+        })
+        .collect();
+    let classifier = train_classifier(&examples, &shown, 64, 6, 16, 1, &device, &mut |_, _, _| {});
+    let judged = evaluate(&classifier, &examples, 64, &device);
+    // Bedroom/rustic versus kitchen/modern: every head separates them.
+    assert!(judged.accuracy.both > 0.95, "{:?}", judged.accuracy);
+    assert_eq!(judged.features.len(), 64);
+    assert_eq!(judged.features[0].len(), designer_train::eval::FEATURES);
+    let found = judged.anchor_found.iter().filter(|f| **f).count();
+    assert!(found > 60, "the anchor found in {found} of 64");
 }
 
 #[test]
