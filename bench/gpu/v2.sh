@@ -27,10 +27,11 @@
 #                                             (default 8: 1.5-2x the images/s of all but two)
 #   bench/gpu/v2.sh profile STAGE SECONDS     burn's per-kernel profile of a stage
 #   bench/gpu/v2.sh sheet NAME                the room types x styles sheet of NAME's weights
-#   bench/gpu/v2.sh eval NAME                 `designer eval` of NAME's weights at 256 px, the
+#   bench/gpu/v2.sh eval NAME [PRECISION]     `designer eval` of NAME's weights at 256 px, the
 #                                             default protocol (100 renders per pair train the
 #                                             classifier, 10 test it, 4 designs per pair, 200
-#                                             photos restyled)
+#                                             photos restyled); exported at PRECISION (int8)
+#                                             first if given
 #   bench/gpu/v2.sh times NAME                generation time on the GPU at 256 px, 4 designs:
 #                                             plain, keeping a photo's layout, its colours
 #   bench/gpu/v2.sh bring NAME                NAME's weights (f16) to $OUT, in parts under 16 MB
@@ -134,12 +135,16 @@ EOF
   sheet)
     "$DESIGNER" sheet --backend vulkan --size $SIZE --weights "$WORK/$2.weights" --out "$OUT/$2-sheet.png" 2>&1 | tail -2
     ;;
-  eval)
+  eval) # eval NAME [PRECISION]: NAME's weights as they are, or exported at PRECISION first
+    name=$2${3:+-$3}
+    if [ -n "${3:-}" ]; then
+      "$DESIGNER" export --weights "$WORK/$2.weights" --precision "$3" --out "$WORK/$name.weights" 2>/dev/null
+    fi
     "$DESIGNER" eval --catalog "$WORK/catalog" --backend vulkan --size $SIZE --json \
-      --weights "$WORK/$2.weights" >"$LOGS/$2-eval.json" 2>"$LOGS/$2-eval.log" \
-      || tail -5 "$LOGS/$2-eval.log"
-    tail -4 "$LOGS/$2-eval.log"
-    cat "$LOGS/$2-eval.json"
+      --weights "$WORK/$name.weights" >"$LOGS/$name-eval.json" 2>"$LOGS/$name-eval.log" \
+      || tail -5 "$LOGS/$name-eval.log"
+    tail -4 "$LOGS/$name-eval.log"
+    cat "$LOGS/$name-eval.json"
     ;;
   times) # times NAME: each request 4 times in one process; the first includes kernel tuning
     "$DESIGNER" scenes --catalog "$WORK/catalog" --count 1 --size $SIZE --seed 5 --out "$WORK/photo" >/dev/null 2>&1
