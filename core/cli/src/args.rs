@@ -421,11 +421,16 @@ pub struct EvalArgs {
     /// How the designs are generated (the request defaults), and the renders' size.
     #[command(flatten)]
     pub sampling: SamplingArgs,
-    /// Print the report as JSON.
+    /// Print the report as JSON (with --also, a list of the reports, the first model's first).
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
     pub weights: WeightsArg,
+    /// Also judge these weights, by the same classifier on the same renders (the renders and
+    /// the classifier are most of an eval's time, and a shared judge makes the numbers
+    /// comparable): a teacher and its student, f16 and int8 files of one model.
+    #[arg(long)]
+    pub also: Vec<PathBuf>,
 }
 
 /// The request fields every generating command shares, with the request's defaults.

@@ -21,7 +21,7 @@ use designer_train::checkpoint::Checkpoint;
 use designer_train::config::TrainSettings;
 use designer_train::dataset::{ExampleSource, LabelledFolder};
 use designer_train::download::{DownloadConfig, UrlSource};
-use designer_train::eval::{EvalPlan, evaluate_model};
+use designer_train::eval::{EvalPlan, evaluate_models};
 use designer_train::run::{EpochEnd, RunObserver, RunPlan, Start, run};
 use designer_train::scenes::{ScenePool, SceneSource, write_renders};
 use designer_train::train::StepReport;
@@ -450,7 +450,16 @@ fn scenes(args: ScenesArgs) -> Result<()> {
 
 fn eval(args: EvalArgs) -> Result<()> {
     let engine = load_scene_engine(&args.catalog)?;
-    let designer = load_designer(&args.weights, args.sampling.size)?;
+    let mut designers = vec![load_designer(&args.weights, args.sampling.size)?];
+    for path in &args.also {
+        designers.push(load_designer(
+            &WeightsArg {
+                weights: Some(path.clone()),
+                backend: args.weights.backend,
+            },
+            args.sampling.size,
+        )?);
+    }
     let plan = EvalPlan {
         train_per_label: args.train_per_label,
         test_per_label: args.test_per_label,
@@ -460,12 +469,16 @@ fn eval(args: EvalArgs) -> Result<()> {
         like: args.sampling.request(RoomType::ALL[0], Style::ALL[0], 1, 0),
     };
     let mut bars = Bars::default();
-    let report = evaluate_model(&engine, &designer, &plan, &mut bars)?;
+    let reports = evaluate_models(&engine, &designers, &plan, &mut bars)?;
     bars.finish();
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        println!("{report}");
+    match (args.json, reports.as_slice()) {
+        (true, [report]) => println!("{}", serde_json::to_string_pretty(report)?),
+        (true, reports) => println!("{}", serde_json::to_string_pretty(reports)?),
+        (false, reports) => {
+            for report in reports {
+                println!("{report}");
+            }
+        }
     }
     Ok(())
 }

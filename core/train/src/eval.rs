@@ -362,6 +362,9 @@ pub enum EvalError {
     Scene(#[from] SceneError),
     #[error(transparent)]
     Design(#[from] DesignError),
+    /// Models judged together must draw the same labels.
+    #[error("models judged together must share a vocabulary: {0} differs from the first")]
+    Vocabulary(String),
 }
 
 /// What [`evaluate_model`] found; serialises as `designer eval --json` prints it.
@@ -551,6 +554,27 @@ pub fn evaluate_model(
     plan: &EvalPlan,
     progress: &mut dyn Progress,
 ) -> Result<EvalReport, EvalError> {
+    let mut reports = evaluate_models(engine, std::slice::from_ref(designer), plan, progress)?;
+    Ok(reports.remove(0))
+}
+
+/// [`evaluate_model`] for several models of one vocabulary, judged by one classifier on the
+/// same renders (which are most of an eval's time): their numbers differ only by the models.
+pub fn evaluate_models(
+    engine: &SceneEngine,
+    designers: &[Designer],
+    plan: &EvalPlan,
+    progress: &mut dyn Progress,
+) -> Result<Vec<EvalReport>, EvalError> {
+    let Some(first) = designers.first() else {
+        return Err(EvalError::Empty("models"));
+    };
+    if let Some(other) = designers
+        .iter()
+        .find(|d| d.vocabulary() != first.vocabulary())
+    {
+        return Err(EvalError::Vocabulary(other.model_version().to_string()));
+    }
     for (count, name) in [
         (plan.train_per_label, "train renders per label"),
         (plan.test_per_label, "test renders per label"),
@@ -566,7 +590,7 @@ pub fn evaluate_model(
     let size = plan.like.size;
     let side = size as usize;
     let view = view_side(side);
-    let pairs = label_pairs(designer.vocabulary());
+    let pairs = label_pairs(first.vocabulary());
     let (training, training_shown) = render_pairs(
         engine,
         &pairs,
@@ -606,6 +630,60 @@ pub fn evaluate_model(
     );
     let real = evaluate(&classifier, &classifier_views(&test, side), view, &device);
 
+    // Real renders as the generator learnt them: the rooms with their anchors.
+    let intact: Vec<Example> = training
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !anchorless(i / pairs.len()))
+        .map(|(_, e)| e.clone())
+        .take(generated_count(plan, pairs.len()))
+        .collect();
+    let reference = evaluate(&classifier, &intact, view, &device);
+    let judge = Judge {
+        pairs,
+        test,
+        test_shown,
+        classifier,
+        real,
+        reference,
+        train_renders: training.len(),
+    };
+    designers
+        .iter()
+        .map(|designer| judge_model(engine, designer, &judge, plan, progress))
+        .collect()
+}
+
+/// Designs an eval generates: the plan's per pair, for every pair.
+fn generated_count(plan: &EvalPlan, pairs: usize) -> usize {
+    plan.generated_per_label as usize * pairs
+}
+
+/// What every model of an eval is judged by: the classifier, the held-out renders and its
+/// judgement of them, and of the real set a model's designs are held against.
+struct Judge {
+    pairs: Vec<(RoomType, Style)>,
+    test: Vec<Example>,
+    test_shown: Vec<Shown>,
+    classifier: Classifier,
+    real: Judgement,
+    reference: Judgement,
+    train_renders: usize,
+}
+
+/// One model's part of [`evaluate_models`].
+fn judge_model(
+    engine: &SceneEngine,
+    designer: &Designer,
+    judge: &Judge,
+    plan: &EvalPlan,
+    progress: &mut dyn Progress,
+) -> Result<EvalReport, EvalError> {
+    let (pairs, test, real) = (&judge.pairs, &judge.test, &judge.real);
+    let size = plan.like.size;
+    let side = size as usize;
+    let view = view_side(side);
+    let device = Device::flex();
     progress.stage("generating", pairs.len() as u64);
     let mut generated = Vec::new();
     for (i, (room, style)) in pairs.iter().enumerate() {
@@ -626,22 +704,22 @@ pub fn evaluate_model(
         }
         progress.set(i as u64 + 1, pairs.len() as u64);
     }
-    let fake = evaluate(&classifier, &generated, view, &device);
+    let fake = evaluate(&judge.classifier, &generated, view, &device);
     let anchors = anchor_summaries(
         designer.vocabulary(),
-        &test,
-        &test_shown,
-        &real,
+        test,
+        &judge.test_shown,
+        real,
         &generated,
         &fake,
     );
-    let autoencoder_psnr_db = autoencoder_psnr(designer, &test, side);
+    let autoencoder_psnr_db = autoencoder_psnr(designer, test, side);
     let restyle = if designer.follows_layouts() && plan.restyle_photos > 0 {
         Some(restyle(
             engine,
             designer,
-            &classifier,
-            &test,
+            &judge.classifier,
+            test,
             real.accuracy.style,
             plan,
             progress,
@@ -649,22 +727,13 @@ pub fn evaluate_model(
     } else {
         None
     };
-    // Real renders as the generator learnt them: the rooms with their anchors.
-    let intact: Vec<Example> = training
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| !anchorless(i / pairs.len()))
-        .map(|(_, e)| e.clone())
-        .take(generated.len())
-        .collect();
-    let reference = evaluate(&classifier, &intact, view, &device);
     let (real_features, fake_features) = (&real.features, &fake.features);
     let (real, fake) = (real.accuracy, fake.accuracy);
     Ok(EvalReport {
         model: designer.model_version().to_string(),
         size,
         classifier: ClassifierSummary {
-            train_renders: training.len(),
+            train_renders: judge.train_renders,
             epochs: plan.epochs,
         },
         real: RealSummary {
@@ -679,7 +748,7 @@ pub fn evaluate_model(
         },
         generated_vs_real_accuracy: fake.both / real.both.max(1e-9),
         frechet_distance: frechet_distance(real_features, fake_features),
-        frechet_distance_real_vs_real: frechet_distance(real_features, &reference.features),
+        frechet_distance_real_vs_real: frechet_distance(real_features, &judge.reference.features),
         anchors,
         autoencoder_psnr_db,
         restyle,
