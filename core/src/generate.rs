@@ -134,6 +134,11 @@ impl Designer {
                 "decode_gmacs": decode as f64 / 1e9,
             });
         }
+        if self.header.model.architecture.distils_guidance() {
+            // Guidance weights one evaluation per step serves; others take two.
+            let range = crate::model::DISTILLED_GUIDANCE;
+            description["distilled_guidance"] = serde_json::json!([range.start(), range.end()]);
+        }
         description
     }
 

@@ -2,7 +2,7 @@
 //! guidance. The starting noise is drawn on the CPU from a seeded RNG, so one seed gives the
 //! same image on every backend.
 
-use crate::model::{Condition, Generator};
+use crate::model::{Condition, DISTILLED_GUIDANCE, Generator};
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -102,6 +102,11 @@ pub trait VelocityModel: Send + Sync {
     fn to_image(&self, x: Tensor<4>) -> Tensor<4> {
         x
     }
+    /// Whether one evaluation folds in a condition's guidance weight (see
+    /// [`crate::model::GuidanceLayers`]).
+    fn distils_guidance(&self) -> bool {
+        false
+    }
 }
 
 impl VelocityModel for Generator {
@@ -121,6 +126,9 @@ impl VelocityModel for Generator {
     }
     fn to_image(&self, x: Tensor<4>) -> Tensor<4> {
         Generator::to_image(self, x)
+    }
+    fn distils_guidance(&self) -> bool {
+        Generator::distils_guidance(self)
     }
 }
 
@@ -159,7 +167,8 @@ pub fn sample(
 }
 
 /// v = v_uncond + g (v_cond - v_uncond), with both halves in one batch; g = 1 and g = 0 need
-/// only one of them. Guidance is over the labels: both halves follow the layout.
+/// only one of them, and so does a guidance-distilled network for g in
+/// [`DISTILLED_GUIDANCE`], told g. Guidance is over the labels: both halves follow the layout.
 fn guided_velocity(
     model: &dyn VelocityModel,
     x: Tensor<4>,
@@ -170,17 +179,20 @@ fn guided_velocity(
     let batch = x.dims()[0];
     let device = x.device();
     let times = |n: usize| Tensor::<1>::full([n], t, &device);
-    let (condition, layout) = (guide.condition, guide.layout.as_ref());
-    if guidance == 1.0 {
-        return model.velocity(x, times(batch), &vec![condition; batch], layout);
-    }
+    let layout = guide.layout.as_ref();
+    let once = |condition: Condition| {
+        model.velocity(x.clone(), times(batch), &vec![condition; batch], layout)
+    };
     if guidance == 0.0 {
-        return model.velocity(
-            x,
-            times(batch),
-            &vec![Condition::UNCONDITIONAL; batch],
-            layout,
-        );
+        return once(Condition::UNCONDITIONAL);
+    }
+    if model.distils_guidance() && DISTILLED_GUIDANCE.contains(&guidance) {
+        return once(guide.condition.guided(guidance));
+    }
+    // A distilled network's velocity at weight 1 is its conditional one.
+    let condition = guide.condition.guided(1.0);
+    if guidance == 1.0 {
+        return once(condition);
     }
     let mut conditions = vec![condition; batch];
     conditions.extend(std::iter::repeat_n(Condition::UNCONDITIONAL, batch));
@@ -229,5 +241,70 @@ mod tests {
             .evaluations(),
             10
         );
+    }
+
+    /// Records the conditions of every evaluation; its velocity is zero.
+    struct Recorder {
+        distils: bool,
+        seen: std::sync::Mutex<Vec<Vec<Condition>>>,
+    }
+
+    impl VelocityModel for Recorder {
+        fn velocity(
+            &self,
+            x: Tensor<4>,
+            _t: Tensor<1>,
+            conditions: &[Condition],
+            _layout: Option<&Tensor<4>>,
+        ) -> Tensor<4> {
+            assert_eq!(x.dims()[0], conditions.len());
+            self.seen.lock().unwrap().push(conditions.to_vec());
+            x.zeros_like()
+        }
+        fn distils_guidance(&self) -> bool {
+            self.distils
+        }
+    }
+
+    /// The conditions of each evaluation a 2-step sample of 3 seeds makes.
+    fn evaluations_of(distils: bool, guidance: f32) -> Vec<Vec<Condition>> {
+        use crate::labels::{RoomType, Style};
+        let model = Recorder {
+            distils,
+            seen: Default::default(),
+        };
+        let x = noise_batch(&[1, 2, 3], [3, 4, 4], &Device::flex());
+        let labels = Condition::new(RoomType::ALL[0], Style::ALL[0]);
+        let settings = SamplerSettings {
+            steps: 2,
+            guidance,
+            kind: SamplerKind::Euler,
+        };
+        sample(&model, x, 0.0, &Guide::labels(labels), settings, &mut |_, _| {});
+        model.seen.into_inner().unwrap()
+    }
+
+    #[test]
+    fn a_guidance_distilled_network_is_evaluated_once_a_step_told_the_weight() {
+        use crate::labels::{RoomType, Style};
+        let labels = Condition::new(RoomType::ALL[0], Style::ALL[0]);
+        // In the distilled range: one batch of the seeds, told the weight.
+        assert_eq!(
+            evaluations_of(true, 3.0),
+            vec![vec![labels.guided(3.0); 3]; 2]
+        );
+        // Outside it, and for any other network: the doubled batch of classifier-free
+        // guidance, the labelled half at weight 1 (what a distilled network learnt as its
+        // conditional velocity, and what the others ignore).
+        let doubled = [vec![labels.guided(1.0); 3], vec![Condition::UNCONDITIONAL; 3]].concat();
+        assert_eq!(evaluations_of(true, 9.0), vec![doubled.clone(); 2]);
+        assert_eq!(evaluations_of(false, 3.0), vec![doubled; 2]);
+        // Weight 0 is the unconditional velocity alone, for both.
+        for distils in [true, false] {
+            assert_eq!(
+                evaluations_of(distils, 0.0),
+                vec![vec![Condition::UNCONDITIONAL; 3]; 2]
+            );
+        }
     }
 }

@@ -63,6 +63,7 @@ fn tiny_dit(latent: bool) -> ModelConfig {
                 channels: vec![8, 8, 16],
             }),
             layout: false,
+            guidance: false,
         }),
         ..tiny_config()
     }

@@ -268,6 +268,7 @@ fn train_chunk(
         max_steps: arguments.max_steps,
         name: weights.header.name.clone(),
         export_trained: false,
+        teacher: None,
     };
     let start = match checkpoint {
         Some(checkpoint) => Start::Resume(checkpoint),

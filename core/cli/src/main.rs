@@ -352,6 +352,10 @@ fn train(args: TrainArgs) -> Result<()> {
         max_steps: None,
         name: args.name.clone(),
         export_trained: args.out_trained.is_some(),
+        teacher: match &args.teacher {
+            Some(path) => Some(load_weights(Some(path))?),
+            None => None,
+        },
     };
     let bar = Bars::bar(settings.total_steps(), "training");
     bar.set_style(

@@ -232,6 +232,10 @@ impl VelocityModel for CpuGeneratorV2 {
             None => x,
         }
     }
+
+    fn distils_guidance(&self) -> bool {
+        self.conditioning.takes_guidance()
+    }
 }
 
 #[cfg(test)]
@@ -239,6 +243,7 @@ mod tests {
     use super::super::tests::{agree, assert_close, scrambled};
     use super::*;
     use crate::model::dit::DiTShape;
+    use crate::labels::{RoomType, Style};
     use crate::model::{Architecture, Denoiser, Generator, GeneratorV2, ModelConfig};
     use crate::sampler::seeded_noise;
     use burn::tensor::{Device, TensorData};
@@ -283,6 +288,37 @@ mod tests {
             let fast = CpuGeneratorV2::new(parts(model.clone()).0, None);
             agree(&model, &fast, shape, None);
         }
+    }
+
+    #[test]
+    fn the_guided_transformer_matches_the_burn_model_and_reads_the_weight() {
+        let mut config = small(true);
+        let Architecture::DiT(shape) = &mut config.architecture else {
+            unreachable!("a transformer")
+        };
+        shape.guidance = true;
+        let model = scrambled(config);
+        assert!(model.distils_guidance());
+        let fast = CpuGeneratorV2::new(parts(model.clone()).0, None);
+        assert!(fast.distils_guidance());
+        agree(&model, &fast, [4, 8, 8], None);
+        let velocity = |condition: Condition| {
+            let x = Tensor::<4>::from_data(
+                TensorData::new(seeded_noise(1, [4, 8, 8]), [1, 4, 8, 8]),
+                &Device::flex(),
+            );
+            let t = Tensor::<1>::from_floats([0.5], &Device::flex());
+            let v = fast.velocity(x, t, &[condition], None).into_data();
+            v.try_into_vec::<f32>().unwrap()
+        };
+        let labels = Condition::new(RoomType::ALL[0], Style::ALL[3]);
+        let (two, five) = (velocity(labels.guided(2.0)), velocity(labels.guided(5.0)));
+        let moved = two
+            .iter()
+            .zip(&five)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(moved > 0.01, "the weight moved the velocity by {moved}");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! parameters once from the burn module it mirrors.
 
 use crate::labels::Vocabulary;
-use crate::model::{Condition, LabelLayers};
+use crate::model::{Condition, LabelLayers, guidance_feature, sine_frequencies};
 use burn::module::Param;
 use burn::nn::conv::Conv2d;
 use burn::nn::{Embedding, GroupNorm, Linear};
@@ -547,8 +547,9 @@ fn erf(x: f32) -> f32 {
     (1.0 - p * t * exp(-a * a)).copysign(x)
 }
 
-/// The conditioning vector's layers (time features, two dense layers, the label tables), as
-/// every network has them (see [`LabelLayers`]).
+/// The conditioning vector's layers (time features, two dense layers, the label tables, and a
+/// guidance-distilled network's guidance layers), as every network has them (see
+/// [`LabelLayers`]).
 pub(super) struct Conditioning {
     vocabulary: Vocabulary,
     time_freqs: Vec<f32>,
@@ -556,34 +557,56 @@ pub(super) struct Conditioning {
     time_out: Dense,
     room_embedding: Table,
     style_embedding: Table,
+    guidance: Option<(Dense, Dense)>,
+}
+
+/// Sines then cosines of `value` at `freqs`.
+fn sine_features(value: f32, freqs: &[f32]) -> Vec<f32> {
+    let angles = freqs.iter().map(|f| value * f);
+    angles
+        .clone()
+        .map(f32::sin)
+        .chain(angles.map(f32::cos))
+        .collect()
+}
+
+/// `second`(silu(`first`(x))).
+fn two_layers(first: &Dense, second: &Dense, x: &[f32]) -> Vec<f32> {
+    let mut hidden = first.forward(x);
+    hidden.iter_mut().for_each(|h| *h = silu(*h));
+    second.forward(&hidden)
 }
 
 impl Conditioning {
     pub(super) fn new(layers: LabelLayers<'_>) -> Self {
-        let freqs = layers.time_in.weight.dims()[0] / 2;
         Self {
             vocabulary: layers.vocabulary.clone(),
-            time_freqs: (0..freqs)
-                .map(|i| (-(10_000f32.ln()) * i as f32 / freqs as f32).exp() * 1000.0)
-                .collect(),
+            time_freqs: sine_frequencies(layers.time_in.weight.dims()[0] / 2),
             time_in: Dense::new(layers.time_in),
             time_out: Dense::new(layers.time_out),
             room_embedding: Table::new(layers.room_embedding),
             style_embedding: Table::new(layers.style_embedding),
+            guidance: layers
+                .guidance
+                .map(|g| (Dense::new(&g.input), Dense::new(&g.output))),
         }
     }
 
-    /// silu of the conditioning vector (time features + room + style), as the blocks take it.
+    /// Whether the network folds a condition's guidance weight in.
+    pub(super) fn takes_guidance(&self) -> bool {
+        self.guidance.is_some()
+    }
+
+    /// silu of the conditioning vector (time features + room + style, + the guidance weight's
+    /// features for a network that takes one), as the blocks take it.
     pub(super) fn silu(&self, t: f32, condition: Condition) -> Vec<f32> {
-        let angles = self.time_freqs.iter().map(|f| t * f);
-        let features: Vec<f32> = angles
-            .clone()
-            .map(f32::sin)
-            .chain(angles.map(f32::cos))
-            .collect();
-        let mut hidden = self.time_in.forward(&features);
-        hidden.iter_mut().for_each(|h| *h = silu(*h));
-        let mut cond = self.time_out.forward(&hidden);
+        let features = sine_features(t, &self.time_freqs);
+        let mut cond = two_layers(&self.time_in, &self.time_out, &features);
+        if let (Some((input, output)), Some(weight)) = (&self.guidance, condition.guidance) {
+            let features = sine_features(guidance_feature(weight), &self.time_freqs);
+            let added = two_layers(input, output, &features);
+            cond.iter_mut().zip(added).for_each(|(c, a)| *c += a);
+        }
         let (room, style) = condition.rows(&self.vocabulary);
         let room = self.room_embedding.row(room);
         let style = self.style_embedding.row(style);

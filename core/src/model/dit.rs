@@ -15,7 +15,7 @@
 //! a trained network changes nothing until it learns, and an empty map is no layout at all.
 
 use super::autoencoder::AutoencoderShape;
-use super::{Condition, ModelConfig, linear_parameters};
+use super::{Condition, GuidanceLayers, ModelConfig, linear_parameters};
 use crate::labels::Vocabulary;
 use burn::module::Module;
 use burn::nn::{Embedding, Initializer, Linear, LinearConfig};
@@ -44,6 +44,10 @@ pub struct DiTShape {
     /// one have none).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub layout: bool,
+    /// Whether the network takes the guidance weight as an input (a guidance-distilled
+    /// student, see [`GuidanceLayers`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub guidance: bool,
 }
 
 /// The most a weights file may ask for.
@@ -120,8 +124,14 @@ impl DiTShape {
         } else {
             0
         };
+        let guidance = if self.guidance {
+            GuidanceLayers::parameter_count(d)
+        } else {
+            0
+        };
         linear_parameters(self.patch_values(), w)
             + layout
+            + guidance
             + self.depth * block
             + linear_parameters(d, 2 * w)
             + linear_parameters(w, self.patch_values())
@@ -235,9 +245,11 @@ pub struct DiT {
     pub(crate) out_modulation: Linear,
     /// A token back to its patch's velocity.
     pub(crate) out: Linear,
+    /// For a guidance-distilled network: what the guidance weight adds to the conditioning.
+    pub(crate) guidance: Option<GuidanceLayers>,
 }
 
-super::conditioned_by_labels!(DiT);
+super::conditioned_by_labels!(DiT, guided by guidance);
 
 impl DiT {
     pub(crate) fn new(config: &ModelConfig, shape: &DiTShape, device: &Device) -> Self {
@@ -258,7 +270,30 @@ impl DiT {
                 .collect(),
             out_modulation: zeroed(config.cond_dim, 2 * w, device),
             out: zeroed(w, shape.patch_values(), device),
+            guidance: shape
+                .guidance
+                .then(|| GuidanceLayers::new(config.cond_dim, device)),
         }
+    }
+
+    /// This network, taking a guidance weight from now on: the layers that read it end at
+    /// zero, so it draws as before until they are trained (one that has them comes back as
+    /// it is).
+    pub(crate) fn with_guidance(mut self, cond_dim: usize) -> Self {
+        if self.guidance.is_none() {
+            let device = self.embed.weight.device();
+            let trainable = self.embed.weight.is_require_grad();
+            let layers = GuidanceLayers::new(cond_dim, &device);
+            let train = |layer: Linear| Linear {
+                weight: layer.weight.map(|w| w.set_require_grad(trainable)),
+                bias: layer.bias.map(|b| b.map(|b| b.set_require_grad(trainable))),
+            };
+            self.guidance = Some(GuidanceLayers {
+                input: train(layers.input),
+                output: train(layers.output),
+            });
+        }
+        self
     }
 
     /// This network, reading a layout from now on: the layer that does starts at zero, so the

@@ -71,6 +71,12 @@ impl Architecture {
         }
     }
 
+    /// Whether the network folds the guidance weight into one evaluation (see
+    /// [`GuidanceLayers`]).
+    pub fn distils_guidance(&self) -> bool {
+        matches!(self, Architecture::DiT(shape) if shape.guidance)
+    }
+
     /// For a network that follows a layout, the factor of the latent grid it reads the edge
     /// map as (see [`crate::layout::latent_layout`]); `None` for the others.
     pub fn layout_factor(&self) -> Option<usize> {
@@ -142,6 +148,7 @@ impl ModelConfig {
                     mlp_ratio: 4,
                     autoencoder: Some(latent_autoencoder()),
                     layout: false,
+                    guidance: false,
                 }),
                 ..v1
             }),
@@ -277,23 +284,37 @@ impl ModuleMapper for NumberParameters {
     }
 }
 
-/// Conditioning labels as model ids; `None` is the "unconditional" row used by guidance.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What one row of a batch is conditioned on: labels as model ids (`None` is the
+/// "unconditional" row used by guidance) and, for a network that learnt guidance (see
+/// [`GuidanceLayers`]), the guidance weight it is to fold in.
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Condition {
     pub room: Option<RoomType>,
     pub style: Option<Style>,
+    /// `None`: the plain velocity of these labels. Networks without guidance layers ignore it.
+    pub guidance: Option<f32>,
 }
 
 impl Condition {
     pub const UNCONDITIONAL: Condition = Condition {
         room: None,
         style: None,
+        guidance: None,
     };
 
     pub fn new(room: RoomType, style: Style) -> Self {
         Self {
             room: Some(room),
             style: Some(style),
+            guidance: None,
+        }
+    }
+
+    /// These labels with the guidance weight `weight` folded in.
+    pub fn guided(self, weight: f32) -> Self {
+        Self {
+            guidance: Some(weight),
+            ..self
         }
     }
 
@@ -444,6 +465,42 @@ impl Generator {
         }
     }
 
+    /// Whether the network folds a guidance weight into one evaluation (see
+    /// [`GuidanceLayers`]).
+    pub fn distils_guidance(&self) -> bool {
+        matches!(
+            self,
+            Generator::V2(GeneratorV2 {
+                denoiser: Denoiser::DiT(DiT {
+                    guidance: Some(_),
+                    ..
+                }),
+                ..
+            })
+        )
+    }
+
+    /// This network with guidance layers (a student to distil guidance into), and `config`
+    /// saying so: see [`dit::DiT::with_guidance`]. Only the transformer can.
+    pub fn with_guidance(self, config: &mut ModelConfig) -> Result<Self, String> {
+        match (self, &mut config.architecture) {
+            (
+                Generator::V2(GeneratorV2 {
+                    denoiser: Denoiser::DiT(dit),
+                    autoencoder,
+                }),
+                Architecture::DiT(shape),
+            ) => {
+                shape.guidance = true;
+                Ok(Generator::V2(GeneratorV2 {
+                    denoiser: Denoiser::DiT(dit.with_guidance(config.cond_dim)),
+                    autoencoder,
+                }))
+            }
+            _ => Err("only the transformer (dit-latent) can learn guidance".into()),
+        }
+    }
+
     /// The autoencoder, for a network that works on latents.
     pub fn autoencoder(&self) -> Option<&Autoencoder> {
         match self {
@@ -541,6 +598,88 @@ pub(crate) struct LabelLayers<'a> {
     pub time_out: &'a Linear,
     pub room_embedding: &'a Embedding,
     pub style_embedding: &'a Embedding,
+    /// For a network that learnt guidance.
+    pub guidance: Option<&'a GuidanceLayers>,
+}
+
+/// The guidance weights a guidance-distilled network is trained on (Meng et al. 2023): in
+/// this range one evaluation of it stands for the two of classifier-free guidance. Outside
+/// it, the sampler guides it as it does any network, from its weight-1 and unconditional
+/// velocities.
+pub const DISTILLED_GUIDANCE: std::ops::RangeInclusive<f32> = 1.0..=6.0;
+
+/// Guidance weights are read as sine features of weight x this, so that the range above
+/// spans the same frequencies as the times 0..1 do.
+const GUIDANCE_FEATURE_SCALE: f32 = 0.1;
+
+/// What a guidance-distilled network adds to its conditioning: sine features of the guidance
+/// weight through two linear layers, as the time's. The second starts at zero, so a network
+/// that gains these layers draws as before until they learn.
+#[derive(Module, Debug)]
+pub struct GuidanceLayers {
+    pub(crate) input: Linear,
+    pub(crate) output: Linear,
+}
+
+impl GuidanceLayers {
+    pub(crate) fn new(cond_dim: usize, device: &Device) -> Self {
+        use burn::nn::{Initializer, LinearConfig};
+        Self {
+            input: LinearConfig::new(cond_dim, cond_dim).init(device),
+            output: LinearConfig::new(cond_dim, cond_dim)
+                .with_initializer(Initializer::Zeros)
+                .init(device),
+        }
+    }
+
+    pub(crate) fn parameter_count(cond_dim: usize) -> usize {
+        2 * linear_parameters(cond_dim, cond_dim)
+    }
+
+    /// [batch, cond_dim]: each row's contribution, zero where a condition has no weight.
+    fn forward(&self, conditions: &[Condition], device: &Device) -> Tensor<2> {
+        let batch = conditions.len();
+        let weights: Vec<f32> = conditions
+            .iter()
+            .map(|c| guidance_feature(c.guidance.unwrap_or(0.0)))
+            .collect();
+        let given: Vec<f32> = conditions
+            .iter()
+            .map(|c| f32::from(c.guidance.is_some()))
+            .collect();
+        let dtype = self.input.weight.val().dtype();
+        let features = sine_features(
+            Tensor::<1>::from_floats(weights.as_slice(), device),
+            self.input.weight.dims()[0] / 2,
+        )
+        .cast(dtype);
+        let given = Tensor::<1>::from_floats(given.as_slice(), device)
+            .reshape([batch, 1])
+            .cast(dtype);
+        self.output.forward(silu(self.input.forward(features))) * given
+    }
+}
+
+/// The frequencies of the sine features of a value in [0, 1] (a time, a scaled guidance
+/// weight): `half` of them, from 1000 down to 0.1 radians per unit.
+pub(crate) fn sine_frequencies(half: usize) -> Vec<f32> {
+    (0..half)
+        .map(|i| (-(10_000f32.ln()) * i as f32 / half as f32).exp() * 1000.0)
+        .collect()
+}
+
+/// The guidance weight's value in [`sine_features`] (the CPU pass computes them itself).
+pub(crate) fn guidance_feature(weight: f32) -> f32 {
+    weight * GUIDANCE_FEATURE_SCALE
+}
+
+/// [batch, 2 half]: sines then cosines of `values` ([batch]) at [`sine_frequencies`].
+fn sine_features(values: Tensor<1>, half: usize) -> Tensor<2> {
+    let device = values.device();
+    let freqs = sine_frequencies(half);
+    let freqs = Tensor::<1>::from_floats(freqs.as_slice(), &device).unsqueeze_dim::<2>(0);
+    let angles = values.unsqueeze_dim::<2>(1).matmul(freqs);
+    Tensor::cat(vec![angles.clone().sin(), angles.cos()], 1)
 }
 
 /// Fresh conditioning layers for `config`: time in, time out, room and style embeddings.
@@ -562,9 +701,10 @@ pub(crate) fn label_layers(
 
 /// `with_vocabulary` and `labels` for a network whose conditioning layers are its own fields
 /// `vocabulary`, `time_in`, `time_out`, `room_embedding` and `style_embedding` (each network
-/// keeps them under its own parameter paths, which a shared sub-module would change).
+/// keeps them under its own parameter paths, which a shared sub-module would change), and,
+/// after `guided by`, its optional [`GuidanceLayers`] field.
 macro_rules! conditioned_by_labels {
-    ($network:ty) => {
+    ($network:ty $(, guided by $guidance:ident)?) => {
         impl $network {
             /// See [`super::Generator::with_vocabulary`].
             pub(crate) fn with_vocabulary(
@@ -588,6 +728,7 @@ macro_rules! conditioned_by_labels {
                     time_out: &self.time_out,
                     room_embedding: &self.room_embedding,
                     style_embedding: &self.style_embedding,
+                    guidance: None $(.or(self.$guidance.as_ref()))?,
                 }
             }
         }
@@ -631,16 +772,14 @@ impl LabelLayers<'_> {
     pub(crate) fn forward(&self, t: Tensor<1>, conditions: &[Condition]) -> Tensor<2> {
         let device = t.device();
         let batch = conditions.len();
-        let time_freqs = self.time_in.weight.dims()[0] / 2;
         // Sinusoidal features of t, as in transformers' positions, over a range of frequencies.
-        let freqs: Vec<f32> = (0..time_freqs)
-            .map(|i| (-(10_000f32.ln()) * i as f32 / time_freqs as f32).exp() * 1000.0)
-            .collect();
-        let freqs = Tensor::<1>::from_floats(freqs.as_slice(), &device).unsqueeze_dim::<2>(0);
-        let angles = t.unsqueeze_dim::<2>(1).matmul(freqs);
-        let time = Tensor::cat(vec![angles.clone().sin(), angles.cos()], 1)
+        let time = sine_features(t, self.time_in.weight.dims()[0] / 2)
             .cast(self.time_in.weight.val().dtype());
         let time = self.time_out.forward(silu(self.time_in.forward(time)));
+        let time = match self.guidance {
+            Some(layers) => time + layers.forward(conditions, &device),
+            None => time,
+        };
 
         let rows: Vec<(usize, usize)> =
             conditions.iter().map(|c| c.rows(self.vocabulary)).collect();

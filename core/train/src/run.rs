@@ -51,6 +51,8 @@ pub struct RunPlan {
     pub name: String,
     /// Also export the last step's parameters beside the moving average.
     pub export_trained: bool,
+    /// What guidance distillation learns from (see `Objective::Guidance`).
+    pub teacher: Option<Weights>,
 }
 
 /// Told after every epoch (and after the call's last, shorter stretch).
@@ -112,6 +114,9 @@ pub fn run(
             Trainer::over_autoencoder(model, &weights, device, config)?
         }
     };
+    if let Some(teacher) = &plan.teacher {
+        trainer = trainer.with_teacher(teacher)?;
+    }
     let provenance = Provenance {
         name: plan.name.clone(),
         image_size: source.image_size(),

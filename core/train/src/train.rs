@@ -12,7 +12,7 @@ use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Bytes, DType, Device, Tensor, TensorData};
 use designer_core::labels::{NotInVocabulary, RoomType, Style, Vocabulary};
-use designer_core::model::{Condition, Generator, ModelConfig};
+use designer_core::model::{Condition, DISTILLED_GUIDANCE, Generator, ModelConfig};
 use designer_core::sampler::seeded_noise;
 use designer_core::weights::{Weights, WeightsError, WeightsHeader};
 use rand::{RngExt, SeedableRng};
@@ -73,6 +73,12 @@ pub enum Objective {
     /// The autoencoder's reconstruction of the images (L1 on pixels and on their horizontal
     /// and vertical differences, which keeps edges sharp); the denoiser is left as it is.
     Autoencoder,
+    /// Guidance distillation (Meng et al. 2023): a transformer that gains guidance layers
+    /// (see `designer_core::model::GuidanceLayers`) learns to give, in one evaluation told
+    /// the weight w, the teacher's guided velocity v_u + w (v_c - v_u) at the same point,
+    /// for w drawn uniformly from `DISTILLED_GUIDANCE` (see [`Trainer::with_teacher`]).
+    /// Rows without labels (the label dropout) learn the teacher's unconditional velocity.
+    Guidance,
 }
 
 impl Default for TrainConfig {
@@ -175,9 +181,12 @@ pub enum TrainError {
     /// The autoencoder objective asked of a network that has none.
     #[error("the model has no autoencoder to train (its network works on pixels)")]
     NoAutoencoder,
-    /// A layout asked of a network that cannot read one.
+    /// A layout or guidance layers asked of a network that cannot have them.
     #[error("{0}")]
-    Layout(String),
+    Layers(String),
+    /// Guidance distillation without a teacher, or with one over other latents.
+    #[error("{0}")]
+    Teacher(String),
     /// The loss stopped being a number: the parameters are lost, so the run stops before a
     /// checkpoint or weights file could keep them.
     #[error(
@@ -203,6 +212,8 @@ pub struct Trainer {
     uncalibrated: bool,
     /// Encoded latents reused across steps, when the config asks for reuse.
     ring: Option<LatentRing>,
+    /// What guidance distillation learns from, in its compute precision, without autodiff.
+    teacher: Option<Generator>,
 }
 
 impl Trainer {
@@ -261,7 +272,7 @@ impl Trainer {
         change: impl FnOnce(Generator) -> Generator,
     ) -> Result<Self, TrainError> {
         let model = change(trainer.model.take().expect("a new trainer has its model"));
-        let (model, model_config) = learning_layout(model, trainer.model_config, &trainer.config)?;
+        let (model, model_config) = gaining_layers(model, trainer.model_config, &trainer.config)?;
         Ok(Self::assemble(
             model,
             None,
@@ -284,7 +295,7 @@ impl Trainer {
         // labels' rows start from its unconditional one.
         let vocabulary = Vocabulary::default();
         let model = weights.build(&device)?.with_vocabulary(&vocabulary);
-        let (model, model_config) = learning_layout(
+        let (model, model_config) = gaining_layers(
             model,
             ModelConfig {
                 vocabulary,
@@ -387,7 +398,26 @@ impl Trainer {
             created: Instant::now(),
             uncalibrated,
             ring,
+            teacher: None,
         }
+    }
+
+    /// This trainer distilling `teacher`'s guidance (see [`Objective::Guidance`]); the
+    /// teacher must work over the same latents as the student.
+    pub fn with_teacher(mut self, teacher: &Weights) -> Result<Self, TrainError> {
+        let (wanted, given) = (
+            self.model_config.architecture.autoencoder(),
+            teacher.header.model.architecture.autoencoder(),
+        );
+        if wanted != given {
+            return Err(TrainError::Teacher(format!(
+                "the teacher works over other latents than the student: {given:?}, not {wanted:?}"
+            )));
+        }
+        let model = teacher.build(&self.device)?.valid();
+        let model = model.with_vocabulary(&self.model_config.vocabulary);
+        self.teacher = Some(self.config.precision.compute_model(&model));
+        Ok(self)
     }
 
     pub fn step_count(&self) -> u64 {
@@ -443,6 +473,11 @@ impl Trainer {
         }
         if !(size as usize).is_multiple_of(multiple) {
             return Err(TrainError::Size { size, multiple });
+        }
+        if self.config.objective == Objective::Guidance && self.teacher.is_none() {
+            return Err(TrainError::Teacher(
+                "guidance distillation needs a teacher (--teacher)".into(),
+            ));
         }
         while self.step < stop && !self.out_of_time() {
             let batch = source.next_batch(self.examples_per_step(), &mut self.rng)?;
@@ -507,6 +542,7 @@ impl Trainer {
         let compute = precision.compute_model(&model);
         let loss = match self.config.objective {
             Objective::Flow => self.flow_loss(&compute, images, batch),
+            Objective::Guidance => self.guidance_loss(&compute, images, batch),
             Objective::Autoencoder => {
                 let images = self.crop(images);
                 reconstruction_loss(&compute, images)
@@ -613,9 +649,9 @@ impl Trainer {
         self.uncalibrated = false;
     }
 
-    /// The flow-matching loss: the mean squared error of the predicted velocity (data minus
-    /// noise) at a point of the straight path between them.
-    fn flow_loss(&mut self, model: &Generator, images: Tensor<4>, batch: &[Example]) -> Tensor<1> {
+    /// A point on the straight path between noise and this step's data, for every example:
+    /// where the network is asked for the velocity, and the velocity there (data minus noise).
+    fn flow_point(&mut self, model: &Generator, images: Tensor<4>, batch: &[Example]) -> FlowPoint {
         let FlowData {
             data,
             layouts,
@@ -651,7 +687,6 @@ impl Trainer {
         let t = Tensor::<1>::from_floats(times.as_slice(), &self.device);
         let t4 = t.clone().reshape([n, 1, 1, 1]);
         let x_t = noise.clone() * (t4.clone().neg() + 1.0) + data.clone() * t4;
-        let target = data - noise;
         let layouts = layouts.map(|maps| {
             let shown: Vec<f32> = (0..n)
                 .map(|_| f32::from(!self.rng.random_bool(LAYOUT_DROPOUT)))
@@ -659,11 +694,85 @@ impl Trainer {
             let shown = Tensor::<1>::from_floats(shown.as_slice(), &self.device)
                 .reshape([n, 1, 1, 1])
                 .cast(maps.dtype());
-            (maps.autodiff() * shown).cast(DType::F32)
+            (maps * shown.without_autodiff()).cast(DType::F32)
         });
+        FlowPoint {
+            velocity: data - noise,
+            x_t,
+            t,
+            conditions,
+            layouts,
+        }
+    }
+
+    /// The flow-matching loss: the mean squared error of the predicted velocity (data minus
+    /// noise) at a point of the straight path between them.
+    fn flow_loss(&mut self, model: &Generator, images: Tensor<4>, batch: &[Example]) -> Tensor<1> {
+        let point = self.flow_point(model, images, batch);
+        let target = point.velocity;
         let predicted = model
-            .forward_with_layout(x_t, t, &conditions, layouts)
+            .forward_with_layout(
+                point.x_t,
+                point.t,
+                &point.conditions,
+                point.layouts.map(|l| l.autodiff()),
+            )
             .cast(target.dtype());
+        (predicted - target).powi_scalar(2).mean()
+    }
+
+    /// See [`Objective::Guidance`]: the student's velocity told w against the teacher's
+    /// guided one, both halves of which the teacher gives in one doubled batch.
+    fn guidance_loss(
+        &mut self,
+        model: &Generator,
+        images: Tensor<4>,
+        batch: &[Example],
+    ) -> Tensor<1> {
+        let point = self.flow_point(model, images, batch);
+        let n = point.conditions.len();
+        let weights: Vec<f32> = point
+            .conditions
+            .iter()
+            .map(|c| match c.room {
+                Some(_) => self.rng.random_range(DISTILLED_GUIDANCE),
+                None => 1.0,
+            })
+            .collect();
+        let teacher = self.teacher.as_ref().expect("checked before the run");
+        let (x, t) = (point.x_t.clone().without_autodiff(), point.t.clone().without_autodiff());
+        let mut conditions = point.conditions.clone();
+        conditions.extend(std::iter::repeat_n(Condition::UNCONDITIONAL, n));
+        let both = teacher
+            .forward_with_layout(
+                Tensor::cat(vec![x.clone(), x], 0),
+                Tensor::cat(vec![t.clone(), t], 0),
+                &conditions,
+                point.layouts.clone().map(|l| Tensor::cat(vec![l.clone(), l], 0)),
+            )
+            .cast(DType::F32);
+        let (conditional, unconditional) = (both.clone().narrow(0, 0, n), both.narrow(0, n, n));
+        let w = Tensor::<1>::from_floats(weights.as_slice(), &self.device)
+            .without_autodiff()
+            .reshape([n, 1, 1, 1]);
+        let target = (unconditional.clone() + (conditional - unconditional) * w).autodiff();
+        let student: Vec<Condition> = point
+            .conditions
+            .iter()
+            .zip(&weights)
+            .map(|(c, &w)| match c.room {
+                Some(_) => c.guided(w),
+                None => *c,
+            })
+            .collect();
+        let predicted = model
+            .forward_with_layout(
+                point.x_t,
+                point.t,
+                &student,
+                point.layouts.map(|l| l.autodiff()),
+            )
+            .cast(DType::F32);
         (predicted - target).powi_scalar(2).mean()
     }
 
@@ -742,18 +851,33 @@ struct FlowData {
     labels: Vec<(RoomType, Style)>,
 }
 
-/// `model` with the layout layer if `config` asks for it, and its config saying so.
-fn learning_layout(
-    model: Generator,
+/// Where a flow step asks the network for the velocity (see [`Trainer::flow_point`]); the
+/// layouts without autodiff, already masked by the layout dropout.
+struct FlowPoint {
+    x_t: Tensor<4>,
+    t: Tensor<1>,
+    conditions: Vec<Condition>,
+    layouts: Option<Tensor<4>>,
+    velocity: Tensor<4>,
+}
+
+/// `model` with the layers `config` asks it to gain (the layout's, guidance's to distil), and
+/// its config saying so.
+fn gaining_layers(
+    mut model: Generator,
     mut model_config: ModelConfig,
     config: &TrainConfig,
 ) -> Result<(Generator, ModelConfig), TrainError> {
-    if !config.learn_layout {
-        return Ok((model, model_config));
+    if config.learn_layout {
+        model = model
+            .with_layout(&mut model_config)
+            .map_err(TrainError::Layers)?;
     }
-    let model = model
-        .with_layout(&mut model_config)
-        .map_err(TrainError::Layout)?;
+    if config.objective == Objective::Guidance {
+        model = model
+            .with_guidance(&mut model_config)
+            .map_err(TrainError::Layers)?;
+    }
     Ok((model, model_config))
 }
 

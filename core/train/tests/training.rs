@@ -402,6 +402,7 @@ fn a_run_driven_in_chunks_checkpoints_every_epoch_and_ends_as_one_straight_run()
         max_steps,
         name: "tiny".into(),
         export_trained: true,
+        teacher: None,
     };
     let fresh = Trainer::new(tiny_model(), Device::flex(), config.clone());
     let initial = Weights::from_bytes(&fresh.to_weights(&tiny_provenance()).unwrap()).unwrap();
@@ -632,6 +633,7 @@ fn a_new_denoiser_learns_over_an_autoencoder_trained_on_crops() {
             mlp_ratio: 2,
             autoencoder,
             layout: false,
+            guidance: false,
         }),
         ..tiny_model()
     };
@@ -728,7 +730,7 @@ fn a_new_denoiser_learns_over_an_autoencoder_trained_on_crops() {
     )
     .err()
     .unwrap();
-    assert!(matches!(error, TrainError::Layout(_)), "{error}");
+    assert!(matches!(error, TrainError::Layers(_)), "{error}");
 }
 
 /// A source that counts what is drawn from it.
@@ -783,4 +785,100 @@ fn reused_latents_cut_the_renders_a_step_draws() {
     assert_eq!(source.drawn, 8 + 5 * 2);
     assert_eq!(losses.len(), 6);
     assert!(losses.iter().all(|l| l.is_finite()), "{losses:?}");
+}
+
+/// Guidance distillation: a student made from the teacher's weights gains guidance layers,
+/// is refused without a teacher, and learns to give the teacher's guided velocity
+/// v_u + w (v_c - v_u) in one evaluation told w, closer than the teacher's plain conditional
+/// velocity (where it started) for a low and a high weight alike.
+#[test]
+fn a_student_learns_the_teachers_guided_velocity_in_one_evaluation() {
+    use designer_core::model::Architecture;
+    use designer_core::model::dit::DiTShape;
+    use designer_core::sampler::noise_batch;
+    use designer_train::train::{Objective, TrainError};
+    let dir = tempfile::tempdir().unwrap();
+    write_folder(dir.path());
+    let mut folder = LabelledFolder::open(dir.path(), 16).unwrap();
+    let pixel_dit = ModelConfig {
+        base_channels: 16,
+        architecture: Architecture::DiT(DiTShape {
+            patch: 2,
+            depth: 1,
+            head_channels: 8,
+            mlp_ratio: 2,
+            autoencoder: None,
+            layout: false,
+            guidance: false,
+        }),
+        ..tiny_model()
+    };
+    let flow = TrainConfig {
+        steps: 40,
+        batch_size: 8,
+        learning_rate: 3e-3,
+        warmup_steps: 2,
+        ema_decay: None,
+        ..TrainConfig::default()
+    };
+    let mut teacher = Trainer::fresh(pixel_dit, Device::flex(), flow.clone()).unwrap();
+    teacher.run(&mut folder, &mut |_| {}).unwrap();
+    let teacher =
+        Weights::from_bytes(&teacher.to_trained_weights(&tiny_provenance()).unwrap()).unwrap();
+
+    // Long enough to pass the first phase, where the student matches the average weight's
+    // velocity whatever it is told (60 steps: further from w = 2 than it started).
+    let distil = TrainConfig {
+        steps: 200,
+        objective: Objective::Guidance,
+        ..flow
+    };
+    let mut alone = Trainer::from_weights(&teacher, Device::flex(), distil.clone()).unwrap();
+    let error = alone.run(&mut folder, &mut |_| {}).unwrap_err();
+    assert!(matches!(error, TrainError::Teacher(_)), "{error}");
+
+    let mut student = Trainer::from_weights(&teacher, Device::flex(), distil)
+        .unwrap()
+        .with_teacher(&teacher)
+        .unwrap();
+    let start = student.trained_model();
+    assert!(start.distils_guidance());
+    student.run(&mut folder, &mut |_| {}).unwrap();
+    let learnt =
+        Weights::from_bytes(&student.to_trained_weights(&tiny_provenance()).unwrap()).unwrap();
+    assert!(matches!(&learnt.header.model.architecture, Architecture::DiT(s) if s.guidance));
+
+    let device = Device::flex();
+    let (teacher, learnt) = (teacher.build(&device).unwrap(), learnt.build(&device).unwrap());
+    let n = 6;
+    let x = noise_batch(&(0..n as u64).collect::<Vec<_>>(), [3, 16, 16], &device);
+    let t = Tensor::<1>::from_floats([0.2, 0.35, 0.5, 0.6, 0.75, 0.9], &device);
+    let rooms = [(RoomType::Bedroom, Style::Rustic), (RoomType::Kitchen, Style::Modern)];
+    let labels: Vec<Condition> = (0..n)
+        .map(|i| Condition::new(rooms[i % 2].0, rooms[i % 2].1))
+        .collect();
+    let velocity = |model: &designer_core::model::Generator, conditions: &[Condition]| {
+        model.forward(x.clone(), t.clone(), conditions)
+    };
+    let (conditional, unconditional) = (
+        velocity(&teacher, &labels),
+        velocity(&teacher, &vec![Condition::UNCONDITIONAL; n]),
+    );
+    let gap = |a: Tensor<4>, b: Tensor<4>| (a - b).powi_scalar(2).mean().into_scalar::<f32>();
+    // The untrained student is (w - 1)² D from the guided velocity (D: the conditional-
+    // unconditional gap). One velocity for both weights within D / 2 of w = 2's is, by the
+    // triangle inequality, at least (3 - 0.71)² D = 5.3 D from w = 5's, a third of 16 D: the
+    // bounds below take a student that reads the weight.
+    for (w, bound) in [(2.0, 0.5), (5.0, 0.25)] {
+        let guided = unconditional.clone() + (conditional.clone() - unconditional.clone()) * w;
+        let told: Vec<Condition> = labels.iter().map(|c| c.guided(w)).collect();
+        let (before, after) = (
+            gap(velocity(&start, &told), guided.clone()),
+            gap(velocity(&learnt, &told), guided),
+        );
+        assert!(
+            after < bound * before,
+            "at weight {w}: {before} from the guided velocity before, {after} after"
+        );
+    }
 }
