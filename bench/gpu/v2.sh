@@ -26,12 +26,16 @@
 #                                             RENDER_THREADS=N renders the pool on N threads
 #                                             (default 8: 1.5-2x the images/s of all but two)
 #   bench/gpu/v2.sh profile STAGE SECONDS     burn's per-kernel profile of a stage
+#   bench/gpu/v2.sh guided SECONDS            guidance distilled (issue 21) from the chain file's
+#                                             transformer, which it starts from: one evaluation
+#                                             told the weight gives the teacher's guided velocity
 #   bench/gpu/v2.sh sheet NAME                the room types x styles sheet of NAME's weights
-#   bench/gpu/v2.sh eval NAME [PRECISION]     `designer eval` of NAME's weights at 256 px, the
-#                                             default protocol (100 renders per pair train the
-#                                             classifier, 10 test it, 4 designs per pair, 200
-#                                             photos restyled); exported at PRECISION (int8)
-#                                             first if given
+#   bench/gpu/v2.sh eval NAME...              `designer eval` of the NAMEs' weights at 256 px,
+#                                             judged by one classifier, the default protocol (100
+#                                             renders per pair train the classifier, 10 test it,
+#                                             4 designs per pair, 200 photos restyled); NAME-int8
+#                                             is NAME's weights exported as int8 first;
+#                                             EVAL_ARGS='...' adds `designer eval` flags
 #   bench/gpu/v2.sh times NAME                generation time on the GPU at 256 px, 4 designs:
 #                                             plain, keeping a photo's layout, its colours
 #   bench/gpu/v2.sh bring NAME                NAME's weights (f16) to $OUT, in parts under 16 MB
@@ -41,15 +45,19 @@
 # stripped, `xz -6`: 25 MB), .carry/catalog.tar.xz (made here by `designer scenes --subset S`, then
 # `for f in S/*.sh3f; do d=x/$(basename $f .sh3f); mkdir -p $d; unzip -q $f -d $d; done;
 # tar -C x -cf - . | xz -9e > .carry/catalog.tar.xz`, 2.5 minutes: its .sh3f files unpacked and
-# packed again with xz: 24 MB instead of 34) and .gl/*.deb (the Vulkan loader). burn's autotune
+# packed again with xz: 24 MB instead of 34) and .gl/*.deb: the Vulkan loader and the GL
+# vendor libraries (libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2, `apt-get
+# download`, 0.4 MB; without libEGL the NVIDIA driver's Vulkan ICD does not load, and burn finds
+# no adapter). `dpkg -x` into / does not outlast a call, so every call carries .gl and starts
+# with `bench/gpu/v2.sh setup`, which unpacks what came with it. burn's autotune
 # choices for these networks on the H200 are committed (bench/gpu/autotune-h200.tar.gz, from
 # `cache`): a fresh machine that has them starts training in about a minute instead of five.
 # The chained run: the transformer's latest weights are committed as
 # bench/gpu/chain/dit-256-f16.weights.xz (f16, 21 MB, its autoencoder inside). A call's tree and
 # carried files share 64 MiB, so with them in the tree a call carries one of the two 24 MB files:
-# `setup` carrying .carry/designer-gpu.xz, then back to back `setup` carrying
-# .carry/catalog.tar.xz, then `chain SECONDS` (no carry); `bring dit` and commit its parts,
-# xz'd, as the next chain file.
+# `setup` carrying .carry/designer-gpu.xz and .gl, then back to back `setup; chain SECONDS`
+# carrying .carry/catalog.tar.xz and .gl, then calls carrying .gl alone; `bring dit` and commit
+# its parts, xz'd, as the next chain file.
 set -euo pipefail
 OUT=${OUT:-target/v2/out}
 WORK=target/v2
@@ -132,19 +140,33 @@ EOF
       REUSE=${REUSE:-4} LAYOUT=1 INIT=$WORK/dit-start.weights "$0" dit $(($2 / parts))
     done
     ;;
+  guided) # guided SECONDS: guidance distilled from the chain file's transformer (issue 21)
+    [ -f "$WORK/dit-start.weights" ] || python3 -c "import lzma,shutil;shutil.copyfileobj(lzma.open('bench/gpu/chain/dit-256-f16.weights.xz'),open('$WORK/dit-start.weights','wb'))"
+    train guided "$2" "${BATCH:-128}" 3e-4 --init "$WORK/dit-start.weights" --resume \
+      --objective guidance --teacher "$WORK/dit-start.weights" --latent-reuse "${REUSE:-4}"
+    ;;
   sheet)
     "$DESIGNER" sheet --backend vulkan --size $SIZE --weights "$WORK/$2.weights" --out "$OUT/$2-sheet.png" 2>&1 | tail -2
     ;;
-  eval) # eval NAME [PRECISION]: NAME's weights as they are, or exported at PRECISION first
-    name=$2${3:+-$3}
-    if [ -n "${3:-}" ]; then
-      "$DESIGNER" export --weights "$WORK/$2.weights" --precision "$3" --out "$WORK/$name.weights" 2>/dev/null
-    fi
-    "$DESIGNER" eval --catalog "$WORK/catalog" --backend vulkan --size $SIZE --json \
-      --weights "$WORK/$name.weights" >"$LOGS/$name-eval.json" 2>"$LOGS/$name-eval.log" \
-      || tail -5 "$LOGS/$name-eval.log"
-    tail -4 "$LOGS/$name-eval.log"
-    cat "$LOGS/$name-eval.json"
+  eval) # eval NAME...: the weights judged by one classifier on the same renders; NAME-int8
+    # is NAME's weights exported as int8 first
+    shift
+    weights=()
+    for name in "$@"; do
+      if [[ $name == *-int8 && ! -f $WORK/$name.weights ]]; then
+        "$DESIGNER" export --weights "$WORK/${name%-int8}.weights" --precision int8 --out "$WORK/$name.weights" 2>/dev/null
+      fi
+      if [ ${#weights[@]} = 0 ]; then weights+=(--weights); else weights+=(--also); fi
+      weights+=("$WORK/$name.weights")
+    done
+    all=$(IFS=+; echo "$*")
+    # EVAL_ARGS: more `designer eval` flags (--restyle-photos 0 where restyling is known)
+    # shellcheck disable=SC2086
+    "$DESIGNER" eval --catalog "$WORK/catalog" --backend vulkan --size $SIZE --json ${EVAL_ARGS:-} \
+      "${weights[@]}" >"$LOGS/$all-eval.json" 2>"$LOGS/$all-eval.log" \
+      || tail -5 "$LOGS/$all-eval.log"
+    tail -4 "$LOGS/$all-eval.log"
+    cat "$LOGS/$all-eval.json"
     ;;
   times) # times NAME: each request 4 times in one process; the first includes kernel tuning
     "$DESIGNER" scenes --catalog "$WORK/catalog" --count 1 --size $SIZE --seed 5 --out "$WORK/photo" >/dev/null 2>&1
@@ -179,7 +201,7 @@ EOF
     ls -la "$OUT"
     ;;
   *)
-    sed -n 2,28p "$0"
+    sed -n '2,/v2.sh pack/p' "$0"
     exit 1
     ;;
 esac
