@@ -246,6 +246,9 @@ workers[0].onmessage = ({ data }) => {
     limits = data.info.limits;
     $('variations').max = limits.variations[1];
     $('seed').max = MAX_SEED;
+    // A step-distilled model samples in a few steps, which the form then offers (the core's
+    // default for it; the 20 in the page is the teacher's).
+    if (data.info.distilled_steps) $('steps').value = data.info.distilled_steps[0];
     // Sizes up to the one the model was trained at (larger ones tile furniture), that by default.
     const trained = data.info.weights.image_size;
     const sizes = [32, 64, 128, 256].filter((s) => s >= limits.size[0] && s <= Math.min(limits.size[1], trained));

@@ -2,7 +2,7 @@
 //! the CLI, the browser and the Lambda call.
 
 use crate::image::{self, encode_png, rgb_to_tensor, square, tensor_to_rgb, to_base64};
-use crate::model::Condition;
+use crate::model::{Condition, Scalar};
 use crate::request::{
     Design, DesignError, DesignRequest, DesignResponse, Keep, MAX_PHOTO_BYTES, MIN_PHOTO_SIDE,
     PhotoUse,
@@ -134,12 +134,22 @@ impl Designer {
                 "decode_gmacs": decode as f64 / 1e9,
             });
         }
-        if self.header.model.architecture.distils_guidance() {
+        let architecture = &self.header.model.architecture;
+        if architecture.reads(Scalar::Guidance) {
             // Guidance weights one evaluation per step serves; others take two.
             let range = crate::model::DISTILLED_GUIDANCE;
             description["distilled_guidance"] = serde_json::json!([range.start(), range.end()]);
         }
+        if architecture.reads(Scalar::StepSize) {
+            // The step counts the student was trained for; the first is the default.
+            description["distilled_steps"] = serde_json::json!(crate::model::DISTILLED_STEPS);
+        }
         description
+    }
+
+    /// The steps `request` takes with this model (see [`DesignRequest::steps_for`]).
+    pub fn steps(&self, request: &DesignRequest) -> u32 {
+        request.steps_for(self.header.model.architecture.reads(Scalar::StepSize))
     }
 
     pub fn backend(&self) -> &str {
@@ -305,7 +315,7 @@ impl Designer {
         on_progress: &mut dyn FnMut(u32, u32),
     ) -> Tensor<4> {
         let settings = SamplerSettings {
-            steps: request.steps,
+            steps: self.steps(request),
             guidance: request.guidance,
             kind: request.sampler,
         };

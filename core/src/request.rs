@@ -13,6 +13,8 @@ pub const MAX_SIZE: u32 = 256;
 /// The generator halves the image twice, and the model was trained on multiples of this.
 pub const SIZE_MULTIPLE: u32 = 16;
 pub const MAX_STEPS: u32 = 100;
+/// The steps a request takes unless it says, or its network is a step-distilled student.
+pub const TEACHER_STEPS: u32 = 20;
 pub const MAX_GUIDANCE: f32 = 20.0;
 /// An uploaded photo is refused past this many encoded bytes, before any decoding.
 pub const MAX_PHOTO_BYTES: usize = 4 * 1024 * 1024;
@@ -31,8 +33,11 @@ pub struct DesignRequest {
     /// Variation i is generated from seed + i.
     #[serde(default = "defaults::seed")]
     pub seed: u64,
-    #[serde(default = "defaults::steps")]
-    pub steps: u32,
+    /// Sampler steps. Unset: what the network needs: the first of
+    /// [`crate::model::DISTILLED_STEPS`] (4) for a step-distilled network sampled as a
+    /// student, else [`TEACHER_STEPS`] (see [`DesignRequest::steps_for`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steps: Option<u32>,
     /// Classifier-free guidance scale: 0 ignores the labels, 1 follows them plainly, more
     /// exaggerates them.
     #[serde(default = "defaults::guidance")]
@@ -86,9 +91,6 @@ mod defaults {
     pub fn seed() -> u64 {
         42
     }
-    pub fn steps() -> u32 {
-        20
-    }
     pub fn guidance() -> f32 {
         3.0
     }
@@ -101,6 +103,20 @@ mod defaults {
 }
 
 impl DesignRequest {
+    /// The steps this request takes with a network that does or does not read the step size
+    /// (a step-distilled student, see [`crate::model::Scalar::StepSize`]): its own, else
+    /// the student's first distilled step count unless the request asks for the teacher's
+    /// sampler, else [`TEACHER_STEPS`].
+    pub fn steps_for(&self, reads_step_size: bool) -> u32 {
+        match self.steps {
+            Some(steps) => steps,
+            None if reads_step_size && self.sampler != SamplerKind::Teacher => {
+                crate::model::DISTILLED_STEPS[0]
+            }
+            None => TEACHER_STEPS,
+        }
+    }
+
     /// A request with every optional field at its default.
     pub fn new(room_type: RoomType, style: Style) -> Self {
         Self {
@@ -108,7 +124,7 @@ impl DesignRequest {
             style,
             variations: defaults::variations(),
             seed: defaults::seed(),
-            steps: defaults::steps(),
+            steps: None,
             guidance: defaults::guidance(),
             size: defaults::size(),
             sampler: SamplerKind::default(),
@@ -166,10 +182,10 @@ impl DesignRequest {
                 ),
             ));
         }
-        if !(1..=MAX_STEPS).contains(&self.steps) {
+        if let Some(steps) = self.steps.filter(|s| !(1..=MAX_STEPS).contains(s)) {
             return Err(DesignError::invalid(
                 "steps",
-                format!("must be between 1 and {MAX_STEPS}, got {}", self.steps),
+                format!("must be between 1 and {MAX_STEPS}, got {steps}"),
             ));
         }
         if !(0.0..=MAX_GUIDANCE).contains(&self.guidance) {
@@ -373,7 +389,10 @@ mod tests {
         .unwrap();
         assert_eq!(
             req,
-            DesignRequest::new(RoomType::Bedroom, Style::Scandinavian)
+            DesignRequest {
+                steps: Some(20),
+                ..DesignRequest::new(RoomType::Bedroom, Style::Scandinavian)
+            }
         );
         let minimal =
             DesignRequest::from_json(r#"{"room_type":"office","style":"rustic"}"#).unwrap();

@@ -2,7 +2,7 @@
 //! guidance. The starting noise is drawn on the CPU from a seeded RNG, so one seed gives the
 //! same image on every backend.
 
-use crate::model::{Condition, DISTILLED_GUIDANCE, Generator};
+use crate::model::{Condition, DISTILLED_GUIDANCE, Generator, Scalar};
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -18,6 +18,10 @@ pub enum SamplerKind {
     Euler,
     /// Two evaluations per step, second-order accurate: better images for the same step count.
     Heun,
+    /// Euler steps with the velocity a step-distilled student learnt from (not told the step
+    /// it takes): the teacher's sampler, 20 steps unless told, its quality reference. For
+    /// other networks the same as Euler.
+    Teacher,
 }
 
 /// How to integrate.
@@ -33,7 +37,7 @@ impl SamplerSettings {
     /// conditional and the unconditional velocity): what a progress bar counts.
     pub fn evaluations(&self) -> u32 {
         match self.kind {
-            SamplerKind::Euler => self.steps,
+            SamplerKind::Euler | SamplerKind::Teacher => self.steps,
             SamplerKind::Heun => 2 * self.steps,
         }
     }
@@ -102,9 +106,8 @@ pub trait VelocityModel: Send + Sync {
     fn to_image(&self, x: Tensor<4>) -> Tensor<4> {
         x
     }
-    /// Whether one evaluation folds in a condition's guidance weight (see
-    /// [`crate::model::GuidanceLayers`]).
-    fn distils_guidance(&self) -> bool {
+    /// Whether the network reads `scalar` from a condition (a distilled student's).
+    fn reads(&self, _scalar: Scalar) -> bool {
         false
     }
 }
@@ -127,8 +130,8 @@ impl VelocityModel for Generator {
     fn to_image(&self, x: Tensor<4>) -> Tensor<4> {
         Generator::to_image(self, x)
     }
-    fn distils_guidance(&self) -> bool {
-        Generator::distils_guidance(self)
+    fn reads(&self, scalar: Scalar) -> bool {
+        Generator::reads(self, scalar)
     }
 }
 
@@ -144,18 +147,22 @@ pub fn sample(
 ) -> Tensor<4> {
     let total = settings.evaluations();
     let mut done = 0;
+    let dt = (1.0 - t_start) / settings.steps as f32;
+    // A step-distilled student is told how far each step jumps, unless the teacher's sampler
+    // is asked for.
+    let step =
+        (settings.kind != SamplerKind::Teacher && model.reads(Scalar::StepSize)).then_some(dt);
     let mut evaluate = |x: &Tensor<4>, t: f32| {
-        let v = guided_velocity(model, x.clone(), t, guide, settings.guidance);
+        let v = guided_velocity(model, x.clone(), t, guide, settings.guidance, step);
         done += 1;
         on_evaluation(done, total);
         v
     };
-    let dt = (1.0 - t_start) / settings.steps as f32;
     for step in 0..settings.steps {
         let t = t_start + dt * step as f32;
         let v = evaluate(&x, t);
         x = match settings.kind {
-            SamplerKind::Euler => x + v.mul_scalar(dt),
+            SamplerKind::Euler | SamplerKind::Teacher => x + v.mul_scalar(dt),
             SamplerKind::Heun => {
                 let predicted = x.clone() + v.clone().mul_scalar(dt);
                 let v_next = evaluate(&predicted, t + dt);
@@ -175,27 +182,30 @@ fn guided_velocity(
     t: f32,
     guide: &Guide,
     guidance: f32,
+    step: Option<f32>,
 ) -> Tensor<4> {
     let batch = x.dims()[0];
     let device = x.device();
     let times = |n: usize| Tensor::<1>::full([n], t, &device);
     let layout = guide.layout.as_ref();
+    let unconditional = Condition::UNCONDITIONAL.stepping(step);
     let once = |condition: Condition| {
         model.velocity(x.clone(), times(batch), &vec![condition; batch], layout)
     };
     if guidance == 0.0 {
-        return once(Condition::UNCONDITIONAL);
+        return once(unconditional);
     }
-    if model.distils_guidance() && DISTILLED_GUIDANCE.contains(&guidance) {
-        return once(guide.condition.guided(guidance));
+    let labels = guide.condition.stepping(step);
+    if model.reads(Scalar::Guidance) && DISTILLED_GUIDANCE.contains(&guidance) {
+        return once(labels.guided(guidance));
     }
     // A distilled network's velocity at weight 1 is its conditional one.
-    let condition = guide.condition.guided(1.0);
+    let condition = labels.guided(1.0);
     if guidance == 1.0 {
         return once(condition);
     }
     let mut conditions = vec![condition; batch];
-    conditions.extend(std::iter::repeat_n(Condition::UNCONDITIONAL, batch));
+    conditions.extend(std::iter::repeat_n(unconditional, batch));
     let both = model.velocity(
         Tensor::cat(vec![x.clone(), x], 0),
         times(2 * batch),
@@ -246,6 +256,7 @@ mod tests {
     /// Records the conditions of every evaluation; its velocity is zero.
     struct Recorder {
         distils: bool,
+        jumps: bool,
         seen: std::sync::Mutex<Vec<Vec<Condition>>>,
     }
 
@@ -261,27 +272,47 @@ mod tests {
             self.seen.lock().unwrap().push(conditions.to_vec());
             x.zeros_like()
         }
-        fn distils_guidance(&self) -> bool {
-            self.distils
+        fn reads(&self, scalar: Scalar) -> bool {
+            match scalar {
+                Scalar::Guidance => self.distils,
+                Scalar::StepSize => self.jumps,
+            }
         }
     }
 
-    /// The conditions of each evaluation a 2-step sample of 3 seeds makes.
-    fn evaluations_of(distils: bool, guidance: f32) -> Vec<Vec<Condition>> {
+    /// The conditions of each evaluation a 2-step sample of 3 seeds makes from `t_start`.
+    fn sampled(
+        model: Recorder,
+        guidance: f32,
+        kind: SamplerKind,
+        t_start: f32,
+    ) -> Vec<Vec<Condition>> {
         use crate::labels::{RoomType, Style};
-        let model = Recorder {
-            distils,
-            seen: Default::default(),
-        };
         let x = noise_batch(&[1, 2, 3], [3, 4, 4], &Device::flex());
         let labels = Condition::new(RoomType::ALL[0], Style::ALL[0]);
         let settings = SamplerSettings {
             steps: 2,
             guidance,
-            kind: SamplerKind::Euler,
+            kind,
         };
-        sample(&model, x, 0.0, &Guide::labels(labels), settings, &mut |_, _| {});
+        sample(
+            &model,
+            x,
+            t_start,
+            &Guide::labels(labels),
+            settings,
+            &mut |_, _| {},
+        );
         model.seen.into_inner().unwrap()
+    }
+
+    fn evaluations_of(distils: bool, guidance: f32) -> Vec<Vec<Condition>> {
+        let model = Recorder {
+            distils,
+            jumps: false,
+            seen: Default::default(),
+        };
+        sampled(model, guidance, SamplerKind::Euler, 0.0)
     }
 
     #[test]
@@ -296,7 +327,11 @@ mod tests {
         // Outside it, and for any other network: the doubled batch of classifier-free
         // guidance, the labelled half at weight 1 (what a distilled network learnt as its
         // conditional velocity, and what the others ignore).
-        let doubled = [vec![labels.guided(1.0); 3], vec![Condition::UNCONDITIONAL; 3]].concat();
+        let doubled = [
+            vec![labels.guided(1.0); 3],
+            vec![Condition::UNCONDITIONAL; 3],
+        ]
+        .concat();
         assert_eq!(evaluations_of(true, 9.0), vec![doubled.clone(); 2]);
         assert_eq!(evaluations_of(false, 3.0), vec![doubled; 2]);
         // Weight 0 is the unconditional velocity alone, for both.
@@ -306,5 +341,47 @@ mod tests {
                 vec![vec![Condition::UNCONDITIONAL; 3]; 2]
             );
         }
+    }
+
+    #[test]
+    fn a_step_distilled_network_is_told_each_step_unless_the_teacher_samples() {
+        use crate::labels::{RoomType, Style};
+        let labels = Condition::new(RoomType::ALL[0], Style::ALL[0]).guided(3.0);
+        let student = |kind, t_start| {
+            let model = Recorder {
+                distils: true,
+                jumps: true,
+                seen: Default::default(),
+            };
+            sampled(model, 3.0, kind, t_start)
+        };
+        // Two steps over the whole path jump half of it each; from a photo noised to
+        // t = 0.5, a quarter.
+        assert_eq!(
+            student(SamplerKind::Euler, 0.0),
+            vec![vec![labels.stepping(Some(0.5)); 3]; 2]
+        );
+        assert_eq!(
+            student(SamplerKind::Euler, 0.5),
+            vec![vec![labels.stepping(Some(0.25)); 3]; 2]
+        );
+        // The teacher's sampler asks for the velocity itself.
+        assert_eq!(student(SamplerKind::Teacher, 0.0), vec![vec![labels; 3]; 2]);
+        // Guided outside the distilled range, both halves are told the step.
+        let model = Recorder {
+            distils: true,
+            jumps: true,
+            seen: Default::default(),
+        };
+        let told = Some(0.5);
+        let doubled = [
+            vec![labels.guided(1.0).stepping(told); 3],
+            vec![Condition::UNCONDITIONAL.stepping(told); 3],
+        ]
+        .concat();
+        assert_eq!(
+            sampled(model, 9.0, SamplerKind::Euler, 0.0),
+            vec![doubled; 2]
+        );
     }
 }

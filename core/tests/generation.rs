@@ -11,7 +11,7 @@ fn small_request(seed: u64) -> DesignRequest {
     DesignRequest {
         variations: 2,
         seed,
-        steps: 4,
+        steps: Some(4),
         size: 32,
         ..DesignRequest::new(RoomType::Bedroom, Style::Scandinavian)
     }
@@ -64,6 +64,7 @@ fn tiny_dit(latent: bool) -> ModelConfig {
             }),
             layout: false,
             guidance: false,
+            step_size: false,
         }),
         ..tiny_config()
     }
@@ -245,7 +246,7 @@ fn response_holds_decodable_pngs_of_the_requested_size() {
     let request = DesignRequest {
         size: 48,
         variations: 1,
-        steps: 2,
+        steps: Some(2),
         ..small_request(1)
     };
     let response = designer.generate(&request).unwrap();
@@ -317,7 +318,7 @@ fn progress_counts_every_model_evaluation() {
     designer
         .generate_with_progress(
             &DesignRequest {
-                steps: 3,
+                steps: Some(3),
                 sampler: designer_core::sampler::SamplerKind::Heun,
                 ..small_request(1)
             },
@@ -1042,4 +1043,60 @@ fn the_autoencoder_round_trip_is_there_for_every_latent_network() {
             .autoencode(&pictures, 2, 32)
             .is_none()
     );
+}
+
+/// A step-distilled network says so in `info`, takes 4 steps unless the request says
+/// (20 with the teacher's sampler), and is told the step: its teacher's sampler, which does
+/// not tell it, draws otherwise at the same steps.
+#[test]
+fn a_step_distilled_model_defaults_to_its_few_steps_and_keeps_the_teacher_reachable() {
+    use designer_core::sampler::SamplerKind;
+    let mut config = tiny_dit(false);
+    if let Architecture::DiT(shape) = &mut config.architecture {
+        shape.guidance = true;
+        shape.step_size = true;
+    }
+    let bytes = Weights::encode(scrambled(&config, 4), &tiny_header(config)).unwrap();
+    let designer =
+        Designer::new(&Weights::from_bytes(&bytes).unwrap(), Device::flex(), "cpu").unwrap();
+    assert_eq!(
+        designer.describe()["distilled_steps"],
+        serde_json::json!([4, 8])
+    );
+
+    let default = DesignRequest {
+        steps: None,
+        ..small_request(2)
+    };
+    let teacher = DesignRequest {
+        sampler: SamplerKind::Teacher,
+        ..default.clone()
+    };
+    assert_eq!(designer.steps(&default), 4);
+    assert_eq!(designer.steps(&teacher), 20);
+    assert_eq!(designer.steps(&small_request(2)), 4);
+    assert_eq!(
+        designer.steps(&DesignRequest {
+            steps: Some(8),
+            ..teacher.clone()
+        }),
+        8
+    );
+    let four = pngs(&designer, &default);
+    assert_eq!(four, pngs(&designer, &small_request(2)));
+    let told_nothing = DesignRequest {
+        steps: Some(4),
+        ..teacher
+    };
+    assert_ne!(four, pngs(&designer, &told_nothing));
+
+    // A network without the step layers is never told a step: the teacher's sampler is Euler.
+    let plain = Designer::default_cpu().unwrap();
+    assert_eq!(plain.steps(&default), 20);
+    let euler = small_request(5);
+    let teacher = DesignRequest {
+        sampler: SamplerKind::Teacher,
+        ..euler.clone()
+    };
+    assert_eq!(pngs(&plain, &euler), pngs(&plain, &teacher));
 }

@@ -129,8 +129,11 @@ impl App {
     ) -> Result<Reply, ApiError> {
         let started = Instant::now();
         // Through the core's parser, so that errors name the field exactly as the browser's do.
-        let request = DesignRequest::from_json(&Value::Object(arguments).to_string())
+        let mut request = DesignRequest::from_json(&Value::Object(arguments).to_string())
             .map_err(|e| ApiError::from_design(e, request_id))?;
+        // Unset steps are the serving model's (4 for a step-distilled one, else 20): filled in
+        // before the cache key, so a request that spells them out shares its entry.
+        request.steps = Some(self.designer_for(request.size).steps(&request));
         let key = cache::key(&request);
         if let Some(mut response) = self.cache.get(&key) {
             response.elapsed_ms = started.elapsed().as_millis() as u64;

@@ -7,8 +7,9 @@ use sha2::{Digest, Sha256};
 use std::sync::Mutex;
 
 /// The canonical request's hash: defaults filled in, fields in one order, so that `{}` with
-/// defaults and the same request spelt out share an entry. Hashing keeps photo requests from
-/// holding megabytes of key.
+/// defaults and the same request spelt out share an entry (the caller fills in the steps,
+/// whose default is the serving model's). Hashing keeps photo requests from holding
+/// megabytes of key.
 pub type Key = [u8; 32];
 
 pub fn key(request: &DesignRequest) -> Key {
@@ -114,9 +115,11 @@ mod tests {
         }
     }
 
+    /// A request as the app keys it: its steps filled in, 20 for the default model.
     fn request(seed: u64) -> DesignRequest {
         let mut request = DesignRequest::new(RoomType::Bedroom, Style::Modern);
         request.seed = seed;
+        request.steps = Some(designer_core::request::TEACHER_STEPS);
         request
     }
 

@@ -144,8 +144,6 @@ pub struct GenerateArgs {
     pub seed: u64,
     #[command(flatten)]
     pub sampling: SamplingArgs,
-    #[arg(long, value_enum, default_value_t = SamplerArg::Euler)]
-    pub sampler: SamplerArg,
     /// A photo (PNG or JPEG) of a room to restyle.
     #[arg(long)]
     pub photo: Option<PathBuf>,
@@ -186,6 +184,7 @@ pub struct GenerateArgs {
 pub enum SamplerArg {
     Euler,
     Heun,
+    Teacher,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -288,11 +287,14 @@ pub struct TrainArgs {
     /// guidance distilled from --teacher: the network (--init, usually the teacher's own
     /// weights) gains layers that read the guidance weight and learns to give the teacher's
     /// guided velocity in one evaluation, for weights 1 to 6 (half the evaluations of a
-    /// guided request).
+    /// guided request), or steps distilled from --teacher: the network also gains layers
+    /// that read the step size and learns to jump a quarter or an eighth of the path as the
+    /// teacher's guided sampler does in five steps, so a request needs 4 steps, not 20.
     #[arg(long, value_enum, default_value_t = ObjectiveArg::Flow)]
     pub objective: ObjectiveArg,
-    /// With `--objective guidance`: the weights whose guided velocity the network learns.
-    #[arg(long, required_if_eq("objective", "guidance"))]
+    /// With `--objective guidance` or `steps`: the weights whose guided velocity (or
+    /// sampler) the network learns.
+    #[arg(long, required_if_eq_any([("objective", "guidance"), ("objective", "steps")]))]
     pub teacher: Option<PathBuf>,
     /// With `--objective autoencoder`: learn from a random CROP x CROP window of each batch
     /// (a multiple of the autoencoder's factor, 8), a quarter of the work at half the side.
@@ -344,6 +346,7 @@ pub enum ObjectiveArg {
     Flow,
     Autoencoder,
     Guidance,
+    Steps,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -444,9 +447,13 @@ pub struct EvalArgs {
 /// The request fields every generating command shares, with the request's defaults.
 #[derive(Args)]
 pub struct SamplingArgs {
-    /// Sampler steps.
-    #[arg(long, default_value_t = 20)]
-    pub steps: u32,
+    /// Sampler steps (default: what the model needs: 4 for a step-distilled student, else 20).
+    #[arg(long)]
+    pub steps: Option<u32>,
+    /// How the flow is integrated: euler, heun (two evaluations a step), or teacher (a
+    /// step-distilled student's 20-step reference: the velocity it learnt from).
+    #[arg(long, value_enum, default_value_t = SamplerArg::Euler)]
+    pub sampler: SamplerArg,
     /// Classifier-free guidance (1 = plain conditional, twice as fast).
     #[arg(long, default_value_t = 3.0)]
     pub guidance: f32,
@@ -469,6 +476,7 @@ impl SamplingArgs {
             steps: self.steps,
             guidance: self.guidance,
             size: self.size,
+            sampler: self.sampler.into(),
             ..DesignRequest::new(room, style)
         }
     }
@@ -519,7 +527,6 @@ impl GenerateArgs {
             None => None,
         };
         let request = DesignRequest {
-            sampler: self.sampler.into(),
             photo,
             strength: self.strength,
             keep: self.keep.map(Keep::from),
@@ -559,6 +566,7 @@ impl From<SamplerArg> for SamplerKind {
         match arg {
             SamplerArg::Euler => SamplerKind::Euler,
             SamplerArg::Heun => SamplerKind::Heun,
+            SamplerArg::Teacher => SamplerKind::Teacher,
         }
     }
 }
@@ -616,6 +624,7 @@ impl TrainArgs {
                 ObjectiveArg::Flow => Objective::Flow,
                 ObjectiveArg::Autoencoder => Objective::Autoencoder,
                 ObjectiveArg::Guidance => Objective::Guidance,
+                ObjectiveArg::Steps => Objective::Steps,
             },
             autoencoder_crop: self.crop,
             latent_reuse: self.latent_reuse as usize,

@@ -116,7 +116,7 @@ fn sampled_tensors_are_the_seeded_noise_and_the_designs_before_rounding() {
 
 #[test]
 fn bad_input_is_a_clear_error_not_a_panic() {
-    let cases: [(&[&str], &str); 16] = [
+    let cases: [(&[&str], &str); 18] = [
         (
             &["generate", "--style", "gothic"],
             "unknown style 'gothic'; allowed: modern",
@@ -178,6 +178,15 @@ fn bad_input_is_a_clear_error_not_a_panic() {
         (
             &["train", "--base-channels", "0", "--data", "/x"],
             "base_channels must be from 1",
+        ),
+        // Distillation learns from a teacher, which clap asks for by name.
+        (
+            &["train", "--objective", "steps", "--data", "/x"],
+            "--teacher <TEACHER>",
+        ),
+        (
+            &["generate", "--sampler", "consistency"],
+            "possible values: euler, heun, teacher",
         ),
         // An endless file is refused after the cap, not read into memory.
         (
@@ -576,7 +585,10 @@ fn eval_reports_accuracies_and_a_frechet_distance() {
 #[test]
 fn eval_judges_several_models_by_one_classifier_on_the_same_renders() {
     let out = tempfile::tempdir().unwrap();
-    let (f32_file, int8_file) = (out.path().join("f32.weights"), out.path().join("int8.weights"));
+    let (f32_file, int8_file) = (
+        out.path().join("f32.weights"),
+        out.path().join("int8.weights"),
+    );
     for (precision, file) in [("f32", &f32_file), ("int8", &int8_file)] {
         succeed(
             designer()
@@ -586,8 +598,22 @@ fn eval_judges_several_models_by_one_classifier_on_the_same_renders() {
     }
     let output = succeed(
         designer()
-            .args(["eval", "--json", "--train-per-label", "2", "--test-per-label", "1"])
-            .args(["--generated-per-label", "1", "--epochs", "1", "--steps", "2"])
+            .args([
+                "eval",
+                "--json",
+                "--train-per-label",
+                "2",
+                "--test-per-label",
+                "1",
+            ])
+            .args([
+                "--generated-per-label",
+                "1",
+                "--epochs",
+                "1",
+                "--steps",
+                "2",
+            ])
             .arg("--catalog")
             .arg(catalog_root())
             .arg("--weights")
@@ -598,17 +624,28 @@ fn eval_judges_several_models_by_one_classifier_on_the_same_renders() {
             .arg(&int8_file),
     );
     let reports: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    let reports = reports.as_array().expect("a list of reports, one per model");
+    let reports = reports
+        .as_array()
+        .expect("a list of reports, one per model");
     assert_eq!(reports.len(), 3);
     for report in &reports[1..] {
-        assert_eq!(report["real"], reports[0]["real"], "one judge, the same renders");
+        assert_eq!(
+            report["real"], reports[0]["real"],
+            "one judge, the same renders"
+        );
         assert_eq!(report["classifier"], reports[0]["classifier"]);
     }
     // The same weights twice: the same designs, so the same numbers.
     assert_eq!(reports[1]["generated"], reports[0]["generated"]);
-    assert_eq!(reports[1]["frechet_distance"], reports[0]["frechet_distance"]);
+    assert_eq!(
+        reports[1]["frechet_distance"],
+        reports[0]["frechet_distance"]
+    );
     assert_eq!(reports[1]["model"], reports[0]["model"]);
-    assert_ne!(reports[2]["model"], reports[0]["model"], "the int8 file is named apart");
+    assert_ne!(
+        reports[2]["model"], reports[0]["model"],
+        "the int8 file is named apart"
+    );
     assert_eq!(reports[2]["generated"]["count"], 48);
 }
 

@@ -5,9 +5,9 @@ use super::layers::{
     Conditioning, Dense, View, gelu, map_in_place, modulated_layer_norm, product, softmax_rows,
 };
 use super::{floats, per_image};
-use crate::model::Condition;
 use crate::model::autoencoder::Autoencoder;
 use crate::model::dit::{DiT, DiTBlock, sine_position_values};
+use crate::model::{Condition, Scalar};
 use crate::sampler::VelocityModel;
 use burn::tensor::Tensor;
 
@@ -233,8 +233,8 @@ impl VelocityModel for CpuGeneratorV2 {
         }
     }
 
-    fn distils_guidance(&self) -> bool {
-        self.conditioning.takes_guidance()
+    fn reads(&self, scalar: Scalar) -> bool {
+        self.conditioning.reads(scalar)
     }
 }
 
@@ -242,8 +242,8 @@ impl VelocityModel for CpuGeneratorV2 {
 mod tests {
     use super::super::tests::{agree, assert_close, scrambled};
     use super::*;
-    use crate::model::dit::DiTShape;
     use crate::labels::{RoomType, Style};
+    use crate::model::dit::DiTShape;
     use crate::model::{Architecture, Denoiser, Generator, GeneratorV2, ModelConfig};
     use crate::sampler::seeded_noise;
     use burn::tensor::{Device, TensorData};
@@ -290,17 +290,22 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_guided_transformer_matches_the_burn_model_and_reads_the_weight() {
+    /// A transformer reading `scalars`, its CPU pass checked against burn's, and how far two
+    /// values of each scalar move the CPU pass's velocity.
+    fn scalar_reading(scalars: &[Scalar], values: [f32; 2]) -> f32 {
         let mut config = small(true);
         let Architecture::DiT(shape) = &mut config.architecture else {
             unreachable!("a transformer")
         };
-        shape.guidance = true;
+        for &scalar in scalars {
+            *shape.reads_mut(scalar) = true;
+        }
         let model = scrambled(config);
-        assert!(model.distils_guidance());
         let fast = CpuGeneratorV2::new(parts(model.clone()).0, None);
-        assert!(fast.distils_guidance());
+        for scalar in [Scalar::Guidance, Scalar::StepSize] {
+            assert_eq!(model.reads(scalar), scalars.contains(&scalar));
+            assert_eq!(fast.reads(scalar), scalars.contains(&scalar));
+        }
         agree(&model, &fast, [4, 8, 8], None);
         let velocity = |condition: Condition| {
             let x = Tensor::<4>::from_data(
@@ -311,14 +316,28 @@ mod tests {
             let v = fast.velocity(x, t, &[condition], None).into_data();
             v.try_into_vec::<f32>().unwrap()
         };
-        let labels = Condition::new(RoomType::ALL[0], Style::ALL[3]);
-        let (two, five) = (velocity(labels.guided(2.0)), velocity(labels.guided(5.0)));
-        let moved = two
-            .iter()
-            .zip(&five)
+        let labels = Condition::new(RoomType::ALL[0], Style::ALL[3]).guided(3.0);
+        let with = |value: f32| match scalars.last() {
+            Some(Scalar::StepSize) => labels.stepping(Some(value)),
+            _ => labels.guided(value),
+        };
+        let (a, b) = (velocity(with(values[0])), velocity(with(values[1])));
+        a.iter()
+            .zip(&b)
             .map(|(a, b)| (a - b).abs())
-            .fold(0f32, f32::max);
+            .fold(0f32, f32::max)
+    }
+
+    #[test]
+    fn the_guided_transformer_matches_the_burn_model_and_reads_the_weight() {
+        let moved = scalar_reading(&[Scalar::Guidance], [2.0, 5.0]);
         assert!(moved > 0.01, "the weight moved the velocity by {moved}");
+    }
+
+    #[test]
+    fn the_step_distilled_transformer_matches_the_burn_model_and_reads_the_step() {
+        let moved = scalar_reading(&[Scalar::Guidance, Scalar::StepSize], [0.125, 0.25]);
+        assert!(moved > 0.01, "the step moved the velocity by {moved}");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! parameters once from the burn module it mirrors.
 
 use crate::labels::Vocabulary;
-use crate::model::{Condition, LabelLayers, guidance_feature, sine_frequencies};
+use crate::model::{Condition, LabelLayers, Scalar, sine_frequencies};
 use burn::module::Param;
 use burn::nn::conv::Conv2d;
 use burn::nn::{Embedding, GroupNorm, Linear};
@@ -548,7 +548,7 @@ fn erf(x: f32) -> f32 {
 }
 
 /// The conditioning vector's layers (time features, two dense layers, the label tables, and a
-/// guidance-distilled network's guidance layers), as every network has them (see
+/// distilled network's layers for its scalars), as every network has them (see
 /// [`LabelLayers`]).
 pub(super) struct Conditioning {
     vocabulary: Vocabulary,
@@ -557,7 +557,7 @@ pub(super) struct Conditioning {
     time_out: Dense,
     room_embedding: Table,
     style_embedding: Table,
-    guidance: Option<(Dense, Dense)>,
+    scalars: Vec<(Scalar, Dense, Dense)>,
 }
 
 /// Sines then cosines of `value` at `freqs`.
@@ -586,26 +586,30 @@ impl Conditioning {
             time_out: Dense::new(layers.time_out),
             room_embedding: Table::new(layers.room_embedding),
             style_embedding: Table::new(layers.style_embedding),
-            guidance: layers
-                .guidance
-                .map(|g| (Dense::new(&g.input), Dense::new(&g.output))),
+            scalars: layers
+                .scalars
+                .iter()
+                .map(|(scalar, l)| (*scalar, Dense::new(&l.input), Dense::new(&l.output)))
+                .collect(),
         }
     }
 
-    /// Whether the network folds a condition's guidance weight in.
-    pub(super) fn takes_guidance(&self) -> bool {
-        self.guidance.is_some()
+    /// Whether the network reads `scalar` from a condition.
+    pub(super) fn reads(&self, scalar: Scalar) -> bool {
+        self.scalars.iter().any(|(s, ..)| *s == scalar)
     }
 
-    /// silu of the conditioning vector (time features + room + style, + the guidance weight's
-    /// features for a network that takes one), as the blocks take it.
+    /// silu of the conditioning vector (time features + room + style, + the features of the
+    /// scalars a distilled network reads), as the blocks take it.
     pub(super) fn silu(&self, t: f32, condition: Condition) -> Vec<f32> {
         let features = sine_features(t, &self.time_freqs);
         let mut cond = two_layers(&self.time_in, &self.time_out, &features);
-        if let (Some((input, output)), Some(weight)) = (&self.guidance, condition.guidance) {
-            let features = sine_features(guidance_feature(weight), &self.time_freqs);
-            let added = two_layers(input, output, &features);
-            cond.iter_mut().zip(added).for_each(|(c, a)| *c += a);
+        for (scalar, input, output) in &self.scalars {
+            if let Some(value) = scalar.of(&condition) {
+                let features = sine_features(scalar.feature(value), &self.time_freqs);
+                let added = two_layers(input, output, &features);
+                cond.iter_mut().zip(added).for_each(|(c, a)| *c += a);
+            }
         }
         let (room, style) = condition.rows(&self.vocabulary);
         let room = self.room_embedding.row(room);

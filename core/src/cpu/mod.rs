@@ -169,12 +169,16 @@ pub(crate) mod tests {
             Condition::new(RoomType::ALL[0], Style::ALL[0]),
             // What a guidance-distilled network reads (and the others ignore).
             Condition::new(RoomType::ALL[2], Style::ALL[1]).guided(3.5),
+            // And a step-distilled one.
+            Condition::new(RoomType::ALL[1], Style::ALL[0])
+                .guided(2.0)
+                .stepping(Some(0.25)),
         ];
         let batch = conditions.len();
         let x: Vec<f32> = (0..batch as u64)
             .flat_map(|s| seeded_noise(s, shape))
             .collect();
-        let t = [0.0, 0.35, 0.9, 0.6];
+        let t = [0.0, 0.35, 0.9, 0.6, 0.5];
         let dims = [batch, shape[0], shape[1], shape[2]];
         let velocity = |model: &dyn VelocityModel| {
             model

@@ -15,7 +15,7 @@
 //! a trained network changes nothing until it learns, and an empty map is no layout at all.
 
 use super::autoencoder::AutoencoderShape;
-use super::{Condition, GuidanceLayers, ModelConfig, linear_parameters};
+use super::{Condition, ModelConfig, Scalar, ScalarLayers, linear_parameters};
 use crate::labels::Vocabulary;
 use burn::module::Module;
 use burn::nn::{Embedding, Initializer, Linear, LinearConfig};
@@ -45,9 +45,13 @@ pub struct DiTShape {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub layout: bool,
     /// Whether the network takes the guidance weight as an input (a guidance-distilled
-    /// student, see [`GuidanceLayers`]).
+    /// student, see [`Scalar::Guidance`]).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub guidance: bool,
+    /// Whether the network takes the step it is to jump as an input (a step-distilled
+    /// student, see [`Scalar::StepSize`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub step_size: bool,
 }
 
 /// The most a weights file may ask for.
@@ -56,6 +60,20 @@ const MAX_DEPTH: usize = 32;
 const MAX_MLP_RATIO: usize = 8;
 
 impl DiTShape {
+    pub(crate) fn reads(&self, scalar: Scalar) -> bool {
+        match scalar {
+            Scalar::Guidance => self.guidance,
+            Scalar::StepSize => self.step_size,
+        }
+    }
+
+    pub(crate) fn reads_mut(&mut self, scalar: Scalar) -> &mut bool {
+        match scalar {
+            Scalar::Guidance => &mut self.guidance,
+            Scalar::StepSize => &mut self.step_size,
+        }
+    }
+
     pub(crate) fn validate(&self, width: usize, groups: usize) -> Result<(), String> {
         if !(1..=MAX_PATCH).contains(&self.patch) {
             return Err(format!(
@@ -124,14 +142,14 @@ impl DiTShape {
         } else {
             0
         };
-        let guidance = if self.guidance {
-            GuidanceLayers::parameter_count(d)
-        } else {
-            0
-        };
+        let scalars = [Scalar::Guidance, Scalar::StepSize]
+            .into_iter()
+            .filter(|&scalar| self.reads(scalar))
+            .count()
+            * ScalarLayers::parameter_count(d);
         linear_parameters(self.patch_values(), w)
             + layout
-            + guidance
+            + scalars
             + self.depth * block
             + linear_parameters(d, 2 * w)
             + linear_parameters(w, self.patch_values())
@@ -246,10 +264,12 @@ pub struct DiT {
     /// A token back to its patch's velocity.
     pub(crate) out: Linear,
     /// For a guidance-distilled network: what the guidance weight adds to the conditioning.
-    pub(crate) guidance: Option<GuidanceLayers>,
+    pub(crate) guidance: Option<ScalarLayers>,
+    /// For a step-distilled network: what the step adds to the conditioning.
+    pub(crate) step_size: Option<ScalarLayers>,
 }
 
-super::conditioned_by_labels!(DiT, guided by guidance);
+super::conditioned_by_labels!(DiT, reading guidance as Scalar::Guidance, step_size as Scalar::StepSize);
 
 impl DiT {
     pub(crate) fn new(config: &ModelConfig, shape: &DiTShape, device: &Device) -> Self {
@@ -272,26 +292,40 @@ impl DiT {
             out: zeroed(w, shape.patch_values(), device),
             guidance: shape
                 .guidance
-                .then(|| GuidanceLayers::new(config.cond_dim, device)),
+                .then(|| ScalarLayers::new(config.cond_dim, device)),
+            step_size: shape
+                .step_size
+                .then(|| ScalarLayers::new(config.cond_dim, device)),
         }
     }
 
-    /// This network, taking a guidance weight from now on: the layers that read it end at
-    /// zero, so it draws as before until they are trained (one that has them comes back as
-    /// it is).
-    pub(crate) fn with_guidance(mut self, cond_dim: usize) -> Self {
-        if self.guidance.is_none() {
+    /// The layers that read `scalar`, if the network has them.
+    pub(crate) fn scalar(&self, scalar: Scalar) -> Option<&ScalarLayers> {
+        match scalar {
+            Scalar::Guidance => self.guidance.as_ref(),
+            Scalar::StepSize => self.step_size.as_ref(),
+        }
+    }
+
+    /// This network, reading `scalar` from now on: the layers that read it end at zero, so
+    /// it draws as before until they are trained (one that has them comes back as it is).
+    pub(crate) fn with_scalar(mut self, scalar: Scalar, cond_dim: usize) -> Self {
+        if self.scalar(scalar).is_none() {
             let device = self.embed.weight.device();
             let trainable = self.embed.weight.is_require_grad();
-            let layers = GuidanceLayers::new(cond_dim, &device);
+            let layers = ScalarLayers::new(cond_dim, &device);
             let train = |layer: Linear| Linear {
                 weight: layer.weight.map(|w| w.set_require_grad(trainable)),
                 bias: layer.bias.map(|b| b.map(|b| b.set_require_grad(trainable))),
             };
-            self.guidance = Some(GuidanceLayers {
+            let layers = Some(ScalarLayers {
                 input: train(layers.input),
                 output: train(layers.output),
             });
+            match scalar {
+                Scalar::Guidance => self.guidance = layers,
+                Scalar::StepSize => self.step_size = layers,
+            }
         }
         self
     }

@@ -71,10 +71,9 @@ impl Architecture {
         }
     }
 
-    /// Whether the network folds the guidance weight into one evaluation (see
-    /// [`GuidanceLayers`]).
-    pub fn distils_guidance(&self) -> bool {
-        matches!(self, Architecture::DiT(shape) if shape.guidance)
+    /// Whether the network reads `scalar` (see [`ScalarLayers`]): a distilled student's.
+    pub fn reads(&self, scalar: Scalar) -> bool {
+        matches!(self, Architecture::DiT(shape) if shape.reads(scalar))
     }
 
     /// For a network that follows a layout, the factor of the latent grid it reads the edge
@@ -149,6 +148,7 @@ impl ModelConfig {
                     autoencoder: Some(latent_autoencoder()),
                     layout: false,
                     guidance: false,
+                    step_size: false,
                 }),
                 ..v1
             }),
@@ -285,14 +285,17 @@ impl ModuleMapper for NumberParameters {
 }
 
 /// What one row of a batch is conditioned on: labels as model ids (`None` is the
-/// "unconditional" row used by guidance) and, for a network that learnt guidance (see
-/// [`GuidanceLayers`]), the guidance weight it is to fold in.
+/// "unconditional" row used by guidance) and, for a distilled network (see [`Scalar`]), the
+/// guidance weight it is to fold in and the step it is to take.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Condition {
     pub room: Option<RoomType>,
     pub style: Option<Style>,
     /// `None`: the plain velocity of these labels. Networks without guidance layers ignore it.
     pub guidance: Option<f32>,
+    /// The step along the path (in time, 0..1) the sampler takes with this evaluation's
+    /// velocity. `None`: the velocity at this point. Networks without step layers ignore it.
+    pub step: Option<f32>,
 }
 
 impl Condition {
@@ -300,13 +303,14 @@ impl Condition {
         room: None,
         style: None,
         guidance: None,
+        step: None,
     };
 
     pub fn new(room: RoomType, style: Style) -> Self {
         Self {
             room: Some(room),
             style: Some(style),
-            guidance: None,
+            ..Self::UNCONDITIONAL
         }
     }
 
@@ -316,6 +320,11 @@ impl Condition {
             guidance: Some(weight),
             ..self
         }
+    }
+
+    /// This condition for a step of `step` (see [`Condition::step`]).
+    pub fn stepping(self, step: Option<f32>) -> Self {
+        Self { step, ..self }
     }
 
     /// The room and style embedding rows of this condition in `vocabulary`. Callers check
@@ -465,24 +474,20 @@ impl Generator {
         }
     }
 
-    /// Whether the network folds a guidance weight into one evaluation (see
-    /// [`GuidanceLayers`]).
-    pub fn distils_guidance(&self) -> bool {
-        matches!(
-            self,
+    /// Whether the network reads `scalar` (see [`ScalarLayers`]).
+    pub fn reads(&self, scalar: Scalar) -> bool {
+        match self {
             Generator::V2(GeneratorV2 {
-                denoiser: Denoiser::DiT(DiT {
-                    guidance: Some(_),
-                    ..
-                }),
+                denoiser: Denoiser::DiT(dit),
                 ..
-            })
-        )
+            }) => dit.scalar(scalar).is_some(),
+            _ => false,
+        }
     }
 
-    /// This network with guidance layers (a student to distil guidance into), and `config`
-    /// saying so: see [`dit::DiT::with_guidance`]. Only the transformer can.
-    pub fn with_guidance(self, config: &mut ModelConfig) -> Result<Self, String> {
+    /// This network reading `scalar` (a student to distil into), and `config` saying so: see
+    /// [`dit::DiT::with_scalar`]. Only the transformer can.
+    pub fn with_scalar(self, scalar: Scalar, config: &mut ModelConfig) -> Result<Self, String> {
         match (self, &mut config.architecture) {
             (
                 Generator::V2(GeneratorV2 {
@@ -491,13 +496,16 @@ impl Generator {
                 }),
                 Architecture::DiT(shape),
             ) => {
-                shape.guidance = true;
+                *shape.reads_mut(scalar) = true;
                 Ok(Generator::V2(GeneratorV2 {
-                    denoiser: Denoiser::DiT(dit.with_guidance(config.cond_dim)),
+                    denoiser: Denoiser::DiT(dit.with_scalar(scalar, config.cond_dim)),
                     autoencoder,
                 }))
             }
-            _ => Err("only the transformer (dit-latent) can learn guidance".into()),
+            _ => Err(format!(
+                "only the transformer (dit-latent) can learn {}",
+                scalar.what()
+            )),
         }
     }
 
@@ -598,8 +606,8 @@ pub(crate) struct LabelLayers<'a> {
     pub time_out: &'a Linear,
     pub room_embedding: &'a Embedding,
     pub style_embedding: &'a Embedding,
-    /// For a network that learnt guidance.
-    pub guidance: Option<&'a GuidanceLayers>,
+    /// The scalars a distilled network reads, and the layers that read them.
+    pub scalars: Vec<(Scalar, &'a ScalarLayers)>,
 }
 
 /// The guidance weights a guidance-distilled network is trained on (Meng et al. 2023): in
@@ -608,20 +616,58 @@ pub(crate) struct LabelLayers<'a> {
 /// velocities.
 pub const DISTILLED_GUIDANCE: std::ops::RangeInclusive<f32> = 1.0..=6.0;
 
-/// Guidance weights are read as sine features of weight x this, so that the range above
-/// spans the same frequencies as the times 0..1 do.
-const GUIDANCE_FEATURE_SCALE: f32 = 0.1;
+/// The step counts a step-distilled network is trained to sample in (its steps of 1/4 and
+/// 1/8 of the path, and any between); the first is a request's default for it.
+pub const DISTILLED_STEPS: [u32; 2] = [4, 8];
 
-/// What a guidance-distilled network adds to its conditioning: sine features of the guidance
-/// weight through two linear layers, as the time's. The second starts at zero, so a network
-/// that gains these layers draws as before until they learn.
+/// A number besides the time and the labels that a distilled student reads, each through its
+/// own [`ScalarLayers`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scalar {
+    /// The classifier-free guidance weight one evaluation folds in (Meng et al. 2023).
+    Guidance,
+    /// The step along the path the sampler takes with the velocity (as shortcut models,
+    /// Frans et al. 2024): a network told it can jump as far as its teacher's many small
+    /// steps go.
+    StepSize,
+}
+
+impl Scalar {
+    /// A condition's value of this scalar.
+    pub fn of(self, condition: &Condition) -> Option<f32> {
+        match self {
+            Scalar::Guidance => condition.guidance,
+            Scalar::StepSize => condition.step,
+        }
+    }
+
+    /// `value` as [`sine_features`] take it: guidance weights scaled by 0.1, so that
+    /// [`DISTILLED_GUIDANCE`] spans the frequencies the times 0..1 do; steps are times.
+    pub(crate) fn feature(self, value: f32) -> f32 {
+        match self {
+            Scalar::Guidance => value * 0.1,
+            Scalar::StepSize => value,
+        }
+    }
+
+    fn what(self) -> &'static str {
+        match self {
+            Scalar::Guidance => "guidance",
+            Scalar::StepSize => "to take steps",
+        }
+    }
+}
+
+/// What a distilled network adds to its conditioning for a [`Scalar`]: sine features of it
+/// through two linear layers, as the time's. The second starts at zero, so a network that
+/// gains these layers draws as before until they learn.
 #[derive(Module, Debug)]
-pub struct GuidanceLayers {
+pub struct ScalarLayers {
     pub(crate) input: Linear,
     pub(crate) output: Linear,
 }
 
-impl GuidanceLayers {
+impl ScalarLayers {
     pub(crate) fn new(cond_dim: usize, device: &Device) -> Self {
         use burn::nn::{Initializer, LinearConfig};
         Self {
@@ -636,16 +682,16 @@ impl GuidanceLayers {
         2 * linear_parameters(cond_dim, cond_dim)
     }
 
-    /// [batch, cond_dim]: each row's contribution, zero where a condition has no weight.
-    fn forward(&self, conditions: &[Condition], device: &Device) -> Tensor<2> {
+    /// [batch, cond_dim]: each row's contribution, zero where a condition has no value.
+    fn forward(&self, scalar: Scalar, conditions: &[Condition], device: &Device) -> Tensor<2> {
         let batch = conditions.len();
         let weights: Vec<f32> = conditions
             .iter()
-            .map(|c| guidance_feature(c.guidance.unwrap_or(0.0)))
+            .map(|c| scalar.feature(scalar.of(c).unwrap_or(0.0)))
             .collect();
         let given: Vec<f32> = conditions
             .iter()
-            .map(|c| f32::from(c.guidance.is_some()))
+            .map(|c| f32::from(scalar.of(c).is_some()))
             .collect();
         let dtype = self.input.weight.val().dtype();
         let features = sine_features(
@@ -660,17 +706,12 @@ impl GuidanceLayers {
     }
 }
 
-/// The frequencies of the sine features of a value in [0, 1] (a time, a scaled guidance
-/// weight): `half` of them, from 1000 down to 0.1 radians per unit.
+/// The frequencies of the sine features of a value in [0, 1] (a time, a step, a scaled
+/// guidance weight): `half` of them, from 1000 down to 0.1 radians per unit.
 pub(crate) fn sine_frequencies(half: usize) -> Vec<f32> {
     (0..half)
         .map(|i| (-(10_000f32.ln()) * i as f32 / half as f32).exp() * 1000.0)
         .collect()
-}
-
-/// The guidance weight's value in [`sine_features`] (the CPU pass computes them itself).
-pub(crate) fn guidance_feature(weight: f32) -> f32 {
-    weight * GUIDANCE_FEATURE_SCALE
 }
 
 /// [batch, 2 half]: sines then cosines of `values` ([batch]) at [`sine_frequencies`].
@@ -702,9 +743,9 @@ pub(crate) fn label_layers(
 /// `with_vocabulary` and `labels` for a network whose conditioning layers are its own fields
 /// `vocabulary`, `time_in`, `time_out`, `room_embedding` and `style_embedding` (each network
 /// keeps them under its own parameter paths, which a shared sub-module would change), and,
-/// after `guided by`, its optional [`GuidanceLayers`] field.
+/// after `reading`, the [`Scalar`]s it may read, each with its optional [`ScalarLayers`] field.
 macro_rules! conditioned_by_labels {
-    ($network:ty $(, guided by $guidance:ident)?) => {
+    ($network:ty $(, reading $($field:ident as $scalar:expr),+)?) => {
         impl $network {
             /// See [`super::Generator::with_vocabulary`].
             pub(crate) fn with_vocabulary(
@@ -728,7 +769,14 @@ macro_rules! conditioned_by_labels {
                     time_out: &self.time_out,
                     room_embedding: &self.room_embedding,
                     style_embedding: &self.style_embedding,
-                    guidance: None $(.or(self.$guidance.as_ref()))?,
+                    scalars: {
+                        #[allow(unused_mut)]
+                        let mut scalars = Vec::new();
+                        $($(if let Some(layers) = self.$field.as_ref() {
+                            scalars.push(($scalar, layers));
+                        })+)?
+                        scalars
+                    },
                 }
             }
         }
@@ -776,10 +824,9 @@ impl LabelLayers<'_> {
         let time = sine_features(t, self.time_in.weight.dims()[0] / 2)
             .cast(self.time_in.weight.val().dtype());
         let time = self.time_out.forward(silu(self.time_in.forward(time)));
-        let time = match self.guidance {
-            Some(layers) => time + layers.forward(conditions, &device),
-            None => time,
-        };
+        let time = self.scalars.iter().fold(time, |time, (scalar, layers)| {
+            time + layers.forward(*scalar, conditions, &device)
+        });
 
         let rows: Vec<(usize, usize)> =
             conditions.iter().map(|c| c.rows(self.vocabulary)).collect();

@@ -742,7 +742,7 @@ fn judge_model(
         },
         generated: GeneratedSummary {
             count: generated.len(),
-            steps: plan.like.steps,
+            steps: designer.steps(&plan.like),
             guidance: plan.like.guidance,
             accuracy: fake,
         },

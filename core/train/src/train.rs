@@ -12,7 +12,9 @@ use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Bytes, DType, Device, Tensor, TensorData};
 use designer_core::labels::{NotInVocabulary, RoomType, Style, Vocabulary};
-use designer_core::model::{Condition, DISTILLED_GUIDANCE, Generator, ModelConfig};
+use designer_core::model::{
+    Condition, DISTILLED_GUIDANCE, DISTILLED_STEPS, Generator, ModelConfig, Scalar,
+};
 use designer_core::sampler::seeded_noise;
 use designer_core::weights::{Weights, WeightsError, WeightsHeader};
 use rand::{RngExt, SeedableRng};
@@ -73,13 +75,32 @@ pub enum Objective {
     /// The autoencoder's reconstruction of the images (L1 on pixels and on their horizontal
     /// and vertical differences, which keeps edges sharp); the denoiser is left as it is.
     Autoencoder,
-    /// Guidance distillation (Meng et al. 2023): a transformer that gains guidance layers
-    /// (see `designer_core::model::GuidanceLayers`) learns to give, in one evaluation told
-    /// the weight w, the teacher's guided velocity v_u + w (v_c - v_u) at the same point,
-    /// for w drawn uniformly from `DISTILLED_GUIDANCE` (see [`Trainer::with_teacher`]).
-    /// Rows without labels (the label dropout) learn the teacher's unconditional velocity.
+    /// Guidance distillation (Meng et al. 2023): a transformer that gains the layers reading
+    /// the guidance weight (`designer_core::model::Scalar::Guidance`) learns to give, in one
+    /// evaluation told the weight w, the teacher's guided velocity v_u + w (v_c - v_u) at the
+    /// same point, for w drawn uniformly from `DISTILLED_GUIDANCE` (see
+    /// [`Trainer::with_teacher`]). Rows without labels (the label dropout) learn the
+    /// teacher's unconditional velocity.
     Guidance,
+    /// Step distillation: a transformer that also gains the layers reading the step size
+    /// (`Scalar::StepSize`) learns, told a step d of 1/K (K in `DISTILLED_STEPS`), the jump
+    /// its teacher's guided Euler sampler makes over [t, t + d] in [`TEACHER_SUBSTEPS`]
+    /// steps of its own: the target velocity is the mean of the teacher's. Like shortcut
+    /// models (Frans et al. 2024) one network serves every step count it was told, but the
+    /// targets come from the teacher, not from the student's own half steps, so a short run
+    /// cannot drift. Half the stepped rows start on the sampler's grid (t = i d), the rest
+    /// anywhere in [0, 1 - d] (restyled photos start off the grid); one row in
+    /// [`UNSTEPPED_SHARE`]'s share is told no step and keeps the teacher's velocity, which
+    /// `"sampler": "teacher"` samples with.
+    Steps,
 }
+
+/// Euler steps of the teacher a step-distilled student's one jump stands for: five over a
+/// quarter of the path is the teacher's own 20-step grid.
+pub const TEACHER_SUBSTEPS: usize = 5;
+
+/// Share of a step-distillation batch told no step (see [`Objective::Steps`]).
+pub const UNSTEPPED_SHARE: f64 = 0.25;
 
 impl Default for TrainConfig {
     /// The run [`TrainSettings::default`] describes, with the loop's own defaults.
@@ -474,10 +495,17 @@ impl Trainer {
         if !(size as usize).is_multiple_of(multiple) {
             return Err(TrainError::Size { size, multiple });
         }
-        if self.config.objective == Objective::Guidance && self.teacher.is_none() {
-            return Err(TrainError::Teacher(
-                "guidance distillation needs a teacher (--teacher)".into(),
-            ));
+        if self.teacher.is_none() {
+            let needs = match self.config.objective {
+                Objective::Guidance => Some("guidance"),
+                Objective::Steps => Some("step"),
+                Objective::Flow | Objective::Autoencoder => None,
+            };
+            if let Some(what) = needs {
+                return Err(TrainError::Teacher(format!(
+                    "{what} distillation needs a teacher (--teacher)"
+                )));
+            }
         }
         while self.step < stop && !self.out_of_time() {
             let batch = source.next_batch(self.examples_per_step(), &mut self.rng)?;
@@ -543,6 +571,7 @@ impl Trainer {
         let loss = match self.config.objective {
             Objective::Flow => self.flow_loss(&compute, images, batch),
             Objective::Guidance => self.guidance_loss(&compute, images, batch),
+            Objective::Steps => self.steps_loss(&compute, images, batch),
             Objective::Autoencoder => {
                 let images = self.crop(images);
                 reconstruction_loss(&compute, images)
@@ -667,13 +696,7 @@ impl Trainer {
             .flat_map_iter(|i| seeded_noise(noise_seed(seed, step, i as u64), [c, h, w]))
             .collect();
         let noise = Tensor::<4>::from_data(TensorData::new(noise, [n, c, h, w]), &self.device);
-        // Logit-normal times: more training where the velocity is hardest to guess, mid-path.
-        let times: Vec<f32> = (0..n)
-            .map(|_| {
-                let z: f32 = StandardNormal.sample(&mut self.rng);
-                1.0 / (1.0 + (-z).exp())
-            })
-            .collect();
+        let times: Vec<f32> = (0..n).map(|_| self.logit_normal_time()).collect();
         let conditions: Vec<Condition> = labels
             .iter()
             .map(|&(room, style)| {
@@ -705,6 +728,12 @@ impl Trainer {
         }
     }
 
+    /// A logit-normal time: more training where the velocity is hardest to guess, mid-path.
+    fn logit_normal_time(&mut self) -> f32 {
+        let z: f32 = StandardNormal.sample(&mut self.rng);
+        1.0 / (1.0 + (-z).exp())
+    }
+
     /// The flow-matching loss: the mean squared error of the predicted velocity (data minus
     /// noise) at a point of the straight path between them.
     fn flow_loss(&mut self, model: &Generator, images: Tensor<4>, batch: &[Example]) -> Tensor<1> {
@@ -721,8 +750,68 @@ impl Trainer {
         (predicted - target).powi_scalar(2).mean()
     }
 
+    /// Guidance weights for a distillation batch: drawn from `DISTILLED_GUIDANCE` for
+    /// labelled rows and folded into their conditions; unlabelled rows stay as they are.
+    fn draw_guidance(&mut self, conditions: &[Condition]) -> Vec<Condition> {
+        conditions
+            .iter()
+            .map(|c| match c.room {
+                Some(_) => c.guided(self.rng.random_range(DISTILLED_GUIDANCE)),
+                None => *c,
+            })
+            .collect()
+    }
+
+    /// The teacher's guided velocity at (x, t) for `conditions` (each with its weight; none
+    /// is 1), in f32 without autodiff: one evaluation for a teacher that reads the weight,
+    /// else the conditional and unconditional halves in one doubled batch.
+    fn teacher_velocity(
+        &self,
+        x: Tensor<4>,
+        t: Tensor<1>,
+        conditions: &[Condition],
+        layouts: Option<Tensor<4>>,
+    ) -> Tensor<4> {
+        let teacher = self.teacher.as_ref().expect("checked before the run");
+        let (x, t) = (x.without_autodiff(), t.without_autodiff());
+        if teacher.reads(Scalar::Guidance) {
+            return teacher
+                .forward_with_layout(x, t, conditions, layouts)
+                .cast(DType::F32);
+        }
+        let n = conditions.len();
+        let weights: Vec<f32> = conditions
+            .iter()
+            .map(|c| c.guidance.unwrap_or(1.0))
+            .collect();
+        let mut both: Vec<Condition> = conditions
+            .iter()
+            .map(|c| Condition {
+                guidance: None,
+                ..*c
+            })
+            .collect();
+        both.extend(std::iter::repeat_n(Condition::UNCONDITIONAL, n));
+        let velocities = teacher
+            .forward_with_layout(
+                Tensor::cat(vec![x.clone(), x], 0),
+                Tensor::cat(vec![t.clone(), t], 0),
+                &both,
+                layouts.map(|l| Tensor::cat(vec![l.clone(), l], 0)),
+            )
+            .cast(DType::F32);
+        let (conditional, unconditional) = (
+            velocities.clone().narrow(0, 0, n),
+            velocities.narrow(0, n, n),
+        );
+        let w = Tensor::<1>::from_floats(weights.as_slice(), &self.device)
+            .without_autodiff()
+            .reshape([n, 1, 1, 1]);
+        unconditional.clone() + (conditional - unconditional) * w
+    }
+
     /// See [`Objective::Guidance`]: the student's velocity told w against the teacher's
-    /// guided one, both halves of which the teacher gives in one doubled batch.
+    /// guided one.
     fn guidance_loss(
         &mut self,
         model: &Generator,
@@ -730,46 +819,76 @@ impl Trainer {
         batch: &[Example],
     ) -> Tensor<1> {
         let point = self.flow_point(model, images, batch);
-        let n = point.conditions.len();
-        let weights: Vec<f32> = point
-            .conditions
-            .iter()
-            .map(|c| match c.room {
-                Some(_) => self.rng.random_range(DISTILLED_GUIDANCE),
-                None => 1.0,
-            })
-            .collect();
-        let teacher = self.teacher.as_ref().expect("checked before the run");
-        let (x, t) = (point.x_t.clone().without_autodiff(), point.t.clone().without_autodiff());
-        let mut conditions = point.conditions.clone();
-        conditions.extend(std::iter::repeat_n(Condition::UNCONDITIONAL, n));
-        let both = teacher
-            .forward_with_layout(
-                Tensor::cat(vec![x.clone(), x], 0),
-                Tensor::cat(vec![t.clone(), t], 0),
-                &conditions,
-                point.layouts.clone().map(|l| Tensor::cat(vec![l.clone(), l], 0)),
+        let student = self.draw_guidance(&point.conditions);
+        let target = self
+            .teacher_velocity(
+                point.x_t.clone(),
+                point.t.clone(),
+                &student,
+                point.layouts.clone(),
             )
-            .cast(DType::F32);
-        let (conditional, unconditional) = (both.clone().narrow(0, 0, n), both.narrow(0, n, n));
-        let w = Tensor::<1>::from_floats(weights.as_slice(), &self.device)
-            .without_autodiff()
-            .reshape([n, 1, 1, 1]);
-        let target = (unconditional.clone() + (conditional - unconditional) * w).autodiff();
-        let student: Vec<Condition> = point
-            .conditions
-            .iter()
-            .zip(&weights)
-            .map(|(c, &w)| match c.room {
-                Some(_) => c.guided(w),
-                None => *c,
-            })
-            .collect();
+            .autodiff();
         let predicted = model
             .forward_with_layout(
                 point.x_t,
                 point.t,
                 &student,
+                point.layouts.map(|l| l.autodiff()),
+            )
+            .cast(DType::F32);
+        (predicted - target).powi_scalar(2).mean()
+    }
+
+    /// See [`Objective::Steps`]: the student's one jump against the teacher's sub-steps.
+    fn steps_loss(&mut self, model: &Generator, images: Tensor<4>, batch: &[Example]) -> Tensor<1> {
+        let point = self.flow_point(model, images, batch);
+        let n = point.conditions.len();
+        // Each row's step (0: told none) and where it starts; the point moves along its own
+        // straight path to the new time, so it stays a sample of the data at that time.
+        let (steps, times): (Vec<f32>, Vec<f32>) = (0..n)
+            .map(|_| {
+                if self.rng.random_bool(UNSTEPPED_SHARE) {
+                    return (0.0, self.logit_normal_time());
+                }
+                let count = DISTILLED_STEPS[self.rng.random_range(0..DISTILLED_STEPS.len())];
+                let d = 1.0 / count as f32;
+                let start = if self.rng.random_bool(0.5) {
+                    self.rng.random_range(0..count) as f32 * d
+                } else {
+                    self.rng.random_range(0.0..=1.0 - d)
+                };
+                (d, start)
+            })
+            .unzip();
+        let device = self.device.clone();
+        let column = |values: &[f32]| Tensor::<1>::from_floats(values, &device).without_autodiff();
+        let t = column(&times);
+        let moved = (t.clone() - point.t.clone().without_autodiff()).reshape([n, 1, 1, 1]);
+        let x = point.x_t.clone().without_autodiff().cast(DType::F32)
+            + point.velocity.clone().without_autodiff().cast(DType::F32) * moved;
+        let conditions: Vec<Condition> = self
+            .draw_guidance(&point.conditions)
+            .into_iter()
+            .zip(&steps)
+            .map(|(c, &d)| c.stepping((d > 0.0).then_some(d)))
+            .collect();
+        let h = column(&steps) / TEACHER_SUBSTEPS as f32;
+        let h4 = h.clone().reshape([n, 1, 1, 1]);
+        let mut teacher_x = x.clone();
+        let mut sum = teacher_x.zeros_like();
+        for k in 0..TEACHER_SUBSTEPS {
+            let at = t.clone() + h.clone() * k as f32;
+            let v =
+                self.teacher_velocity(teacher_x.clone(), at, &conditions, point.layouts.clone());
+            teacher_x = teacher_x + v.clone() * h4.clone();
+            sum = sum + v;
+        }
+        let target = (sum / TEACHER_SUBSTEPS as f32).autodiff();
+        let predicted = model
+            .forward_with_layout(
+                x.autodiff(),
+                t.autodiff(),
+                &conditions,
                 point.layouts.map(|l| l.autodiff()),
             )
             .cast(DType::F32);
@@ -861,7 +980,7 @@ struct FlowPoint {
     velocity: Tensor<4>,
 }
 
-/// `model` with the layers `config` asks it to gain (the layout's, guidance's to distil), and
+/// `model` with the layers `config` asks it to gain (the layout's, a distilled scalar's), and
 /// its config saying so.
 fn gaining_layers(
     mut model: Generator,
@@ -873,9 +992,14 @@ fn gaining_layers(
             .with_layout(&mut model_config)
             .map_err(TrainError::Layers)?;
     }
-    if config.objective == Objective::Guidance {
+    let scalars: &[Scalar] = match config.objective {
+        Objective::Guidance => &[Scalar::Guidance],
+        Objective::Steps => &[Scalar::Guidance, Scalar::StepSize],
+        Objective::Flow | Objective::Autoencoder => &[],
+    };
+    for &scalar in scalars {
         model = model
-            .with_guidance(&mut model_config)
+            .with_scalar(scalar, &mut model_config)
             .map_err(TrainError::Layers)?;
     }
     Ok((model, model_config))

@@ -2,7 +2,7 @@
 //! writes load back into a working Designer.
 
 use burn::tensor::{Device, Tensor};
-use designer_core::model::{Condition, ModelConfig};
+use designer_core::model::{Condition, ModelConfig, Scalar};
 use designer_core::request::DesignRequest;
 use designer_core::weights::Weights;
 use designer_core::{Designer, RoomType, Style};
@@ -86,7 +86,7 @@ fn a_tiny_training_run_lowers_the_loss_and_its_weights_generate() {
     let designer = Designer::new(&weights, Device::flex(), "cpu").unwrap();
     let request = DesignRequest {
         size: 32,
-        steps: 2,
+        steps: Some(2),
         variations: 1,
         ..DesignRequest::new(RoomType::Bedroom, Style::Rustic)
     };
@@ -634,6 +634,7 @@ fn a_new_denoiser_learns_over_an_autoencoder_trained_on_crops() {
             autoencoder,
             layout: false,
             guidance: false,
+            step_size: false,
         }),
         ..tiny_model()
     };
@@ -787,20 +788,11 @@ fn reused_latents_cut_the_renders_a_step_draws() {
     assert!(losses.iter().all(|l| l.is_finite()), "{losses:?}");
 }
 
-/// Guidance distillation: a student made from the teacher's weights gains guidance layers,
-/// is refused without a teacher, and learns to give the teacher's guided velocity
-/// v_u + w (v_c - v_u) in one evaluation told w, closer than the teacher's plain conditional
-/// velocity (where it started) for a low and a high weight alike.
-#[test]
-fn a_student_learns_the_teachers_guided_velocity_in_one_evaluation() {
+/// A transformer over pixels small enough to train a teacher for distillation in a test.
+fn tiny_pixel_dit() -> ModelConfig {
     use designer_core::model::Architecture;
     use designer_core::model::dit::DiTShape;
-    use designer_core::sampler::noise_batch;
-    use designer_train::train::{Objective, TrainError};
-    let dir = tempfile::tempdir().unwrap();
-    write_folder(dir.path());
-    let mut folder = LabelledFolder::open(dir.path(), 16).unwrap();
-    let pixel_dit = ModelConfig {
+    ModelConfig {
         base_channels: 16,
         architecture: Architecture::DiT(DiTShape {
             patch: 2,
@@ -810,21 +802,49 @@ fn a_student_learns_the_teachers_guided_velocity_in_one_evaluation() {
             autoencoder: None,
             layout: false,
             guidance: false,
+            step_size: false,
         }),
         ..tiny_model()
-    };
-    let flow = TrainConfig {
+    }
+}
+
+/// The flow run a distillation test's teacher trains with, and its students after.
+fn teacher_run() -> TrainConfig {
+    TrainConfig {
         steps: 40,
         batch_size: 8,
         learning_rate: 3e-3,
         warmup_steps: 2,
         ema_decay: None,
         ..TrainConfig::default()
+    }
+}
+
+/// [`tiny_pixel_dit`] trained on `folder` for `steps` of [`teacher_run`].
+fn trained_teacher(folder: &mut LabelledFolder, steps: u64) -> Weights {
+    let run = TrainConfig {
+        steps,
+        ..teacher_run()
     };
-    let mut teacher = Trainer::fresh(pixel_dit, Device::flex(), flow.clone()).unwrap();
-    teacher.run(&mut folder, &mut |_| {}).unwrap();
-    let teacher =
-        Weights::from_bytes(&teacher.to_trained_weights(&tiny_provenance()).unwrap()).unwrap();
+    let mut teacher = Trainer::fresh(tiny_pixel_dit(), Device::flex(), run).unwrap();
+    teacher.run(folder, &mut |_| {}).unwrap();
+    Weights::from_bytes(&teacher.to_trained_weights(&tiny_provenance()).unwrap()).unwrap()
+}
+
+/// Guidance distillation: a student made from the teacher's weights gains guidance layers,
+/// is refused without a teacher, and learns to give the teacher's guided velocity
+/// v_u + w (v_c - v_u) in one evaluation told w, closer than the teacher's plain conditional
+/// velocity (where it started) for a low and a high weight alike.
+#[test]
+fn a_student_learns_the_teachers_guided_velocity_in_one_evaluation() {
+    use designer_core::model::Architecture;
+    use designer_core::sampler::noise_batch;
+    use designer_train::train::{Objective, TrainError};
+    let dir = tempfile::tempdir().unwrap();
+    write_folder(dir.path());
+    let mut folder = LabelledFolder::open(dir.path(), 16).unwrap();
+    let flow = teacher_run();
+    let teacher = trained_teacher(&mut folder, 40);
 
     // Long enough to pass the first phase, where the student matches the average weight's
     // velocity whatever it is told (60 steps: further from w = 2 than it started).
@@ -842,18 +862,24 @@ fn a_student_learns_the_teachers_guided_velocity_in_one_evaluation() {
         .with_teacher(&teacher)
         .unwrap();
     let start = student.trained_model();
-    assert!(start.distils_guidance());
+    assert!(start.reads(Scalar::Guidance));
     student.run(&mut folder, &mut |_| {}).unwrap();
     let learnt =
         Weights::from_bytes(&student.to_trained_weights(&tiny_provenance()).unwrap()).unwrap();
     assert!(matches!(&learnt.header.model.architecture, Architecture::DiT(s) if s.guidance));
 
     let device = Device::flex();
-    let (teacher, learnt) = (teacher.build(&device).unwrap(), learnt.build(&device).unwrap());
+    let (teacher, learnt) = (
+        teacher.build(&device).unwrap(),
+        learnt.build(&device).unwrap(),
+    );
     let n = 6;
     let x = noise_batch(&(0..n as u64).collect::<Vec<_>>(), [3, 16, 16], &device);
     let t = Tensor::<1>::from_floats([0.2, 0.35, 0.5, 0.6, 0.75, 0.9], &device);
-    let rooms = [(RoomType::Bedroom, Style::Rustic), (RoomType::Kitchen, Style::Modern)];
+    let rooms = [
+        (RoomType::Bedroom, Style::Rustic),
+        (RoomType::Kitchen, Style::Modern),
+    ];
     let labels: Vec<Condition> = (0..n)
         .map(|i| Condition::new(rooms[i % 2].0, rooms[i % 2].1))
         .collect();
@@ -881,4 +907,89 @@ fn a_student_learns_the_teachers_guided_velocity_in_one_evaluation() {
             "at weight {w}: {before} from the guided velocity before, {after} after"
         );
     }
+}
+
+/// Step distillation: a student of the teacher's weights gains the step layers (and the
+/// guidance ones), is refused without a teacher, and learns to jump a quarter of the path as
+/// the teacher's guided sampler does in five steps: from the points the teacher's own
+/// sampler passes, its one jump told the step lands closer to the teacher's five than the
+/// teacher's one guided Euler jump does (where a 4-step request of the teacher lands).
+#[test]
+fn a_student_learns_to_jump_as_the_teachers_sampler_does_in_five_steps() {
+    use designer_core::model::{Architecture, Generator};
+    use designer_core::sampler::noise_batch;
+    use designer_train::train::{Objective, TEACHER_SUBSTEPS, TrainError};
+    let dir = tempfile::tempdir().unwrap();
+    write_folder(dir.path());
+    let mut folder = LabelledFolder::open(dir.path(), 16).unwrap();
+    // A teacher of 40 steps draws the mean image along a near-straight path, which one Euler
+    // jump already follows (1.8e-4 from five); at 400 its paths bend (0.027), and the
+    // student, which learns the guidance too, needs ~800 steps to halve that (300: 0.030).
+    let teacher = trained_teacher(&mut folder, 400);
+    let distil = TrainConfig {
+        steps: 1000,
+        objective: Objective::Steps,
+        ..teacher_run()
+    };
+    let mut alone = Trainer::from_weights(&teacher, Device::flex(), distil.clone()).unwrap();
+    let error = alone.run(&mut folder, &mut |_| {}).unwrap_err();
+    assert!(matches!(error, TrainError::Teacher(_)), "{error}");
+
+    let mut student = Trainer::from_weights(&teacher, Device::flex(), distil)
+        .unwrap()
+        .with_teacher(&teacher)
+        .unwrap();
+    student.run(&mut folder, &mut |_| {}).unwrap();
+    let learnt =
+        Weights::from_bytes(&student.to_trained_weights(&tiny_provenance()).unwrap()).unwrap();
+    assert!(matches!(&learnt.header.model.architecture,
+        Architecture::DiT(s) if s.step_size && s.guidance));
+
+    let device = Device::flex();
+    let (teacher, learnt) = (
+        teacher.build(&device).unwrap(),
+        learnt.build(&device).unwrap(),
+    );
+    let (n, w, d) = (6, 3.0, 0.25);
+    let rooms = [
+        (RoomType::Bedroom, Style::Rustic),
+        (RoomType::Kitchen, Style::Modern),
+    ];
+    let labels: Vec<Condition> = (0..n)
+        .map(|i| Condition::new(rooms[i % 2].0, rooms[i % 2].1))
+        .collect();
+    let guided = |x: &Tensor<4>, t: f32| {
+        let t = Tensor::<1>::full([n], t, &device);
+        let c = teacher.forward(x.clone(), t.clone(), &labels);
+        let u = teacher.forward(x.clone(), t, &vec![Condition::UNCONDITIONAL; n]);
+        u.clone() + (c - u) * w
+    };
+    let teacher_jump = |x: &Tensor<4>, t: f32| {
+        let h = d / TEACHER_SUBSTEPS as f32;
+        (0..TEACHER_SUBSTEPS).fold(x.clone(), |x, k| {
+            let v = guided(&x, t + k as f32 * h);
+            x + v * h
+        })
+    };
+    let student_jump = |model: &Generator, x: &Tensor<4>, t: f32| {
+        let told: Vec<Condition> = labels
+            .iter()
+            .map(|c| c.guided(w).stepping(Some(d)))
+            .collect();
+        x.clone() + model.forward(x.clone(), Tensor::<1>::full([n], t, &device), &told) * d
+    };
+    let gap = |a: Tensor<4>, b: Tensor<4>| (a - b).powi_scalar(2).mean().into_scalar::<f32>();
+    let mut x = noise_batch(&(0..n as u64).collect::<Vec<_>>(), [3, 16, 16], &device);
+    let (mut euler, mut distilled) = (0.0, 0.0);
+    for i in 0..4 {
+        let t = i as f32 * d;
+        let target = teacher_jump(&x, t);
+        euler += gap(x.clone() + guided(&x, t) * d, target.clone());
+        distilled += gap(student_jump(&learnt, &x, t), target.clone());
+        x = target;
+    }
+    assert!(
+        distilled < 0.75 * euler,
+        "one jump is {distilled} from the teacher's five, its one Euler jump {euler}"
+    );
 }
