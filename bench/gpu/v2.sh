@@ -29,6 +29,10 @@
 #   bench/gpu/v2.sh guided SECONDS            guidance distilled (issue 21) from the chain file's
 #                                             transformer, which it starts from: one evaluation
 #                                             told the weight gives the teacher's guided velocity
+#   bench/gpu/v2.sh steps SECONDS             steps distilled (issue 21) from the guided weights
+#                                             (carried as .carry/guided.weights.xz), which it
+#                                             starts from: one evaluation told the step jumps
+#                                             as the teacher's sampler does in five
 #   bench/gpu/v2.sh sheet NAME                the room types x styles sheet of NAME's weights
 #   bench/gpu/v2.sh eval NAME...              `designer eval` of the NAMEs' weights at 256 px,
 #                                             judged by one classifier, the default protocol (100
@@ -57,7 +61,10 @@
 # carried files share 64 MiB, so with them in the tree a call carries one of the two 24 MB files:
 # `setup` carrying .carry/designer-gpu.xz and .gl, then back to back `setup; chain SECONDS`
 # carrying .carry/catalog.tar.xz and .gl, then calls carrying .gl alone; `bring dit` and commit
-# its parts, xz'd, as the next chain file.
+# its parts, xz'd, as the next chain file. Weights of other runs travel as
+# .carry/NAME.weights.xz (the f16 parts `bring` returns, joined and xz'd) and `setup` makes
+# them NAME's: `steps` carries .carry/guided.weights.xz beside .carry/designer-gpu.xz, with
+# docs/scenes.png and the chain file moved out of the tree for that call (64 MiB in all).
 set -euo pipefail
 OUT=${OUT:-target/v2/out}
 WORK=target/v2
@@ -113,6 +120,13 @@ for library in sorted((work / 'catalog-files').iterdir()):
             if f.is_file():
                 z.write(f, f.relative_to(library).as_posix())
 EOF
+    # Weights from an earlier session, carried as .carry/NAME.weights.xz, become NAME's.
+    for carried in .carry/*.weights.xz; do
+      if [ -f "$carried" ]; then
+        python3 -c "import lzma,shutil,sys;shutil.copyfileobj(lzma.open(sys.argv[1]),open(sys.argv[2],'wb'))" \
+          "$carried" "$WORK/$(basename "$carried" .xz)"
+      fi
+    done
     if [ -f bench/gpu/autotune-h200.tar.gz ]; then tar -xzf bench/gpu/autotune-h200.tar.gz; fi
     ;;
   autoencoder)
@@ -144,6 +158,10 @@ EOF
     [ -f "$WORK/dit-start.weights" ] || python3 -c "import lzma,shutil;shutil.copyfileobj(lzma.open('bench/gpu/chain/dit-256-f16.weights.xz'),open('$WORK/dit-start.weights','wb'))"
     train guided "$2" "${BATCH:-128}" 3e-4 --init "$WORK/dit-start.weights" --resume \
       --objective guidance --teacher "$WORK/dit-start.weights" --latent-reuse "${REUSE:-4}"
+    ;;
+  steps) # steps SECONDS: steps distilled from the guided weights (issue 21)
+    train steps "$2" "${BATCH:-128}" 3e-4 --init "$WORK/guided.weights" --resume \
+      --objective steps --teacher "$WORK/guided.weights" --latent-reuse "${REUSE:-4}"
     ;;
   sheet)
     "$DESIGNER" sheet --backend vulkan --size $SIZE --weights "$WORK/$2.weights" --out "$OUT/$2-sheet.png" 2>&1 | tail -2
