@@ -831,6 +831,29 @@ fn trained_teacher(folder: &mut LabelledFolder, steps: u64) -> Weights {
     Weights::from_bytes(&teacher.to_trained_weights(&tiny_provenance()).unwrap()).unwrap()
 }
 
+/// A student of `teacher`'s weights trained by `distil` (a distillation) from `teacher`, as
+/// it started and as it ended; the same run without the teacher is refused, by name.
+fn distilled(
+    teacher: &Weights,
+    folder: &mut LabelledFolder,
+    distil: TrainConfig,
+) -> (designer_core::model::Generator, Weights) {
+    use designer_train::train::TrainError;
+    let mut alone = Trainer::from_weights(teacher, Device::flex(), distil.clone()).unwrap();
+    let error = alone.run(folder, &mut |_| {}).unwrap_err();
+    assert!(matches!(error, TrainError::Teacher(_)), "{error}");
+
+    let mut student = Trainer::from_weights(teacher, Device::flex(), distil)
+        .unwrap()
+        .with_teacher(teacher)
+        .unwrap();
+    let start = student.trained_model();
+    student.run(folder, &mut |_| {}).unwrap();
+    let learnt =
+        Weights::from_bytes(&student.to_trained_weights(&tiny_provenance()).unwrap()).unwrap();
+    (start, learnt)
+}
+
 /// Guidance distillation: a student made from the teacher's weights gains guidance layers,
 /// is refused without a teacher, and learns to give the teacher's guided velocity
 /// v_u + w (v_c - v_u) in one evaluation told w, closer than the teacher's plain conditional
@@ -839,7 +862,7 @@ fn trained_teacher(folder: &mut LabelledFolder, steps: u64) -> Weights {
 fn a_student_learns_the_teachers_guided_velocity_in_one_evaluation() {
     use designer_core::model::Architecture;
     use designer_core::sampler::noise_batch;
-    use designer_train::train::{Objective, TrainError};
+    use designer_train::train::Objective;
     let dir = tempfile::tempdir().unwrap();
     write_folder(dir.path());
     let mut folder = LabelledFolder::open(dir.path(), 16).unwrap();
@@ -853,19 +876,8 @@ fn a_student_learns_the_teachers_guided_velocity_in_one_evaluation() {
         objective: Objective::Guidance,
         ..flow
     };
-    let mut alone = Trainer::from_weights(&teacher, Device::flex(), distil.clone()).unwrap();
-    let error = alone.run(&mut folder, &mut |_| {}).unwrap_err();
-    assert!(matches!(error, TrainError::Teacher(_)), "{error}");
-
-    let mut student = Trainer::from_weights(&teacher, Device::flex(), distil)
-        .unwrap()
-        .with_teacher(&teacher)
-        .unwrap();
-    let start = student.trained_model();
+    let (start, learnt) = distilled(&teacher, &mut folder, distil);
     assert!(start.reads(Scalar::Guidance));
-    student.run(&mut folder, &mut |_| {}).unwrap();
-    let learnt =
-        Weights::from_bytes(&student.to_trained_weights(&tiny_provenance()).unwrap()).unwrap();
     assert!(matches!(&learnt.header.model.architecture, Architecture::DiT(s) if s.guidance));
 
     let device = Device::flex();
@@ -918,7 +930,7 @@ fn a_student_learns_the_teachers_guided_velocity_in_one_evaluation() {
 fn a_student_learns_to_jump_as_the_teachers_sampler_does_in_five_steps() {
     use designer_core::model::{Architecture, Generator};
     use designer_core::sampler::noise_batch;
-    use designer_train::train::{Objective, TEACHER_SUBSTEPS, TrainError};
+    use designer_train::train::{Objective, TEACHER_SUBSTEPS};
     let dir = tempfile::tempdir().unwrap();
     write_folder(dir.path());
     let mut folder = LabelledFolder::open(dir.path(), 16).unwrap();
@@ -931,17 +943,7 @@ fn a_student_learns_to_jump_as_the_teachers_sampler_does_in_five_steps() {
         objective: Objective::Steps,
         ..teacher_run()
     };
-    let mut alone = Trainer::from_weights(&teacher, Device::flex(), distil.clone()).unwrap();
-    let error = alone.run(&mut folder, &mut |_| {}).unwrap_err();
-    assert!(matches!(error, TrainError::Teacher(_)), "{error}");
-
-    let mut student = Trainer::from_weights(&teacher, Device::flex(), distil)
-        .unwrap()
-        .with_teacher(&teacher)
-        .unwrap();
-    student.run(&mut folder, &mut |_| {}).unwrap();
-    let learnt =
-        Weights::from_bytes(&student.to_trained_weights(&tiny_provenance()).unwrap()).unwrap();
+    let (_, learnt) = distilled(&teacher, &mut folder, distil);
     assert!(matches!(&learnt.header.model.architecture,
         Architecture::DiT(s) if s.step_size && s.guidance));
 
