@@ -629,8 +629,12 @@ fn generator_v2_sees_the_whole_picture() {
             far.into_data().try_into_vec::<f32>().unwrap()
         };
         let (still, changed) = (velocity(x), velocity(moved));
+        // Where nothing carries the corner to the far pixel, the two velocities there are the
+        // same computation, bit for bit (0). How far above rounding a path lifts it depends on
+        // the random initial weights under the scrambling, which tests running beside this
+        // one draw from too: 7e-5 has been seen, so the bound is rounding's, not 1e-4.
         let difference: f32 = still.iter().zip(&changed).map(|(a, b)| (a - b).abs()).sum();
-        assert!(difference > 1e-4, "{:?}: {difference}", config.architecture);
+        assert!(difference > 1e-6, "{:?}: {difference}", config.architecture);
     }
 }
 
