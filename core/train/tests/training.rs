@@ -831,6 +831,18 @@ fn trained_teacher(folder: &mut LabelledFolder, steps: u64) -> Weights {
     Weights::from_bytes(&teacher.to_trained_weights(&tiny_provenance()).unwrap()).unwrap()
 }
 
+/// `n` conditions alternating between a rustic bedroom and a modern kitchen, the two labels
+/// the distillation tests judge students on.
+fn two_kinds_of_room(n: usize) -> Vec<Condition> {
+    let rooms = [
+        (RoomType::Bedroom, Style::Rustic),
+        (RoomType::Kitchen, Style::Modern),
+    ];
+    (0..n)
+        .map(|i| Condition::new(rooms[i % 2].0, rooms[i % 2].1))
+        .collect()
+}
+
 /// A student of `teacher`'s weights trained by `distil` (a distillation) from `teacher`, as
 /// it started and as it ended; the same run without the teacher is refused, by name.
 fn distilled(
@@ -888,13 +900,7 @@ fn a_student_learns_the_teachers_guided_velocity_in_one_evaluation() {
     let n = 6;
     let x = noise_batch(&(0..n as u64).collect::<Vec<_>>(), [3, 16, 16], &device);
     let t = Tensor::<1>::from_floats([0.2, 0.35, 0.5, 0.6, 0.75, 0.9], &device);
-    let rooms = [
-        (RoomType::Bedroom, Style::Rustic),
-        (RoomType::Kitchen, Style::Modern),
-    ];
-    let labels: Vec<Condition> = (0..n)
-        .map(|i| Condition::new(rooms[i % 2].0, rooms[i % 2].1))
-        .collect();
+    let labels = two_kinds_of_room(n);
     let velocity = |model: &designer_core::model::Generator, conditions: &[Condition]| {
         model.forward(x.clone(), t.clone(), conditions)
     };
@@ -953,13 +959,7 @@ fn a_student_learns_to_jump_as_the_teachers_sampler_does_in_five_steps() {
         learnt.build(&device).unwrap(),
     );
     let (n, w, d) = (6, 3.0, 0.25);
-    let rooms = [
-        (RoomType::Bedroom, Style::Rustic),
-        (RoomType::Kitchen, Style::Modern),
-    ];
-    let labels: Vec<Condition> = (0..n)
-        .map(|i| Condition::new(rooms[i % 2].0, rooms[i % 2].1))
-        .collect();
+    let labels = two_kinds_of_room(n);
     let guided = |x: &Tensor<4>, t: f32| {
         let t = Tensor::<1>::full([n], t, &device);
         let c = teacher.forward(x.clone(), t.clone(), &labels);
