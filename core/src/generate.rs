@@ -83,9 +83,9 @@ impl Designer {
         Ok(designer)
     }
 
-    /// The embedded default weights on the CPU backend.
-    pub fn default_cpu() -> Result<Self, WeightsError> {
-        Self::cpu(&Weights::embedded()?)
+    /// The small embedded model (64 px, every build's) on the CPU backend.
+    pub fn small_cpu() -> Result<Self, WeightsError> {
+        Self::cpu(&Weights::embedded_small()?)
     }
 
     /// Splits each request's variations over `threads` threads (1: no splitting).

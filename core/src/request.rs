@@ -10,6 +10,9 @@ pub const MAX_RESPONSE_BYTES: usize = 6 * 1024 * 1024;
 pub const MAX_VARIATIONS: u32 = 64;
 pub const MIN_SIZE: u32 = 32;
 pub const MAX_SIZE: u32 = 256;
+/// A request's size unless it says: generator v2's, where rooms are drawn whole (smaller
+/// sizes are served by the small models, which draw thumbnails).
+pub const DEFAULT_SIZE: u32 = 256;
 /// The generator halves the image twice, and the model was trained on multiples of this.
 pub const SIZE_MULTIPLE: u32 = 16;
 pub const MAX_STEPS: u32 = 100;
@@ -95,7 +98,7 @@ mod defaults {
         3.0
     }
     pub fn size() -> u32 {
-        64
+        super::DEFAULT_SIZE
     }
     pub fn strength() -> f32 {
         0.6
@@ -384,7 +387,7 @@ mod tests {
     fn the_design_example_parses_with_defaults_filled() {
         let req = DesignRequest::from_json(
             r#"{"room_type":"bedroom","style":"scandinavian","variations":4,"seed":42,
-                "steps":20,"guidance":3.0,"size":64,"photo":null,"strength":0.6}"#,
+                "steps":20,"guidance":3.0,"size":256,"photo":null,"strength":0.6}"#,
         )
         .unwrap();
         assert_eq!(
@@ -397,7 +400,7 @@ mod tests {
         let minimal =
             DesignRequest::from_json(r#"{"room_type":"office","style":"rustic"}"#).unwrap();
         assert_eq!(minimal.variations, 4);
-        assert_eq!(minimal.size, 64);
+        assert_eq!(minimal.size, 256);
         assert_eq!(minimal.sampler, SamplerKind::Euler);
         assert_eq!(minimal.seeds().collect::<Vec<_>>(), vec![42, 43, 44, 45]);
     }
@@ -565,7 +568,8 @@ mod tests {
         assert!(big.validate().is_ok());
         big.variations = 24;
         assert_eq!(big.validate().unwrap_err().status(), 413);
-        // Every variation count fits at the default size.
+        // Every variation count fits at the small model's size; the default size takes 23.
+        assert_eq!(DEFAULT_SIZE, MAX_SIZE);
         big.size = 64;
         big.variations = MAX_VARIATIONS;
         assert!(big.validate().is_ok());

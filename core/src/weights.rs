@@ -13,13 +13,19 @@ use sha2::{Digest, Sha256};
 const MAGIC: &[u8; 8] = b"DSGNWT01";
 pub const FORMAT_VERSION: u32 = 1;
 
-/// The weights `make run`, the browser and the Lambda use unless told otherwise.
-pub static DEFAULT_WEIGHTS: &[u8] = include_bytes!("../weights/default.weights");
+/// The 64 px model every build embeds, the browser's bundle too (0.95 M parameters, 1.9 MB):
+/// what the page runs when it is served no larger model, and small requests' model.
+pub static SMALL_WEIGHTS: &[u8] = include_bytes!("../weights/scenes-64.weights");
 
-/// The default model fine-tuned at 128 px: the native builds (`large-model`: CLI, Lambda) serve
-/// requests of 128 px and more with it. Kept out of the browser's bundle.
+/// The models the native builds (`large-model`: CLI, Lambda) embed beside the small one: the
+/// 64 px model fine-tuned at 128 px, and generator v2 at 256 px (a step-distilled transformer
+/// over latents, int8), which serves the default size. Kept out of the browser's bundle: the
+/// site downloads the 256 px file beside the wasm (`www/config.json`).
 #[cfg(feature = "large-model")]
-pub static LARGE_WEIGHTS: &[u8] = include_bytes!("../weights/scenes-128.weights");
+pub static LARGE_WEIGHTS: [&[u8]; 2] = [
+    include_bytes!("../weights/scenes-128.weights"),
+    include_bytes!("../weights/designer-256.weights"),
+];
 
 /// Which of several models serves a request of `size` px: the one trained at the largest size
 /// not above it (a model asked for more than it learnt composes rooms badly, one asked for
@@ -149,26 +155,35 @@ pub struct Weights {
 }
 
 impl Weights {
-    /// The embedded default weights.
-    pub fn embedded() -> Result<Self, WeightsError> {
-        Self::from_bytes(DEFAULT_WEIGHTS)
+    /// The small model every build embeds (see [`SMALL_WEIGHTS`]).
+    pub fn embedded_small() -> Result<Self, WeightsError> {
+        Self::from_bytes(SMALL_WEIGHTS)
     }
 
-    /// Every model this build embeds: the default, and the 128 px one with `large-model`.
+    /// Every model this build embeds: the small one, and with `large-model` the 128 px and
+    /// 256 px ones.
     pub fn embedded_all() -> Result<Vec<Self>, WeightsError> {
-        let default = Self::embedded()?;
+        let small = Self::embedded_small()?;
         #[cfg(feature = "large-model")]
-        return Ok(vec![default, Self::from_bytes(LARGE_WEIGHTS)?]);
+        return std::iter::once(Ok(small))
+            .chain(LARGE_WEIGHTS.iter().map(|bytes| Self::from_bytes(bytes)))
+            .collect();
         #[cfg(not(feature = "large-model"))]
-        Ok(vec![default])
+        Ok(vec![small])
     }
 
     /// The embedded model that serves requests of `size` px (see [`serving`]).
     pub fn embedded_for(size: u32) -> Result<Self, WeightsError> {
         let all = Self::embedded_all()?;
         let chosen = serving(&all, |w| w.header.image_size, size)
-            .expect("the default model is always embedded");
+            .expect("the small model is always embedded");
         Ok(chosen.clone())
+    }
+
+    /// The embedded model that serves a request of the default size
+    /// ([`crate::request::DEFAULT_SIZE`]): what `make run` and the Lambda use unless told.
+    pub fn embedded_default() -> Result<Self, WeightsError> {
+        Self::embedded_for(crate::request::DEFAULT_SIZE)
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, WeightsError> {

@@ -3,7 +3,7 @@
 use burn::tensor::{Device, Tensor};
 use designer_core::image::{decode_bounded, encode_png, from_base64, to_base64};
 use designer_core::model::{Architecture, Condition, ModelConfig};
-use designer_core::request::{DesignError, DesignRequest};
+use designer_core::request::{DEFAULT_SIZE, DesignError, DesignRequest};
 use designer_core::weights::{Weights, WeightsError, WeightsHeader};
 use designer_core::{Designer, RoomType, Style};
 
@@ -125,10 +125,10 @@ fn pngs(designer: &Designer, request: &DesignRequest) -> Vec<Vec<u8>> {
 
 #[test]
 fn embedded_weights_load_and_report_their_version() {
-    let weights = Weights::embedded().unwrap();
+    let weights = Weights::embedded_small().unwrap();
     assert!(weights.version().starts_with(&weights.header.name));
     assert_eq!(weights.version().rsplit('@').next().unwrap().len(), 12);
-    let designer = Designer::default_cpu().unwrap();
+    let designer = Designer::small_cpu().unwrap();
     assert_eq!(designer.model_version(), weights.version());
     assert_eq!(designer.backend(), "cpu");
 }
@@ -137,9 +137,9 @@ fn embedded_weights_load_and_report_their_version() {
 fn a_model_older_than_a_label_serves_the_labels_it_knows_and_names_the_rest() {
     use designer_core::labels::Vocabulary;
     // The shipped files predate the wider vocabulary and record none: they know the first.
-    let weights = Weights::embedded().unwrap();
+    let weights = Weights::embedded_small().unwrap();
     assert_eq!(weights.header.model.vocabulary, Vocabulary::first());
-    let designer = Designer::default_cpu().unwrap();
+    let designer = Designer::small_cpu().unwrap();
     for (room, style, field, label) in [
         (
             RoomType::KidsRoom,
@@ -195,18 +195,24 @@ fn requests_go_to_the_model_trained_at_the_largest_size_not_above_theirs() {
         [64, 64, 64, 128, 128]
     );
     assert!(serving(&[] as &[u32], |s| *s, 64).is_none());
-    // Native builds with `large-model` (the CLI's) embed the 128 px model beside the default.
+    // Native builds with `large-model` (the CLI's, the Lambda's) embed the 128 px U-Net and
+    // generator v2 beside the small model, and the default size goes to generator v2, which
+    // follows layouts.
     let names = |size| Weights::embedded_for(size).unwrap().header.name;
-    assert_eq!(names(64), Weights::embedded().unwrap().header.name);
+    assert_eq!(names(64), Weights::embedded_small().unwrap().header.name);
     if cfg!(feature = "large-model") {
         assert_eq!(names(128), "designer-scenes-128");
         assert_eq!(Weights::embedded_for(128).unwrap().header.image_size, 128);
+        let default = Weights::embedded_default().unwrap();
+        assert_eq!(default.header.image_size, DEFAULT_SIZE);
+        let architecture = &default.header.model.architecture;
+        assert!(architecture.layout_factor().is_some(), "{architecture:?}");
     }
 }
 
 #[test]
 fn same_request_gives_byte_identical_pngs_and_seeds_differ() {
-    let designer = Designer::default_cpu().unwrap();
+    let designer = Designer::small_cpu().unwrap();
     let request = small_request(7);
     let first = pngs(&designer, &request);
     assert_eq!(first, pngs(&designer, &request), "same seed, same bytes");
@@ -227,7 +233,7 @@ fn same_request_gives_byte_identical_pngs_and_seeds_differ() {
 
 #[test]
 fn splitting_the_batch_over_threads_changes_no_pixel() {
-    let weights = Weights::embedded().unwrap();
+    let weights = Weights::embedded_small().unwrap();
     let request = DesignRequest {
         variations: 3,
         ..small_request(11)
@@ -242,7 +248,7 @@ fn splitting_the_batch_over_threads_changes_no_pixel() {
 
 #[test]
 fn response_holds_decodable_pngs_of_the_requested_size() {
-    let designer = Designer::default_cpu().unwrap();
+    let designer = Designer::small_cpu().unwrap();
     let request = DesignRequest {
         size: 48,
         variations: 1,
@@ -266,7 +272,7 @@ fn response_holds_decodable_pngs_of_the_requested_size() {
 
 #[test]
 fn invalid_requests_are_refused_before_any_work() {
-    let designer = Designer::default_cpu().unwrap();
+    let designer = Designer::small_cpu().unwrap();
     let err = designer
         .generate(&DesignRequest {
             variations: 0,
@@ -285,7 +291,7 @@ fn invalid_requests_are_refused_before_any_work() {
 
 #[test]
 fn a_photo_at_strength_zero_comes_back_unchanged() {
-    let designer = Designer::default_cpu().unwrap();
+    let designer = Designer::small_cpu().unwrap();
     let photo = image::RgbImage::from_fn(32, 32, |x, y| {
         image::Rgb([(x * 8) as u8, (y * 8) as u8, 128])
     });
@@ -313,7 +319,7 @@ fn a_photo_at_strength_zero_comes_back_unchanged() {
 
 #[test]
 fn progress_counts_every_model_evaluation() {
-    let designer = Designer::default_cpu().unwrap();
+    let designer = Designer::small_cpu().unwrap();
     let mut calls = Vec::new();
     designer
         .generate_with_progress(
@@ -503,8 +509,8 @@ fn with_header(bytes: &[u8], header: &impl serde::Serialize) -> Vec<u8> {
 
 #[test]
 fn impossible_model_shapes_in_a_weights_header_are_refused_before_allocating() {
-    let embedded = Weights::embedded().unwrap();
-    let bytes = designer_core::weights::DEFAULT_WEIGHTS;
+    let embedded = Weights::embedded_small().unwrap();
+    let bytes = designer_core::weights::SMALL_WEIGHTS;
     let shaped = |base_channels, cond_dim, groups| WeightsHeader {
         model: ModelConfig {
             base_channels,
@@ -670,7 +676,7 @@ fn a_size_the_network_cannot_halve_is_refused_with_the_multiple() {
 fn f16_and_int8_weights_are_smaller_and_draw_nearly_the_same() {
     use designer_core::weights::Precision;
     // Freshly initialised f32 parameters, which neither can hold exactly.
-    let header = Weights::embedded().unwrap().header;
+    let header = Weights::embedded_small().unwrap().header;
     let model = header.model.init(&Device::flex());
     let encode = |model, precision| {
         let bytes = Weights::encode_as(model, &header, precision).unwrap();
@@ -934,7 +940,7 @@ fn a_restyled_photo_keeps_its_layout_and_not_its_colours_unless_asked() {
 #[test]
 fn photos_that_cannot_be_restyled_are_refused_with_the_reason() {
     use designer_core::request::Keep;
-    let designer = Designer::default_cpu().unwrap();
+    let designer = Designer::small_cpu().unwrap();
     let refusal = |photo: String, keep: Option<Keep>| match designer.generate(&DesignRequest {
         photo: Some(photo),
         keep,
@@ -1006,7 +1012,7 @@ fn a_photo_is_turned_as_its_exif_orientation_says() {
         .unwrap();
     let upright = decode_bounded(&jpeg).unwrap();
     assert_eq!(upright.dimensions(), (48, 64));
-    let used = Designer::default_cpu()
+    let used = Designer::small_cpu()
         .unwrap()
         .generate(&DesignRequest {
             photo: Some(to_base64(&jpeg)),
@@ -1042,7 +1048,7 @@ fn the_autoencoder_round_trip_is_there_for_every_latent_network() {
         }
     }
     assert!(
-        Designer::default_cpu()
+        Designer::small_cpu()
             .unwrap()
             .autoencode(&pictures, 2, 32)
             .is_none()
@@ -1095,7 +1101,7 @@ fn a_step_distilled_model_defaults_to_its_few_steps_and_keeps_the_teacher_reacha
     assert_ne!(four, pngs(&designer, &told_nothing));
 
     // A network without the step layers is never told a step: the teacher's sampler is Euler.
-    let plain = Designer::default_cpu().unwrap();
+    let plain = Designer::small_cpu().unwrap();
     assert_eq!(plain.steps(&default), 20);
     let euler = small_request(5);
     let teacher = DesignRequest {

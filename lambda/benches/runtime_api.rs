@@ -4,8 +4,9 @@
 //!
 //! - cold start: process spawn -> first answer to an `info` invocation (exec, init with the
 //!   weights, one round trip through the emulator), and init alone as the function measures it;
-//! - warm generate: the default request (4 x 64 px, 20 steps, guidance 3), a new seed each run so
-//!   the cache never answers; and a repeated request, which the cache answers.
+//! - warm generate: the default request (4 designs at 256 px by the default model, its own
+//!   steps, guidance 3), a new seed each run so the cache never answers; and a repeated
+//!   request, which the cache answers.
 //! - with `BENCH_MODEL_URI` set (a model the function serves through MODEL_URI, e.g. the
 //!   generator v2 chain file unpacked): restyle time at that model's size beside plain
 //!   generation. The photo is one of the plain request's designs, so no file is needed.
@@ -70,7 +71,11 @@ fn main() {
         assert_eq!(status, 200, "{response}");
         (ms(started), response)
     };
-    generate(1_000); // warm-up
+    let (_, warm_up) = generate(1_000);
+    let default = format!(
+        "4 x {} px by {}",
+        warm_up["designs"][0]["width"], warm_up["model"]
+    );
     let mut fresh = Vec::new();
     let mut in_function = Vec::new();
     for run in 0..WARM_RUNS {
@@ -97,7 +102,7 @@ fn main() {
         summarise(init),
     );
     row(
-        "warm generate, 4 x 64 px, 20 steps, guidance 3: invoke round trip",
+        &format!("warm generate, the default request ({default}): invoke round trip"),
         WARM_RUNS,
         summarise(fresh),
     );

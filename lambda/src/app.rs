@@ -16,7 +16,7 @@ use std::time::Instant;
 pub struct App {
     /// The models requests are served by, one per trained size (see `weights::serving`).
     designers: Vec<Designer>,
-    /// The default (or MODEL_URI's) weights, which training starts from.
+    /// The small embedded model (or MODEL_URI's), which training starts from.
     weights: Arc<Weights>,
     settings: Settings,
     cache: ResponseCache,
@@ -36,7 +36,7 @@ pub enum InitError {
 
 impl App {
     /// Loads the models onto the CPU backend: MODEL_URI's for every size, or the embedded
-    /// ones (the default, and the 128 px model for requests of 128 px and more).
+    /// ones (generator v2 for 256 px, the default; the 128 px and 64 px U-Nets below it).
     pub async fn init(settings: Settings, started: Instant) -> Result<Self, InitError> {
         let all = match &settings.model_uri {
             None => Weights::embedded_all()?,
@@ -167,11 +167,13 @@ impl App {
             .expect("init loads at least one model")
     }
 
-    /// The model, limits and cache; where training reads and writes only for direct
-    /// (IAM-authorised) callers: a function URL may be public, bucket paths are not its business.
+    /// The default request's model, every model, the limits and cache; where training reads
+    /// and writes only for direct (IAM-authorised) callers: a function URL may be public,
+    /// bucket paths are not its business.
     fn info(&self, transport: Transport) -> Value {
-        let mut info = self.designers[0].describe();
-        info["backend"] = json!(self.designers[0].backend());
+        let default = self.designer_for(designer_core::request::DEFAULT_SIZE);
+        let mut info = default.describe();
+        info["backend"] = json!(default.backend());
         info["models"] = self
             .designers
             .iter()

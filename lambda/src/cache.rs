@@ -115,7 +115,7 @@ mod tests {
         }
     }
 
-    /// A request as the app keys it: its steps filled in, 20 for the default model.
+    /// A request as the app keys it: its steps filled in (20, a teacher's).
     fn request(seed: u64) -> DesignRequest {
         let mut request = DesignRequest::new(RoomType::Bedroom, Style::Modern);
         request.seed = seed;
@@ -126,7 +126,7 @@ mod tests {
     #[test]
     fn equal_requests_share_a_key_and_different_ones_do_not() {
         let spelt_out = DesignRequest::from_json(
-            r#"{"room_type":"bedroom","style":"modern","seed":42,"steps":20,"size":64}"#,
+            r#"{"room_type":"bedroom","style":"modern","seed":42,"steps":20,"size":256}"#,
         )
         .unwrap();
         assert_eq!(key(&spelt_out), key(&request(42)));

@@ -73,8 +73,9 @@ fn direct_invocations_generate_describe_and_refuse_bad_requests() {
         (designs[0]["seed"].as_u64(), designs[1]["seed"].as_u64()),
         (Some(7), Some(8))
     );
+    // The default size, 256 px, drawn by generator v2.
     for design in designs {
-        assert_eq!(png_size(design), (64, 64));
+        assert_eq!(png_size(design), (256, 256));
     }
     assert_ne!(designs[0]["png_base64"], designs[1]["png_base64"]);
     assert_eq!(response["backend"], "cpu");
@@ -94,11 +95,14 @@ fn direct_invocations_generate_describe_and_refuse_bad_requests() {
     assert_eq!(info["cache"]["entries"], 1);
     assert!(info["init_ms"].as_u64().is_some());
 
-    // Requests of 128 px and more go to the 128 px model, smaller ones to the default.
+    // Each request goes to the model trained at the largest size not above its own: 256 px
+    // (the default) to generator v2, 128 px to the 128 px U-Net, smaller ones to the small one.
     let models = info["models"].as_array().unwrap();
-    assert_eq!(models.len(), 2, "{info}");
-    assert_eq!(models[0]["model"], response["model"]);
+    assert_eq!(models.len(), 3, "{info}");
+    assert_eq!(models[0]["trained_size"], 64);
     assert_eq!(models[1]["trained_size"], 128);
+    assert_eq!(models[2]["trained_size"], 256);
+    assert_eq!(models[2]["model"], response["model"]);
     let (status, large) = emulator.invoke(&generate_request(
         json!({"size": 128, "variations": 1, "steps": 2}),
     ));
@@ -106,14 +110,14 @@ fn direct_invocations_generate_describe_and_refuse_bad_requests() {
     assert_eq!(large["model"], models[1]["model"]);
     assert_eq!(png_size(&large["designs"][0]), (128, 128));
 
-    // A photo: its colours kept by the shipped model, and the response says how it was used.
+    // A photo: its layout kept by the default model, and the response says how it was used.
     let (status, restyled) = emulator.invoke(&generate_request(
         json!({"photo": photo(48, 40), "variations": 1}),
     ));
     assert_eq!(status, 200, "{restyled}");
     assert_eq!(
         restyled["photo"],
-        json!({"keep": "colours", "width": 48, "height": 40, "fit": "centre-cropped"})
+        json!({"keep": "layout", "width": 48, "height": 40, "fit": "centre-cropped"})
     );
     assert_ne!(restyled["designs"][0], response["designs"][0]);
 
@@ -125,7 +129,7 @@ fn direct_invocations_generate_describe_and_refuse_bad_requests() {
             "invalid style: unknown style 'gothic'; allowed: modern",
         ),
         (
-            generate_request(json!({"room_type": "home_gym"})),
+            generate_request(json!({"room_type": "home_gym", "size": 64})),
             "InvalidRequest",
             "was not trained on the room type 'home_gym'; it knows: living_room",
         ),
@@ -155,7 +159,7 @@ fn direct_invocations_generate_describe_and_refuse_bad_requests() {
             "train needs CHECKPOINT_URI",
         ),
         (
-            generate_request(json!({"photo": photo(48, 40), "keep": "layout"})),
+            generate_request(json!({"photo": photo(48, 40), "keep": "layout", "size": 64})),
             "InvalidRequest",
             "invalid keep: the model designer-scenes-64@",
         ),
@@ -243,10 +247,10 @@ fn function_url_requests_get_http_statuses_and_json_bodies() {
 
     let (status, _, info) = emulator.http("GET", "/info", "");
     assert_eq!(status, 200, "{info}");
-    assert_eq!(
-        serde_json::from_str::<Value>(&info).unwrap()["model"],
-        response["model"]
-    );
+    // `info` describes the default size's model; this 32 px design is the small model's.
+    let info: Value = serde_json::from_str(&info).unwrap();
+    assert_eq!(info["models"][0]["model"], response["model"], "{info}");
+    assert_ne!(info["model"], response["model"]);
 
     let refused = [
         (

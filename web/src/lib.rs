@@ -38,7 +38,7 @@ impl Designer {
             Some(other) if !other.is_undefined() && !other.is_null() => {
                 return Err(JsError::new("options.weights must be a Uint8Array"));
             }
-            _ => Weights::embedded(),
+            _ => Weights::embedded_small(),
         }
         .map_err(|e| JsError::new(&e.to_string()))?;
         let Choice {

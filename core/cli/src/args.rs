@@ -63,7 +63,7 @@ pub struct EdgesArgs {
 
 #[derive(Args)]
 pub struct ExportArgs {
-    /// Weights to export (default: the embedded ones).
+    /// Weights to export (default: the embedded default model, generator v2 at 256 px).
     #[arg(long)]
     pub weights: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = PrecisionArg::F16)]
@@ -93,8 +93,8 @@ pub enum PrecisionArg {
 
 #[derive(Args)]
 pub struct WeightsArg {
-    /// Weights file to use instead of the embedded models (the default, and the 128 px one
-    /// for sizes of 128 and more).
+    /// Weights file to use instead of the embedded models (generator v2 for 256 px, the
+    /// default; the 128 px and 64 px U-Nets for smaller sizes).
     #[arg(long)]
     pub weights: Option<PathBuf>,
     /// Compute backend.
@@ -457,8 +457,9 @@ pub struct SamplingArgs {
     /// Classifier-free guidance (1 = plain conditional, twice as fast).
     #[arg(long, default_value_t = 3.0)]
     pub guidance: f32,
-    /// Side of the images in pixels.
-    #[arg(long, default_value_t = 64)]
+    /// Side of the images in pixels (the request's default; below 256 the small models
+    /// serve it).
+    #[arg(long, default_value_t = designer_core::request::DEFAULT_SIZE)]
     pub size: u32,
 }
 

@@ -70,13 +70,13 @@ fn dispatch(command: Command) -> Result<()> {
     }
 }
 
-/// The weights at `path`, or the embedded default.
+/// The weights at `path`, or the embedded default model (the one serving the default size).
 fn load_weights(path: Option<&Path>) -> Result<Weights> {
     match path {
         Some(path) => {
             Weights::from_file(path).with_context(|| format!("loading {}", path.display()))
         }
-        None => Weights::embedded().context("loading the embedded weights"),
+        None => Weights::embedded_default().context("loading the embedded weights"),
     }
 }
 

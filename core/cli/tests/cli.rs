@@ -48,6 +48,10 @@ fn generate_writes_identical_pngs_twice_and_prints_json() {
     let response: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(response["designs"].as_array().unwrap().len(), 2);
     assert_eq!(response["backend"], "cpu");
+    // The default size is 256 px, drawn by generator v2.
+    assert_eq!(response["designs"][0]["width"], 256);
+    let model = response["model"].as_str().unwrap();
+    assert!(model.starts_with("designer-v2-"), "{model}");
     for seed in [9, 10] {
         let name = format!("office-coastal-{seed}.png");
         let a = std::fs::read(first.join(&name)).unwrap();
@@ -121,9 +125,10 @@ fn bad_input_is_a_clear_error_not_a_panic() {
             &["generate", "--style", "gothic"],
             "unknown style 'gothic'; allowed: modern",
         ),
-        // Labels newer than the shipped models are refused by the model, in words.
+        // Labels newer than the small models are refused by the model, in words (generator
+        // v2, the default size's, knows every one).
         (
-            &["generate", "--style", "maximalist"],
+            &["generate", "--style", "maximalist", "--size", "64"],
             "was not trained on the style 'maximalist'; it knows: modern",
         ),
         (
@@ -264,17 +269,29 @@ fn a_json_request_on_stdin_is_validated_with_the_field_named() {
 }
 
 #[test]
-fn info_reports_the_embedded_model_and_the_vocabulary() {
+fn info_reports_the_default_model_and_the_vocabulary() {
     let output = designer().arg("info").output().unwrap();
     assert!(output.status.success());
     let info: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    // Every label the build knows, and the ones this model was trained on.
+    // Every label the build knows, and the ones the default model, generator v2 at 256 px,
+    // was trained on: all of them.
     assert_eq!(info["room_types"].as_array().unwrap().len(), 9);
     assert_eq!(info["styles"].as_array().unwrap().len(), 16);
     let trained = &info["weights"]["model"]["vocabulary"];
+    assert_eq!(trained["room_types"].as_array().unwrap().len(), 9);
+    assert_eq!(trained["styles"].as_array().unwrap().len(), 16);
+    assert_eq!(info["weights"]["image_size"], 256);
+    assert_eq!(
+        info["weights"]["model"]["architecture"]["layout"], true,
+        "follows a photo's layout: {info}"
+    );
+    assert!(info["model"].as_str().unwrap().contains('@'));
+    // The small model, from its file, knows the first vocabulary.
+    let output = succeed(designer().arg("info").arg("--weights").arg(small_weights()));
+    let info: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let trained = &info["weights"]["model"]["vocabulary"];
     assert_eq!(trained["room_types"].as_array().unwrap().len(), 6);
     assert_eq!(trained["styles"].as_array().unwrap().len(), 8);
-    assert!(info["model"].as_str().unwrap().contains('@'));
 }
 
 #[test]
@@ -284,7 +301,9 @@ fn exported_int8_weights_are_a_quarter_the_size_and_generate() {
         let file = out.path().join(format!("{precision}.weights"));
         succeed(
             designer()
-                .args(["export", "--precision", precision, "--out"])
+                .args(["export", "--weights"])
+                .arg(small_weights())
+                .args(["--precision", precision, "--out"])
                 .arg(&file),
         );
         file
@@ -301,7 +320,8 @@ fn exported_int8_weights_are_a_quarter_the_size_and_generate() {
         let dir = out.path().join(weights.file_stem().unwrap());
         succeed(
             designer()
-                .args(["generate", "--variations", "1", "--steps", "3", "--weights"])
+                .args(["generate", "--variations", "1", "--steps", "3", "--size", "64"])
+                .arg("--weights")
                 .arg(weights)
                 .arg("--out")
                 .arg(&dir),
@@ -318,7 +338,8 @@ fn exported_int8_weights_are_a_quarter_the_size_and_generate() {
     bytes[at] ^= 0x55;
     std::fs::write(&int8_file, bytes).unwrap();
     let output = designer()
-        .args(["generate", "--variations", "1", "--steps", "1", "--weights"])
+        .args(["generate", "--variations", "1", "--steps", "1", "--size", "64"])
+        .arg("--weights")
         .arg(&int8_file)
         .arg("--out")
         .arg(out.path().join("damaged"))
@@ -442,6 +463,11 @@ fn invalid_training_environment_names_the_variable() {
     }
 }
 
+/// The small model's weights file (64 px), which every build embeds.
+fn small_weights() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../weights/scenes-64.weights")
+}
+
 fn catalog_root() -> std::path::PathBuf {
     std::env::var_os("DESIGNER_CATALOG")
         .map(Into::into)
@@ -543,6 +569,8 @@ fn eval_reports_accuracies_and_a_frechet_distance() {
                 "1",
                 "--steps",
                 "2",
+                "--size",
+                "64",
                 "--catalog",
             ])
             .arg(catalog_root()),
@@ -572,7 +600,7 @@ fn eval_reports_accuracies_and_a_frechet_distance() {
         );
     }
     assert!(report["model"].as_str().unwrap().starts_with("designer-"));
-    // The shipped model follows no layouts: there is no restyling to judge.
+    // The small model (64 px) follows no layouts: there is no restyling to judge.
     assert!(report["restyle"].is_null(), "{report}");
     let bad = designer()
         .args(["eval", "--test-per-label", "0"])
@@ -592,7 +620,9 @@ fn eval_judges_several_models_by_one_classifier_on_the_same_renders() {
     for (precision, file) in [("f32", &f32_file), ("int8", &int8_file)] {
         succeed(
             designer()
-                .args(["export", "--precision", precision, "--out"])
+                .args(["export", "--weights"])
+                .arg(small_weights())
+                .args(["--precision", precision, "--out"])
                 .arg(file),
         );
     }
@@ -613,6 +643,8 @@ fn eval_judges_several_models_by_one_classifier_on_the_same_renders() {
                 "1",
                 "--steps",
                 "2",
+                "--size",
+                "64",
             ])
             .arg("--catalog")
             .arg(catalog_root())

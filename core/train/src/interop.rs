@@ -121,7 +121,7 @@ mod tests {
 
     #[test]
     fn weights_use_pytorch_names_and_layouts() {
-        let weights = Weights::embedded().unwrap();
+        let weights = Weights::embedded_small().unwrap();
         let bytes = weights_to_safetensors(&weights, Precision::F32).unwrap();
         let (_, metadata) = SafeTensors::read_metadata(&bytes).unwrap();
         let header: designer_core::weights::WeightsHeader =
