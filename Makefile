@@ -26,6 +26,10 @@ BENCH_VENV   := .venv-bench
 WASM_BINDGEN := $(TOOLS)/bin/wasm-bindgen
 WEB_WASM     := target/$(WASM)/wasm-release/designer_web.wasm
 PKG          := www/pkg
+# The site's default model, generator v2 at 256 px, served beside the wasm under the name
+# www/config.json gives it (its version: a browser caches a URL once).
+DEFAULT_MODEL := core/weights/designer-256.weights
+SITE_MODEL    := www/$(shell sed -n 's/.*"weights": *"\([^"]*\)".*/\1/p' www/config.json)
 CHROMIUM     := /usr/bin/chromium
 # Debian's packages of the Sweet Home 3D furniture catalogs (CC-BY / CC0 libraries and the
 # default catalog).
@@ -68,10 +72,14 @@ $(CHROMIUM):
 	apt-get install -y chromium || (apt-get update && apt-get install -y chromium)
 
 ## The browser package: web/ for wasm32 (size profile, wasm SIMD), bindings by wasm-bindgen,
-## shrunk by wasm-opt, into www/pkg/.
-web: setup $(WASM_BINDGEN) node_modules/.done $(CHROMIUM)
+## shrunk by wasm-opt, into www/pkg/; and the default model beside it (www/models/).
+web: setup $(WASM_BINDGEN) node_modules/.done $(CHROMIUM) $(SITE_MODEL)
 	$(CARGO) build --profile wasm-release --target $(WASM) -p designer-web
 	@$(MAKE) --no-print-directory $(PKG)/designer_web_bg.wasm
+
+$(SITE_MODEL): $(DEFAULT_MODEL)
+	mkdir -p $(@D)
+	cp $< $@
 
 # Bindings and wasm-opt (a minute or two) only when cargo produced a new wasm.
 $(PKG)/designer_web_bg.wasm: $(WEB_WASM)
@@ -161,8 +169,7 @@ eval: $(BIN) data
 sheet: $(BIN) data
 	$(BIN) scenes --catalog $(CATALOG) --sheet docs/scenes.png --size 256 --seed 3
 	$(BIN) scenes --catalog $(CATALOG) --sheet docs/scenes-small.png --size 96 --seed 3
-	$(BIN) sheet --size 64 --out docs/designs.png
-	$(BIN) sheet --size 128 --out docs/designs-128.png
+	$(BIN) sheet --out docs/designs.jpg
 
 clean:
 	rm -rf target $(DESIGNS) $(CACHE) $(VENV) $(BENCH_VENV) $(TOOLS) $(PKG) node_modules

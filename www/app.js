@@ -56,7 +56,7 @@ function showRefusal(message) {
 }
 
 // The request's ranges, from the model's own `info` (the core's limits), once it is ready.
-let limits = { variations: [1, 64], steps: [1, 100] };
+let limits = { variations: [1, 64], steps: [1, 100], size: [32, 256] };
 // Seeds travel as JavaScript numbers, which hold whole numbers exactly only up to 2^53 - 1
 // (the core takes up to 2^64 - 1): the page offers what it can carry.
 const MAX_SEED = Number.MAX_SAFE_INTEGER;
@@ -160,11 +160,13 @@ function figure(design, req) {
   link.download = `${req.room_type}-${req.style}-${design.seed}.png`;
   link.textContent = `Seed ${design.seed}: download PNG`;
   caption.append(link);
-  if (config.lambdaUrl) {
+  // Twice the size must be a size the server takes: a design at the largest (the 256 px
+  // default) is already the finest there is.
+  if (config.lambdaUrl && req.size * 2 <= limits.size[1]) {
     const finer = document.createElement('button');
     finer.type = 'button';
     finer.textContent = 'Finer on the server';
-    finer.title = 'This design at twice the size, redrawn on the Lambda (its 128 px model from 128 px up)';
+    finer.title = 'This design at twice the size, redrawn on the Lambda (by its model for that size)';
     finer.addEventListener('click', () => server(design.seed, req, fig, finer));
     caption.append(finer);
   }
@@ -180,7 +182,7 @@ async function server(seed, req, fig, button) {
     // (the sampler starts from it, noised) and redraws it at twice the size, where the finer
     // model takes over.
     const img = fig.querySelector('img');
-    const size = Math.min(req.size * 2, 256);
+    const size = req.size * 2;
     const body = {
       ...req, variations: 1, seed, size, photo: img.src, strength: FINER_STRENGTH, keep: 'colours',
     };

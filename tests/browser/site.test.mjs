@@ -1,6 +1,8 @@
 // The static site in headless Chromium (Debian's, through playwright-core), served from a
 // sub-path by the same static server `make serve` runs: WebGPU (SwiftShader here), the CPU
 // fallback with WebGPU disabled, agreement between them and with the native CLI, and errors.
+// Its config.json names no model, so the page runs the small one its bundle carries (64 px);
+// default.test.mjs serves the site as shipped, with the 256 px default model.
 //
 // Run by `make test` (node --test tests/browser/); needs `make web` and the release CLI.
 
@@ -8,17 +10,13 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { root, serveSite, openSite, startLambda, submit } from './support.mjs';
+import {
+  root, serveSite, openSite, startLambda, submit, generate, installDecoder, decodePng, assertClose,
+} from './support.mjs';
 
 const cli = join(root, 'target/release/designer');
 // Software WebGPU is slow: a small request keeps the test short.
 const REQUEST = { room_type: 'kitchen', style: 'industrial', variations: 2, seed: 11, steps: 3, size: 32 };
-// Largest difference, in 8-bit levels, allowed between two backends' pixels for one seed, and
-// the mean over all pixels. The starting noise is the same bytes everywhere; GPU float
-// arithmetic (fused multiply-adds, other summation orders) moves values slightly. Seen here:
-// WebGPU (SwiftShader) vs CPU at most 1 level, mean 0.001; browser CPU vs native CPU identical.
-const MAX_LEVEL_DIFFERENCE = 3;
-const MAX_MEAN_DIFFERENCE = 0.05;
 
 let site;
 let lambda;
@@ -30,57 +28,6 @@ after(() => {
   site?.close();
   lambda?.close();
 });
-
-/** Generates `request` through the form; the designs as decoded RGBA pixels. */
-async function generate(page, request) {
-  await submit(page, request);
-  return page.evaluate(() => Promise.all([...document.querySelectorAll('#results figure img')]
-    .map(async (img) => { await img.decode(); return pixelsOf(img); })));
-}
-
-/** Decodes a base64 PNG in the page (the CLI's output) into the same shape. */
-function decodePng(page, base64) {
-  return page.evaluate(async (b64) => {
-    const img = new Image();
-    img.src = `data:image/png;base64,${b64}`;
-    await img.decode();
-    return pixelsOf(img);
-  }, base64);
-}
-
-/** Installs `pixelsOf` in the page. */
-async function installDecoder(page) {
-  await page.evaluate(() => {
-    window.pixelsOf = (img) => {
-      const canvas = document.createElement('canvas');
-      canvas.width = img.naturalWidth;
-      canvas.height = img.naturalHeight;
-      const context = canvas.getContext('2d');
-      context.drawImage(img, 0, 0);
-      const { data } = context.getImageData(0, 0, canvas.width, canvas.height);
-      return { width: canvas.width, height: canvas.height, pixels: Array.from(data) };
-    };
-  });
-}
-
-function difference(a, b) {
-  assert.equal(a.pixels.length, b.pixels.length);
-  let max = 0;
-  let sum = 0;
-  for (let i = 0; i < a.pixels.length; i++) {
-    const d = Math.abs(a.pixels[i] - b.pixels[i]);
-    max = Math.max(max, d);
-    sum += d;
-  }
-  return { max, mean: sum / a.pixels.length };
-}
-
-function assertClose(a, b, what) {
-  const { max, mean } = difference(a, b);
-  console.log(`${what}: largest pixel difference ${max} levels, mean ${mean.toFixed(3)}`);
-  assert.ok(max <= MAX_LEVEL_DIFFERENCE && mean <= MAX_MEAN_DIFFERENCE,
-    `${what}: largest difference ${max} (bound ${MAX_LEVEL_DIFFERENCE}), mean ${mean} (bound ${MAX_MEAN_DIFFERENCE})`);
-}
 
 let webgpuDesigns;
 let cpuDesigns;
@@ -133,13 +80,14 @@ test('falls back to the CPU when WebGPU is disabled, and agrees with WebGPU and 
     assert.equal(await page.getAttribute('body', 'data-backend'), 'cpu');
     assert.match(await page.textContent('#status'), /WebGPU is not available \(.+\); running on the CPU/);
     // The pickers offer the labels the model was trained on, as `designer info` prints them,
-    // not every label the build knows (a model refuses the ones it never saw).
-    const info = JSON.parse(execFileSync(cli, ['info']).toString());
+    // not every label the build knows (a model refuses the ones it never saw). This site is
+    // served no model: it runs the small one its bundle carries.
+    const info = JSON.parse(execFileSync(cli, ['info', '--weights', join(root, 'core/weights/scenes-64.weights')]).toString());
     const options = (id) => page.$$eval(`#${id} option`, (all) => all.map((o) => o.value));
     const { vocabulary } = info.weights.model;
     assert.deepEqual(await options('room_type'), vocabulary.room_types);
     assert.deepEqual(await options('style'), vocabulary.styles);
-    assert.ok(vocabulary.styles.length < info.styles.length, 'the shipped model knows fewer styles than the build');
+    assert.ok(vocabulary.styles.length < info.styles.length, 'the small model knows fewer styles than the build');
     // One worker per core, up to the variations.
     const cores = await page.evaluate(() => navigator.hardwareConcurrency);
     assert.equal(Number(await page.getAttribute('body', 'data-workers')), Math.max(1, Math.min(cores, 16)));
@@ -221,7 +169,7 @@ test('restyles a chosen photo on WebGPU and on the CPU, before and after, and sa
       const designs = await generate(page, REQUEST);
       assert.equal(designs.length, REQUEST.variations);
       for (const design of designs) assert.deepEqual([design.width, design.height], [REQUEST.size, REQUEST.size]);
-      // The shipped model follows no layouts: it keeps the photo's colours, and says so.
+      // The small model follows no layouts: it keeps the photo's colours, and says so.
       assert.match(await page.textContent('#status'),
         new RegExp(`2 designs in \\d+ ms on ${backend}( \\(\\d+ workers\\))? from your photo \\(48 x 32, centre-cropped\\), keeping its colours`));
       const plain = webgpu ? webgpuDesigns : cpuDesigns;

@@ -6,6 +6,7 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
 
 export const root = resolve(import.meta.dirname, '../..');
@@ -147,4 +148,62 @@ export async function submit(page, request) {
   );
   const error = await page.locator('#error');
   if (!(await error.isHidden())) throw new Error(await error.textContent());
+}
+
+// Largest difference, in 8-bit levels, allowed between two backends' pixels for one seed, and
+// the mean over all pixels. The starting noise is the same bytes everywhere; GPU float
+// arithmetic (fused multiply-adds, other summation orders) moves values slightly. Seen here:
+// WebGPU (SwiftShader) vs CPU at most 1 level, mean 0.001; browser CPU vs native CPU identical.
+const MAX_LEVEL_DIFFERENCE = 3;
+const MAX_MEAN_DIFFERENCE = 0.05;
+
+/** Generates `request` through the form; the designs as decoded RGBA pixels. */
+export async function generate(page, request) {
+  await submit(page, request);
+  return page.evaluate(() => Promise.all([...document.querySelectorAll('#results figure img')]
+    .map(async (img) => { await img.decode(); return pixelsOf(img); })));
+}
+
+/** Decodes a base64 PNG in the page (the CLI's output) into the same shape. */
+export function decodePng(page, base64) {
+  return page.evaluate(async (b64) => {
+    const img = new Image();
+    img.src = `data:image/png;base64,${b64}`;
+    await img.decode();
+    return pixelsOf(img);
+  }, base64);
+}
+
+/** Installs `pixelsOf` in the page. */
+export async function installDecoder(page) {
+  await page.evaluate(() => {
+    window.pixelsOf = (img) => {
+      const canvas = document.createElement('canvas');
+      canvas.width = img.naturalWidth;
+      canvas.height = img.naturalHeight;
+      const context = canvas.getContext('2d');
+      context.drawImage(img, 0, 0);
+      const { data } = context.getImageData(0, 0, canvas.width, canvas.height);
+      return { width: canvas.width, height: canvas.height, pixels: Array.from(data) };
+    };
+  });
+}
+
+function difference(a, b) {
+  assert.equal(a.pixels.length, b.pixels.length);
+  let max = 0;
+  let sum = 0;
+  for (let i = 0; i < a.pixels.length; i++) {
+    const d = Math.abs(a.pixels[i] - b.pixels[i]);
+    max = Math.max(max, d);
+    sum += d;
+  }
+  return { max, mean: sum / a.pixels.length };
+}
+
+export function assertClose(a, b, what) {
+  const { max, mean } = difference(a, b);
+  console.log(`${what}: largest pixel difference ${max} levels, mean ${mean.toFixed(3)}`);
+  assert.ok(max <= MAX_LEVEL_DIFFERENCE && mean <= MAX_MEAN_DIFFERENCE,
+    `${what}: largest difference ${max} (bound ${MAX_LEVEL_DIFFERENCE}), mean ${mean} (bound ${MAX_MEAN_DIFFERENCE})`);
 }
