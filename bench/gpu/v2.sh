@@ -29,10 +29,12 @@
 #   bench/gpu/v2.sh guided SECONDS            guidance distilled (issue 21) from the chain file's
 #                                             transformer, which it starts from: one evaluation
 #                                             told the weight gives the teacher's guided velocity
-#   bench/gpu/v2.sh steps SECONDS             steps distilled (issue 21) from the guided weights
-#                                             (carried as .carry/guided.weights.xz), which it
-#                                             starts from: one evaluation told the step jumps
-#                                             as the teacher's sampler does in five
+#   bench/gpu/v2.sh steps SECONDS             steps distilled (issue 21) from TEACHER's weights,
+#                                             which it starts from: guided (the default, carried
+#                                             as .carry/guided.weights.xz) or dit-start (the
+#                                             chain file, its guidance by CFG): one evaluation
+#                                             told the step jumps as the teacher's guided
+#                                             sampler does in five
 #   bench/gpu/v2.sh sheet NAME                the room types x styles sheet of NAME's weights
 #   bench/gpu/v2.sh eval NAME...              `designer eval` of the NAMEs' weights at 256 px,
 #                                             judged by one classifier, the default protocol (100
@@ -159,9 +161,14 @@ EOF
     train guided "$2" "${BATCH:-128}" 3e-4 --init "$WORK/dit-start.weights" --resume \
       --objective guidance --teacher "$WORK/dit-start.weights" --latent-reuse "${REUSE:-4}"
     ;;
-  steps) # steps SECONDS: steps distilled from the guided weights (issue 21)
-    train steps "$2" "${BATCH:-128}" 3e-4 --init "$WORK/guided.weights" --resume \
-      --objective steps --teacher "$WORK/guided.weights" --latent-reuse "${REUSE:-4}"
+  steps) # steps SECONDS: steps distilled from TEACHER's weights (issue 21), which the student
+    # starts from: guided (default; carried) or dit-start (the chain file, guided by CFG)
+    teacher=$WORK/${TEACHER:-guided}.weights
+    if [ "${TEACHER:-}" = dit-start ] && [ ! -f "$teacher" ]; then
+      python3 -c "import lzma,shutil;shutil.copyfileobj(lzma.open('bench/gpu/chain/dit-256-f16.weights.xz'),open('$teacher','wb'))"
+    fi
+    train steps "$2" "${BATCH:-128}" 3e-4 --init "$teacher" --resume \
+      --objective steps --teacher "$teacher" --latent-reuse "${REUSE:-4}"
     ;;
   sheet)
     "$DESIGNER" sheet --backend vulkan --size $SIZE --weights "$WORK/$2.weights" --out "$OUT/$2-sheet.png" 2>&1 | tail -2
