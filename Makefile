@@ -160,12 +160,15 @@ TRAIN_ARGS ?=
 train: $(BIN) data
 	$(BIN) train --catalog $(CATALOG) --resume $(TRAIN_ARGS) --name designer-scenes-64 --out model.weights --metrics metrics.jsonl
 
-## The quality metric of the embedded model (classifier accuracy on real and generated images,
-## Frechet distance); about 5 minutes on 2 cores.
+## The quality metric of the default model at 256 px (classifier accuracy on real and generated
+## images, Frechet distance, anchor pieces, restyled photos' edges): the full protocol, long on
+## 2 cores (15,840 renders at ~37/s and 576 designs at ~1.1 s each before the classifier); the
+## GPU machine's bench/gpu/v2.sh eval takes about 8 minutes. `$(BIN) eval --size 64` judges the
+## small model in about 5 minutes.
 eval: $(BIN) data
 	$(BIN) eval --catalog $(CATALOG)
 
-## Contact sheets (room types x styles): the training scenes and the embedded models' designs.
+## Contact sheets (room types x styles): the training scenes and the default model's designs.
 sheet: $(BIN) data
 	$(BIN) scenes --catalog $(CATALOG) --sheet docs/scenes.png --size 256 --seed 3
 	$(BIN) scenes --catalog $(CATALOG) --sheet docs/scenes-small.png --size 96 --seed 3

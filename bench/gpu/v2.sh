@@ -31,8 +31,9 @@
 #                                             told the weight gives the teacher's guided velocity
 #   bench/gpu/v2.sh steps SECONDS             steps distilled (issue 21) from TEACHER's weights,
 #                                             which it starts from: guided (the default, carried
-#                                             as .carry/guided.weights.xz) or dit-start (the
-#                                             chain file, its guidance by CFG): one evaluation
+#                                             as .carry/guided.weights.xz), dit-start (the
+#                                             chain file, its guidance by CFG) or default (the
+#                                             embedded default model, int8): one evaluation
 #                                             told the step jumps as the teacher's guided
 #                                             sampler does in five
 #   bench/gpu/v2.sh sheet NAME                the room types x styles sheet of NAME's weights
@@ -162,11 +163,13 @@ EOF
       --objective guidance --teacher "$WORK/dit-start.weights" --latent-reuse "${REUSE:-4}"
     ;;
   steps) # steps SECONDS: steps distilled from TEACHER's weights (issue 21), which the student
-    # starts from: guided (default; carried) or dit-start (the chain file, guided by CFG)
+    # starts from: guided (default; carried), dit-start (the chain file, guided by CFG) or
+    # default (the embedded default model, core/weights/designer-256.weights)
     teacher=$WORK/${TEACHER:-guided}.weights
     if [ "${TEACHER:-}" = dit-start ] && [ ! -f "$teacher" ]; then
       python3 -c "import lzma,shutil;shutil.copyfileobj(lzma.open('bench/gpu/chain/dit-256-f16.weights.xz'),open('$teacher','wb'))"
     fi
+    if [ "${TEACHER:-}" = default ]; then cp core/weights/designer-256.weights "$teacher"; fi
     train steps "$2" "${BATCH:-128}" 3e-4 --init "$teacher" --resume \
       --objective steps --teacher "$teacher" --latent-reuse "${REUSE:-4}"
     ;;
