@@ -1,5 +1,6 @@
 // Browser generation time, on WebGPU (SwiftShader on a CPU-only machine: software, not a GPU)
-// and on the wasm CPU backend, for the default request; and the README's screenshot.
+// and on the wasm CPU backend, for the default request (4 x 256 px by the shipped site's model);
+// and the README's screenshot.
 //
 //   node tests/browser/measure.mjs [--runs N] [--only webgpu|cpu] [--screenshot docs/site.png]
 //     [--weights FILE --size N] [--photo FILE] [--workers N]
@@ -9,7 +10,8 @@
 // inside the one worker)
 // over N runs after a warm-up run (which compiles the WebGPU shaders). `--weights` serves a
 // model beside the site (config.json's `weights`, as a deployment would) instead of the
-// built-in one; `--photo` restyles that photo (keeping its layout where the model can);
+// default one www/config.json names; `--photo` restyles that photo (keeping its layout where
+// the model can);
 // `--workers N` runs the CPU fallback on N workers instead of one per core.
 
 import { readFileSync } from 'node:fs';
@@ -19,13 +21,14 @@ import { serveSite, openSite, submit } from './support.mjs';
 const { values } = parseArgs({
   options: {
     runs: { type: 'string', default: '3' }, only: { type: 'string' }, screenshot: { type: 'string' },
-    weights: { type: 'string' }, size: { type: 'string', default: '64' }, photo: { type: 'string' },
+    weights: { type: 'string' }, size: { type: 'string', default: '256' }, photo: { type: 'string' },
     workers: { type: 'string' },
   },
 });
 const runs = Number(values.runs);
 const size = Number(values.size);
-const DEFAULT = { room_type: 'living_room', style: 'scandinavian', variations: 4, seed: 42, steps: 20, size };
+// The default request: 4 designs at the default size, in the steps the page offers (the model's).
+const DEFAULT = { room_type: 'living_room', style: 'scandinavian', variations: 4, seed: 42, size };
 
 const site = values.weights
   ? await serveSite({ weights: 'model.weights' }, { 'model.weights': values.weights })
@@ -42,9 +45,10 @@ try {
         await page.setInputFiles('#photo', { name: 'photo.png', mimeType: 'image/png', buffer: readFileSync(values.photo) });
         await page.waitForFunction(() => !document.getElementById('photo-preview').hidden);
       }
+      const steps = Number(await page.inputValue('#steps'));
       const elapsed = [];
       for (let run = 0; run <= runs; run++) {
-        await submit(page, { ...DEFAULT, seed: DEFAULT.seed + run * 10 });
+        await submit(page, { ...DEFAULT, steps, seed: DEFAULT.seed + run * 10 });
         elapsed.push(Number(await page.getAttribute('#results', 'data-elapsed-ms')));
       }
       const [warmup, ...timed] = elapsed;
@@ -53,10 +57,10 @@ try {
       const label = backend === 'webgpu'
         ? 'WebGPU (SwiftShader, software)'
         : `CPU (wasm SIMD, ${workers} worker${workers === 1 ? '' : 's'})`;
-      const what = `4 x ${size} px, 20 steps, guidance 3${values.photo ? ', restyling a photo' : ''}`;
+      const what = `4 x ${size} px, ${steps} steps, guidance 3${values.photo ? ', restyling a photo' : ''}`;
       if (timed.length) console.log(`| ${label} | ${what} | ${warmup} | ${timed[timed.length >> 1]} | ${timed[0]}-${timed[timed.length - 1]} |`);
       if (!webgpu && values.screenshot) {
-        await submit(page, { ...DEFAULT, room_type: 'bedroom', seed: 42 });
+        await submit(page, { ...DEFAULT, steps, room_type: 'bedroom', seed: 42 });
         await page.setViewportSize({ width: 1100, height: 760 });
         await page.screenshot({ path: values.screenshot, fullPage: true });
       }
