@@ -239,14 +239,19 @@ impl Weights {
     pub fn build(&self, device: &Device) -> Result<Generator, WeightsError> {
         let parameters = crate::int8::widen(Bytes::from_bytes_vec(self.parameters.clone()))
             .map_err(WeightsError::Record)?;
+        // The file's values as stored (f16, f32, or int8 widened), then f32 for compute. burn's
+        // cast-to-module policy would read each parameter's dtype by materialising it: a random
+        // initialisation of every parameter, thrown away at once (15 % of building the 256 px
+        // model; BENCHMARKS.md, eleventh session).
         let record = ModuleRecord::from_bytes(parameters)
-            .map_err(|e| WeightsError::Record(e.to_string()))?
-            .cast_to_module_dtype();
-        self.header
+            .map_err(|e| WeightsError::Record(e.to_string()))?;
+        let model = self
+            .header
             .model
             .init(device)
             .load_parameters(record)
-            .map_err(WeightsError::Record)
+            .map_err(WeightsError::Record)?;
+        Ok(model.map(&mut CastParameters(DType::F32)))
     }
 
     /// Builds the model with its parameters rounded to `precision` (an f16 file stays as it
