@@ -138,6 +138,25 @@ impl ModuleMapper for CastParameters {
     }
 }
 
+/// Loaded parameters stored narrower than f32 widened to it, as leaves: on an autodiff device a
+/// plain cast is an operation, which a training step's backward pass would walk into.
+struct WidenLoaded;
+
+impl ModuleMapper for WidenLoaded {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        if param.val().dtype() == DType::F32 {
+            return param;
+        }
+        param.map(|tensor| {
+            let tracked = tensor.is_require_grad();
+            tensor
+                .cast(DType::F32)
+                .detach()
+                .set_require_grad(tracked)
+        })
+    }
+}
+
 fn cast(model: Generator, precision: Precision) -> Generator {
     match precision {
         // int8 is narrowed from the f32 parameters, after they are serialised.
@@ -251,7 +270,7 @@ impl Weights {
             .init(device)
             .load_parameters(record)
             .map_err(WeightsError::Record)?;
-        Ok(model.map(&mut CastParameters(DType::F32)))
+        Ok(model.map(&mut WidenLoaded))
     }
 
     /// Builds the model with its parameters rounded to `precision` (an f16 file stays as it

@@ -2,7 +2,7 @@
 
 use burn::tensor::{Device, Tensor};
 use designer_core::image::{decode_bounded, encode_png, from_base64, to_base64};
-use designer_core::model::{Architecture, Condition, ModelConfig};
+use designer_core::model::{Architecture, Condition, ModelConfig, Scalar};
 use designer_core::request::{DEFAULT_SIZE, DesignError, DesignRequest};
 use designer_core::weights::{Weights, WeightsError, WeightsHeader};
 use designer_core::{Designer, RoomType, Style};
@@ -196,8 +196,8 @@ fn requests_go_to_the_model_trained_at_the_largest_size_not_above_theirs() {
     );
     assert!(serving(&[] as &[u32], |s| *s, 64).is_none());
     // Native builds with `large-model` (the CLI's, the Lambda's) embed the 128 px U-Net and
-    // generator v2 beside the small model, and the default size goes to generator v2, which
-    // follows layouts.
+    // generator v2 beside the small model, and the default size goes to generator v2: a
+    // step-distilled student that follows layouts.
     let names = |size| Weights::embedded_for(size).unwrap().header.name;
     assert_eq!(names(64), Weights::embedded_small().unwrap().header.name);
     if cfg!(feature = "large-model") {
@@ -206,6 +206,7 @@ fn requests_go_to_the_model_trained_at_the_largest_size_not_above_theirs() {
         let default = Weights::embedded_default().unwrap();
         assert_eq!(default.header.image_size, DEFAULT_SIZE);
         let architecture = &default.header.model.architecture;
+        assert!(architecture.reads(Scalar::StepSize), "{architecture:?}");
         assert!(architecture.layout_factor().is_some(), "{architecture:?}");
     }
 }

@@ -285,6 +285,7 @@ fn info_reports_the_default_model_and_the_vocabulary() {
         info["weights"]["model"]["architecture"]["layout"], true,
         "follows a photo's layout: {info}"
     );
+    assert_eq!(info["distilled_steps"][0], 4, "a step-distilled student: {info}");
     assert!(info["model"].as_str().unwrap().contains('@'));
     // The small model, from its file, knows the first vocabulary.
     let output = succeed(designer().arg("info").arg("--weights").arg(small_weights()));
