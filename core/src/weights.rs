@@ -138,25 +138,6 @@ impl ModuleMapper for CastParameters {
     }
 }
 
-/// Loaded parameters stored narrower than f32 widened to it, as leaves: on an autodiff device a
-/// plain cast is an operation, which a training step's backward pass would walk into.
-struct WidenLoaded;
-
-impl ModuleMapper for WidenLoaded {
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        if param.val().dtype() == DType::F32 {
-            return param;
-        }
-        param.map(|tensor| {
-            let tracked = tensor.is_require_grad();
-            tensor
-                .cast(DType::F32)
-                .detach()
-                .set_require_grad(tracked)
-        })
-    }
-}
-
 fn cast(model: Generator, precision: Precision) -> Generator {
     match precision {
         // int8 is narrowed from the f32 parameters, after they are serialised.
@@ -258,19 +239,14 @@ impl Weights {
     pub fn build(&self, device: &Device) -> Result<Generator, WeightsError> {
         let parameters = crate::int8::widen(Bytes::from_bytes_vec(self.parameters.clone()))
             .map_err(WeightsError::Record)?;
-        // The file's values as stored (f16, f32, or int8 widened), then f32 for compute. burn's
-        // cast-to-module policy would read each parameter's dtype by materialising it: a random
-        // initialisation of every parameter, thrown away at once (15 % of building the 256 px
-        // model; BENCHMARKS.md, eleventh session).
         let record = ModuleRecord::from_bytes(parameters)
-            .map_err(|e| WeightsError::Record(e.to_string()))?;
-        let model = self
-            .header
+            .map_err(|e| WeightsError::Record(e.to_string()))?
+            .cast_to_module_dtype();
+        self.header
             .model
             .init(device)
             .load_parameters(record)
-            .map_err(WeightsError::Record)?;
-        Ok(model.map(&mut WidenLoaded))
+            .map_err(WeightsError::Record)
     }
 
     /// Builds the model with its parameters rounded to `precision` (an f16 file stays as it

@@ -277,12 +277,10 @@ struct NumberParameters {
 }
 
 impl ModuleMapper for NumberParameters {
-    fn map_float<const D: usize>(&mut self, mut param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        // The id alone: consuming the parameter would draw its (lazy) random initialisation,
-        // which a model built to load a weights file then throws away.
-        param.id = ParamId::from(self.next);
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let (_, value, mapper) = param.consume();
         self.next += 1;
-        param
+        Param::from_mapped_value(ParamId::from(self.next - 1), value, mapper)
     }
 }
 
