@@ -57,8 +57,9 @@
 # download`, 0.4 MB; without libEGL the NVIDIA driver's Vulkan ICD does not load, and burn finds
 # no adapter). `dpkg -x` into / does not outlast a call, so every call carries .gl and starts
 # with `bench/gpu/v2.sh setup`, which unpacks what came with it. burn's autotune
-# choices for these networks on the H200 are committed (bench/gpu/autotune-h200.tar.gz, from
-# `cache`): a fresh machine that has them starts training in about a minute instead of five.
+# choices for these networks on the H200 and the H100 are committed (bench/gpu/autotune.tar.gz,
+# from `cache`; the H100's run started from the H200's and kept every entry): a fresh machine
+# that has them starts training in about a minute instead of five.
 # The chained run: the transformer's latest weights are committed as
 # bench/gpu/chain/dit-256-f16.weights.xz (f16, 21 MB, its autoencoder inside). A call's tree and
 # carried files share 64 MiB, so with them in the tree a call carries one of the two 24 MB files:
@@ -130,7 +131,7 @@ EOF
           "$carried" "$WORK/$(basename "$carried" .xz)"
       fi
     done
-    if [ -f bench/gpu/autotune-h200.tar.gz ]; then tar -xzf bench/gpu/autotune-h200.tar.gz; fi
+    if [ -f bench/gpu/autotune.tar.gz ]; then tar -xzf bench/gpu/autotune.tar.gz; fi
     ;;
   autoencoder)
     train autoencoder "$2" 128 1e-3 --network unet-v2-latent --objective autoencoder --crop 128 \
