@@ -35,13 +35,17 @@
 #                                             chain file, its guidance by CFG) or default (the
 #                                             embedded default model, int8): one evaluation
 #                                             told the step jumps as the teacher's guided
-#                                             sampler does in five
+#                                             sampler does in five; INIT=W continues the
+#                                             student W instead (carried, e.g.
+#                                             .carry/student.weights.xz becomes
+#                                             target/v2/student.weights)
 #   bench/gpu/v2.sh sheet NAME                the room types x styles sheet of NAME's weights
 #   bench/gpu/v2.sh eval NAME...              `designer eval` of the NAMEs' weights at 256 px,
 #                                             judged by one classifier, the default protocol (100
 #                                             renders per pair train the classifier, 10 test it,
 #                                             4 designs per pair, 200 photos restyled); NAME-int8
 #                                             is NAME's weights exported as int8 first;
+#                                             dit-start and default are always there;
 #                                             EVAL_ARGS='...' adds `designer eval` flags
 #   bench/gpu/v2.sh times NAME                generation time on the GPU at 256 px, 4 designs:
 #                                             plain, keeping a photo's layout, its colours
@@ -100,6 +104,17 @@ train() { # name seconds batch lr [designer train flags...]
   python3 bench/gpu/steady.py "$LOGS/$name.jsonl" "$batch" || true
 }
 
+# materialise NAME: the two weights every machine has, as $WORK/NAME.weights: dit-start (the
+# chain file, f16: the CFG teacher) and default (the embedded default model, int8)
+materialise() {
+  local file=$WORK/$1.weights
+  if [ -f "$file" ]; then return; fi
+  case $1 in
+    dit-start) python3 -c "import lzma,shutil,sys;shutil.copyfileobj(lzma.open('bench/gpu/chain/dit-256-f16.weights.xz'),open(sys.argv[1],'wb'))" "$file" ;;
+    default) cp core/weights/designer-256.weights "$file" ;;
+  esac
+}
+
 case "${1:-}" in
   setup)
     for deb in .gl/*.deb; do if [ -f "$deb" ]; then dpkg -x "$deb" /; fi; done
@@ -150,7 +165,8 @@ EOF
     train dit "$2" "${BATCH:-128}" 3e-4 "${from[@]}" --resume --latent-reuse "${REUSE:-1}" ${LAYOUT:+--layout}
     ;;
   chain) # chain SECONDS: the transformer from the committed chain file, further
-    python3 -c "import lzma,shutil;shutil.copyfileobj(lzma.open('bench/gpu/chain/dit-256-f16.weights.xz'),open('$WORK/dit-start.weights','wb'))"
+    rm -f "$WORK/dit-start.weights"
+    materialise dit-start
     # PARTS=N trains in N processes one after another, each resuming the last one's
     # checkpoint: a process's step rate falls as it runs and a new one starts fast again.
     parts=${PARTS:-1}
@@ -159,19 +175,18 @@ EOF
     done
     ;;
   guided) # guided SECONDS: guidance distilled from the chain file's transformer (issue 21)
-    [ -f "$WORK/dit-start.weights" ] || python3 -c "import lzma,shutil;shutil.copyfileobj(lzma.open('bench/gpu/chain/dit-256-f16.weights.xz'),open('$WORK/dit-start.weights','wb'))"
+    materialise dit-start
     train guided "$2" "${BATCH:-128}" 3e-4 --init "$WORK/dit-start.weights" --resume \
       --objective guidance --teacher "$WORK/dit-start.weights" --latent-reuse "${REUSE:-4}"
     ;;
   steps) # steps SECONDS: steps distilled from TEACHER's weights (issue 21), which the student
     # starts from: guided (default; carried), dit-start (the chain file, guided by CFG) or
     # default (the embedded default model, core/weights/designer-256.weights)
+    materialise "${TEACHER:-guided}"
     teacher=$WORK/${TEACHER:-guided}.weights
-    if [ "${TEACHER:-}" = dit-start ] && [ ! -f "$teacher" ]; then
-      python3 -c "import lzma,shutil;shutil.copyfileobj(lzma.open('bench/gpu/chain/dit-256-f16.weights.xz'),open('$teacher','wb'))"
-    fi
-    if [ "${TEACHER:-}" = default ]; then cp core/weights/designer-256.weights "$teacher"; fi
-    train steps "$2" "${BATCH:-128}" 3e-4 --init "$teacher" --resume \
+    # INIT=W continues an earlier student (W its weights, e.g. carried as
+    # .carry/student.weights.xz) where no checkpoint of this machine's is there to resume
+    train steps "$2" "${BATCH:-128}" 3e-4 --init "${INIT:-$teacher}" --resume \
       --objective steps --teacher "$teacher" --latent-reuse "${REUSE:-4}"
     ;;
   sheet)
@@ -182,6 +197,7 @@ EOF
     shift
     weights=()
     for name in "$@"; do
+      materialise "$name"
       if [[ $name == *-int8 && ! -f $WORK/$name.weights ]]; then
         "$DESIGNER" export --weights "$WORK/${name%-int8}.weights" --precision int8 --out "$WORK/$name.weights" 2>/dev/null
       fi
