@@ -12,6 +12,7 @@
 
 use burn::tensor::{Bytes, DType, f16};
 use burn_pack::{Reader, Tensor, Writer};
+use half::slice::HalfFloatSliceExt;
 
 /// What a quantized tensor's scales are called: its own name and this.
 const SCALES: &str = ".int8_scales";
@@ -39,18 +40,31 @@ fn channel_of(shape: &[usize], axis: usize) -> impl Fn(usize) -> usize {
 
 fn floats(dtype: DType, bytes: &[u8]) -> Option<Vec<f32>> {
     match dtype {
-        DType::F32 => Some(
-            bytes
+        DType::F32 => Some(match bytemuck::try_cast_slice::<u8, f32>(bytes) {
+            Ok(values) => values.to_vec(),
+            Err(_) => bytes
                 .chunks_exact(4)
                 .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
                 .collect(),
-        ),
-        DType::F16 => Some(
-            bytes
-                .chunks_exact(2)
-                .map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32())
-                .collect(),
-        ),
+        }),
+        DType::F16 => {
+            // The slice conversion uses the CPU's F16C instructions where it has them: a
+            // value-at-a-time loop was a sixth of loading the 256 px model.
+            let mut values = vec![0f32; bytes.len() / 2];
+            match bytemuck::try_cast_slice::<u8, f16>(bytes) {
+                Ok(halves) => halves.convert_to_f32_slice(&mut values),
+                Err(_) => {
+                    let halves = bytes
+                        .chunks_exact(2)
+                        .map(|b| f16::from_le_bytes([b[0], b[1]]));
+                    values
+                        .iter_mut()
+                        .zip(halves)
+                        .for_each(|(v, h)| *v = h.to_f32());
+                }
+            }
+            Some(values)
+        }
         _ => None,
     }
 }
@@ -110,49 +124,81 @@ pub fn narrow(pack: Bytes) -> Result<Bytes, String> {
     Writer::new(stored).into_bytes().map_err(|e| e.to_string())
 }
 
-/// The burnpack a model loads: an int8 file's tensors widened to f32 with their scales, any
-/// other pack as it is.
-pub fn widen(pack: Bytes) -> Result<Bytes, String> {
-    let reader = Reader::from_bytes(pack.clone()).map_err(|e| e.to_string())?;
-    if !reader.tensor_names().iter().any(|n| n.ends_with(SCALES)) {
-        return Ok(pack);
-    }
-    let mut all = tensors(pack)?;
+/// A parameter as a model loads it: its module path, its id (the optimizer's key) and its
+/// values as f32.
+pub struct Parameter {
+    pub path: String,
+    pub id: Option<u64>,
+    pub shape: Vec<usize>,
+    pub values: Vec<f32>,
+}
+
+/// The parameters of a burnpack as f32, whatever the file stores: int8 times its channel's
+/// scale, f16 widened. f32 is what every backend computes in (WebGPU on SwiftShader has no
+/// f16), and a model given its own dtype is loaded without burn's cast-to-module policy,
+/// which draws a random initialisation of every parameter only to read its dtype (15 % of
+/// building the 256 px model; BENCHMARKS.md, eleventh session).
+pub fn widen(pack: Bytes) -> Result<Vec<Parameter>, String> {
     let mut scales = std::collections::HashMap::new();
-    all.retain(|t| match t.name.strip_suffix(SCALES) {
-        Some(owner) => {
-            scales.insert(owner.to_owned(), t.clone());
-            false
+    let mut stored = Vec::new();
+    for tensor in tensors(pack)? {
+        match tensor.name.strip_suffix(SCALES) {
+            Some(owner) => {
+                scales.insert(owner.to_owned(), tensor);
+            }
+            None => stored.push(tensor),
         }
-        None => true,
-    });
-    let mut widened = Vec::with_capacity(all.len());
-    for tensor in all {
-        let (name, dtype, shape, id, bytes) = tensor.into_parts().map_err(|e| e.to_string())?;
-        if dtype != DType::I8 {
-            widened.push(Tensor::new(name, dtype, shape, id, bytes));
-            continue;
-        }
-        let dims = shape.to_vec();
-        let axis = output_axis(&dims).ok_or_else(|| {
-            format!("int8 tensor {name} has shape {dims:?}, which has no output channels")
-        })?;
-        let channel_scales = scales
-            .remove(&name)
-            .and_then(|s| s.to_bytes().ok().and_then(|b| floats(s.dtype, &b)))
-            .filter(|s| s.len() == dims[axis])
-            .ok_or_else(|| format!("int8 tensor {name} lacks one f32 scale per output channel"))?;
-        let channel = channel_of(&dims, axis);
-        let values = bytes
-            .iter()
-            .enumerate()
-            .map(|(i, q)| *q as i8 as f32 * channel_scales[channel(i)]);
-        widened.push(Tensor::new(name, DType::F32, shape, id, f32_bytes(values)));
+    }
+    let mut parameters = Vec::with_capacity(stored.len());
+    for tensor in stored {
+        let (path, dtype, shape, id, bytes) = tensor.into_parts().map_err(|e| e.to_string())?;
+        let shape = shape.to_vec();
+        let values = if dtype == DType::I8 {
+            let axis = output_axis(&shape).ok_or_else(|| {
+                format!("int8 tensor {path} has shape {shape:?}, which has no output channels")
+            })?;
+            let channel_scales = scales
+                .remove(&path)
+                .and_then(|s| s.to_bytes().ok().and_then(|b| floats(s.dtype, &b)))
+                .filter(|s| s.len() == shape[axis])
+                .ok_or_else(|| {
+                    format!("int8 tensor {path} lacks one f32 scale per output channel")
+                })?;
+            dequantize(&bytes, &channel_scales, shape[axis + 1..].iter().product())
+        } else {
+            floats(dtype, &bytes)
+                .ok_or_else(|| format!("tensor {path} is stored as {dtype:?}, not as floats"))?
+        };
+        parameters.push(Parameter {
+            path,
+            id,
+            shape,
+            values,
+        });
     }
     if let Some(owner) = scales.keys().next() {
         return Err(format!("scales for {owner}, which is not an int8 tensor"));
     }
-    Writer::new(widened).into_bytes().map_err(|e| e.to_string())
+    Ok(parameters)
+}
+
+/// int8 values of a row-major tensor times their output channel's scale, the channel axis's
+/// elements `stride` values apart: a convolution kernel's channels are contiguous blocks
+/// (stride = inputs x height x width), a Linear weight's are the columns of each row
+/// (stride 1).
+fn dequantize(quantized: &[u8], scales: &[f32], stride: usize) -> Vec<f32> {
+    let mut values = Vec::with_capacity(quantized.len());
+    if stride == 1 {
+        for row in quantized.chunks(scales.len()) {
+            values.extend(row.iter().zip(scales).map(|(q, s)| *q as i8 as f32 * s));
+        }
+    } else {
+        for (block, values_of_block) in quantized.chunks(stride).enumerate() {
+            let scale = scales[block % scales.len()];
+            values.extend(values_of_block.iter().map(|q| *q as i8 as f32 * scale));
+        }
+    }
+    values
 }
 
 fn tensors(pack: Bytes) -> Result<Vec<Tensor>, String> {
@@ -194,6 +240,14 @@ mod tests {
                 let values = floats(dtype, &bytes).unwrap_or_default();
                 (name, dtype, shape.to_vec(), id, values)
             })
+            .collect()
+    }
+
+    fn widened(pack: Bytes) -> Vec<Read> {
+        widen(pack)
+            .unwrap()
+            .into_iter()
+            .map(|p| (p.path, DType::F32, p.shape, p.id, p.values))
             .collect()
     }
 
@@ -241,7 +295,7 @@ mod tests {
             ]
         );
 
-        let widened = read(widen(narrowed).unwrap());
+        let widened = widened(narrowed);
         assert_eq!(widened.len(), 2, "the scales are folded back in");
         let (name, dtype, shape, id, values) = &widened[1];
         assert_eq!(
@@ -264,11 +318,7 @@ mod tests {
                 .step_by(outputs)
                 .all(|v| *v == 0.0)
         );
-        assert_eq!(
-            widened[0].1,
-            DType::F16,
-            "f16 stays for the model's own cast"
-        );
+        assert_eq!(widened[0].1, DType::F32, "f16 is widened too");
         for (got, want) in widened[0].4.iter().zip(&bias) {
             assert!((got - want).abs() <= want.abs() / 1000.0, "{got} vs {want}");
         }
@@ -276,16 +326,26 @@ mod tests {
 
     #[test]
     fn convolution_kernels_scale_their_first_axis() {
-        // [outputs = 4, inputs = 8, 3, 3]: each output channel a different magnitude.
-        let shape = vec![4, 8, 3, 3];
-        let weight: Vec<f32> = (0..4 * 72)
-            .map(|k| 10f32.powi(k / 72) * ((k % 5) as f32 - 2.0))
+        // [outputs = 4, inputs = 32, 3, 3] (enough values to be quantized): each output
+        // channel a different magnitude.
+        let (shape, per_channel) = (vec![4, 32, 3, 3], 32 * 9);
+        let largest = |k: usize| 2.0 * 10f32.powi((k / per_channel) as i32) / 0.7;
+        let weight: Vec<f32> = (0..4 * per_channel)
+            .map(|k| largest(k) * ((k % 5) as f32 - 2.0) / 2.0)
             .collect();
-        let widened = read(
-            widen(narrow(pack(vec![("conv.weight", shape, weight.clone())])).unwrap()).unwrap(),
-        );
-        for (k, (got, want)) in widened[0].4.iter().zip(&weight).enumerate() {
-            let half_step = 2.0 * 10f32.powi((k / 72) as i32) / 127.0 / 2.0;
+        let narrowed = narrow(pack(vec![("conv.weight", shape, weight.clone())])).unwrap();
+        let stored = tensors(narrowed.clone()).unwrap();
+        assert!(stored.iter().any(|t| t.dtype == DType::I8), "quantized");
+        for (k, (got, want)) in widened(narrowed)
+            .into_iter()
+            .next()
+            .unwrap()
+            .4
+            .iter()
+            .zip(&weight)
+            .enumerate()
+        {
+            let half_step = largest(k) / 127.0 / 2.0;
             assert!(
                 (got - want).abs() <= half_step * 1.001,
                 "{k}: {got} vs {want}"
@@ -294,9 +354,30 @@ mod tests {
     }
 
     #[test]
-    fn packs_without_int8_tensors_pass_through_and_broken_ones_are_refused() {
+    fn every_float_pack_loads_as_f32_and_broken_ones_are_refused() {
         let plain = pack(vec![("w", vec![2, 2], vec![1.0, 2.0, 3.0, 4.0])]);
-        assert_eq!(&*widen(plain.clone()).unwrap(), &*plain);
+        assert_eq!(widened(plain.clone()), read(plain));
+        let half = |v: f32| f16::from_f32(v).to_le_bytes();
+        let halves = Writer::new(vec![Tensor::new(
+            "w".into(),
+            DType::F16,
+            vec![5],
+            Some(3),
+            Bytes::from_bytes_vec([0.5, -2.0, 1e-3, 0.0, 65504.0].map(half).concat()),
+        )])
+        .into_bytes()
+        .unwrap();
+        assert_eq!(
+            widened(halves),
+            [(
+                "w".to_string(),
+                DType::F32,
+                vec![5],
+                Some(3),
+                vec![0.5, -2.0, f16::from_f32(1e-3).to_f32(), 0.0, 65504.0]
+            )],
+            "an f16 pack is widened to f32, ids kept"
+        );
 
         let q = |name: &str, shape: Vec<usize>| {
             Tensor::new(
@@ -316,14 +397,25 @@ mod tests {
                 f32_bytes(std::iter::repeat_n(0.5, n)),
             )
         };
-        let refused =
-            |tensors: Vec<Tensor>| widen(Writer::new(tensors).into_bytes().unwrap()).unwrap_err();
+        let refused = |tensors: Vec<Tensor>| {
+            widen(Writer::new(tensors).into_bytes().unwrap())
+                .err()
+                .expect("refused")
+        };
         assert!(
             refused(vec![q("a", vec![2, 2]), s("b", 2)])
                 .contains("a lacks one f32 scale per output channel")
         );
         assert!(refused(vec![q("a", vec![2, 2]), s("a", 3)]).contains("lacks one f32 scale"));
         assert!(refused(vec![q("a", vec![4]), s("a", 4)]).contains("no output channels"));
+        let counts = Tensor::new(
+            "n".into(),
+            DType::I32,
+            vec![1],
+            None,
+            Bytes::from_bytes_vec(vec![0; 4]),
+        );
+        assert!(refused(vec![counts]).contains("tensor n is stored as I32, not as floats"));
         assert!(
             refused(vec![
                 Tensor::new(

@@ -48,10 +48,18 @@ impl App {
                 vec![Weights::from_bytes(&bytes)?]
             }
         };
-        let designers = all
-            .iter()
-            .map(Designer::cpu)
-            .collect::<Result<Vec<_>, _>>()?;
+        // Each model built on a thread of its own: the 256 px one is most of init, and the
+        // cores a function has build the smaller ones beside it.
+        let designers = std::thread::scope(|scope| {
+            let building: Vec<_> = all
+                .iter()
+                .map(|weights| scope.spawn(|| Designer::cpu(weights)))
+                .collect();
+            building
+                .into_iter()
+                .map(|model| model.join().expect("building a model does not panic"))
+                .collect::<Result<Vec<_>, _>>()
+        })?;
         let weights = Arc::new(all.into_iter().next().expect("at least one model"));
         let cache = ResponseCache::new(settings.cache_bytes);
         let init_ms = started.elapsed().as_millis() as u64;

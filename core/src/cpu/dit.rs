@@ -33,14 +33,14 @@ fn add_gated(h: &mut [f32], update: &[f32], gate: &[f32]) {
 }
 
 impl Block {
-    fn new(block: &DiTBlock) -> Self {
+    fn new(block: DiTBlock) -> Self {
         Self {
             heads: block.heads,
-            modulation: Dense::new(&block.modulation),
-            qkv: Dense::new(&block.qkv),
-            proj: Dense::new(&block.proj),
-            fc1: Dense::new(&block.fc1),
-            fc2: Dense::new(&block.fc2),
+            modulation: Dense::new(block.modulation),
+            qkv: Dense::new(block.qkv),
+            proj: Dense::new(block.proj),
+            fc1: Dense::new(block.fc1),
+            fc2: Dense::new(block.fc2),
         }
     }
 
@@ -108,14 +108,15 @@ pub struct CpuGeneratorV2 {
 
 impl CpuGeneratorV2 {
     pub fn new(dit: DiT, autoencoder: Option<Autoencoder>) -> Self {
+        // The layers by value, so their weights move in uncopied (see `values`).
         Self {
             conditioning: Conditioning::new(dit.labels()),
             patch: dit.patch,
-            embed: Dense::new(&dit.embed),
-            layout_embed: dit.layout_embed.as_ref().map(Dense::new),
-            blocks: dit.blocks.iter().map(Block::new).collect(),
-            out_modulation: Dense::new(&dit.out_modulation),
-            out: Dense::new(&dit.out),
+            embed: Dense::new(dit.embed),
+            layout_embed: dit.layout_embed.map(Dense::new),
+            blocks: dit.blocks.into_iter().map(Block::new).collect(),
+            out_modulation: Dense::new(dit.out_modulation),
+            out: Dense::new(dit.out),
             decoder: autoencoder.as_ref().map(CpuDecoder::new),
             autoencoder,
         }

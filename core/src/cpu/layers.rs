@@ -10,9 +10,12 @@ use burn::nn::{Embedding, GroupNorm, Linear};
 use burn::tensor::Tensor;
 use std::cell::RefCell;
 
-pub(super) fn values<const D: usize>(param: &Param<Tensor<D>>) -> Vec<f32> {
+/// A parameter's values. Given the only handle on them (a module the CPU pass takes over),
+/// the buffer the weights file was widened into moves here uncopied; a shared one is copied
+/// (twice, by burn: two thirds of building the 256 px transformer's pass took such copies).
+pub(super) fn values<const D: usize>(param: Param<Tensor<D>>) -> Vec<f32> {
     param
-        .val()
+        .into_value()
         .into_data()
         .convert::<f32>()
         .try_into_vec::<f32>()
@@ -26,15 +29,11 @@ pub(super) struct Dense {
 }
 
 impl Dense {
-    pub(super) fn new(linear: &Linear) -> Self {
-        let weight = values(&linear.weight);
+    pub(super) fn new(linear: Linear) -> Self {
         let outputs = linear.weight.dims()[1];
         Self {
-            weight,
-            bias: linear
-                .bias
-                .as_ref()
-                .map_or_else(|| vec![0.0; outputs], values),
+            weight: values(linear.weight),
+            bias: linear.bias.map_or_else(|| vec![0.0; outputs], values),
         }
     }
 
@@ -60,7 +59,7 @@ impl Table {
     pub(super) fn new(embedding: &Embedding) -> Self {
         Self {
             width: embedding.weight.dims()[1],
-            weight: values(&embedding.weight),
+            weight: values(embedding.weight.clone()),
         }
     }
 
@@ -85,11 +84,11 @@ impl Norm {
             epsilon: norm.epsilon,
             gamma: norm
                 .gamma
-                .as_ref()
+                .clone()
                 .map_or_else(|| vec![1.0; channels], values),
             beta: norm
                 .beta
-                .as_ref()
+                .clone()
                 .map_or_else(|| vec![0.0; channels], values),
         }
     }
@@ -199,7 +198,7 @@ impl Conv {
         let [outputs, inputs, kernel, kernel_w] = conv.weight.dims();
         assert_eq!(kernel, kernel_w, "square kernels");
         assert!(kernel == 1 || kernel == 3, "1x1 or 3x3 kernels");
-        let weight = values(&conv.weight);
+        let weight = values(conv.weight.clone());
         let rows = (0..kernel)
             .map(|ky| {
                 let mut row = vec![0f32; kernel * inputs * outputs];
@@ -220,10 +219,7 @@ impl Conv {
             inputs,
             outputs,
             rows,
-            bias: conv
-                .bias
-                .as_ref()
-                .map_or_else(|| vec![0.0; outputs], values),
+            bias: conv.bias.clone().map_or_else(|| vec![0.0; outputs], values),
         }
     }
 
@@ -330,7 +326,7 @@ impl Block {
         Self {
             norm1: Norm::new(&block.norm1),
             conv1: Conv::new(&block.conv1),
-            cond: Some(Dense::new(&block.cond)),
+            cond: Some(Dense::new(block.cond.clone())),
             norm2: Norm::new(&block.norm2),
             conv2: Conv::new(&block.conv2),
             skip: block.skip.as_ref().map(Conv::new),
@@ -582,14 +578,17 @@ impl Conditioning {
         Self {
             vocabulary: layers.vocabulary.clone(),
             time_freqs: sine_frequencies(layers.time_in.weight.dims()[0] / 2),
-            time_in: Dense::new(layers.time_in),
-            time_out: Dense::new(layers.time_out),
+            time_in: Dense::new(layers.time_in.clone()),
+            time_out: Dense::new(layers.time_out.clone()),
             room_embedding: Table::new(layers.room_embedding),
             style_embedding: Table::new(layers.style_embedding),
             scalars: layers
                 .scalars
                 .iter()
-                .map(|(scalar, l)| (*scalar, Dense::new(&l.input), Dense::new(&l.output)))
+                .map(|(scalar, l)| {
+                    let dense = |linear: &Linear| Dense::new(linear.clone());
+                    (*scalar, dense(&l.input), dense(&l.output))
+                })
                 .collect(),
         }
     }

@@ -22,7 +22,7 @@ use burn::store::ModuleRecord;
 use burn::tensor::activation::silu;
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
-use burn::tensor::{Device, Int, Tensor};
+use burn::tensor::{Device, Int, Tensor, TensorData};
 use dit::{DiT, DiTShape};
 use serde::{Deserialize, Serialize};
 use unet::{UNet, UNetShape};
@@ -277,10 +277,12 @@ struct NumberParameters {
 }
 
 impl ModuleMapper for NumberParameters {
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let (_, value, mapper) = param.consume();
+    fn map_float<const D: usize>(&mut self, mut param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        // The id alone: consuming the parameter would draw its (lazy) random initialisation,
+        // which a model built to load a weights file then throws away.
+        param.id = ParamId::from(self.next);
         self.next += 1;
-        Param::from_mapped_value(ParamId::from(self.next - 1), value, mapper)
+        param
     }
 }
 
@@ -584,16 +586,78 @@ impl Generator {
         }
     }
 
-    /// Loads a record written by [`Generator::into_parameters`].
-    pub fn load_parameters(self, record: ModuleRecord) -> Result<Self, String> {
-        Ok(match self {
-            Generator::V1(m) => {
-                Generator::V1(m.try_load_record(record).map_err(|e| e.to_string())?)
-            }
-            Generator::V2(m) => {
-                Generator::V2(m.try_load_record(record).map_err(|e| e.to_string())?)
-            }
-        })
+    /// Loads parameters written by [`Generator::into_parameters`] (widened to f32: see
+    /// [`crate::int8::widen`]), each by its module path, as burn's record loader does: every
+    /// parameter must be found with its shape, and every one given must land.
+    pub fn load_parameters(self, parameters: Vec<crate::int8::Parameter>) -> Result<Self, String> {
+        let mut loader = LoadParameters {
+            path: Vec::new(),
+            parameters: parameters
+                .into_iter()
+                .map(|p| (p.path.clone(), p))
+                .collect(),
+            problems: Vec::new(),
+        };
+        let model = match self {
+            Generator::V1(m) => Generator::V1(m.map(&mut loader)),
+            Generator::V2(m) => Generator::V2(m.map(&mut loader)),
+        };
+        let mut unused: Vec<_> = loader.parameters.into_keys().collect();
+        unused.sort_unstable();
+        let problems = loader
+            .problems
+            .into_iter()
+            .chain(
+                unused
+                    .iter()
+                    .map(|path| format!("{path}: not in this model")),
+            )
+            .collect::<Vec<_>>();
+        match problems.is_empty() {
+            true => Ok(model),
+            false => Err(problems.join("; ")),
+        }
+    }
+}
+
+/// Puts parameters into a freshly built model by module path: burn's record loader without
+/// its burnpack round trip (writing the widened pack alone took half of loading the 256 px
+/// model, `Writer::into_bytes`; BENCHMARKS.md, twelfth session). The model's parameters are
+/// still lazy, so none is initialised at random first.
+struct LoadParameters {
+    path: Vec<String>,
+    parameters: std::collections::HashMap<String, crate::int8::Parameter>,
+    problems: Vec<String>,
+}
+
+impl ModuleMapper for LoadParameters {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let path = self.path.join(".");
+        let Some(parameter) = self.parameters.remove(&path) else {
+            self.problems.push(format!("{path}: missing"));
+            return param;
+        };
+        let expected = param.lazy_shape();
+        if parameter.shape != expected.as_slice() {
+            self.problems.push(format!(
+                "{path}: shape {:?} where the model has {:?}",
+                parameter.shape,
+                expected.as_slice()
+            ));
+            return param;
+        }
+        let id = parameter.id.map_or_else(ParamId::new, ParamId::from);
+        let values = TensorData::new(parameter.values, parameter.shape);
+        let tensor = Tensor::from_data(values, &param.lazy_device());
+        param.transform_for_load(tensor, id)
     }
 }
 
