@@ -1,6 +1,7 @@
 //! int8 weights files (`designer export --precision int8`): each weight matrix and convolution
 //! kernel stored as signed bytes with one f32 scale per output channel (symmetric: the
-//! channel's largest magnitude maps to 127), every other parameter (biases, norms) as f16.
+//! channel's largest magnitude maps to 127, or to 63 for `--precision int7`, whose bytes
+//! compress better), every other parameter (biases, norms) as f16.
 //! Building a model from such a file widens them back to f32 first, so every backend and the
 //! hand-written CPU pass compute exactly as they do from an f16 file: int8 is what the browser
 //! downloads and the Lambda's zip holds, not what the arithmetic sees.
@@ -73,8 +74,11 @@ fn f32_bytes(values: impl Iterator<Item = f32>) -> Bytes {
     Bytes::from_bytes_vec(values.flat_map(f32::to_le_bytes).collect())
 }
 
-/// A burnpack of float parameters as the int8 file stores them.
-pub fn narrow(pack: Bytes) -> Result<Bytes, String> {
+/// A burnpack of float parameters as the int8 file stores them, each quantized weight within
+/// `levels` steps of zero (127 uses every byte value; fewer leave bytes a compressor
+/// shortens).
+pub fn narrow(pack: Bytes, levels: u8) -> Result<Bytes, String> {
+    let levels = f32::from(levels.clamp(1, 127));
     let mut stored = Vec::new();
     for tensor in tensors(pack)? {
         let (name, dtype, shape, id, bytes) = tensor.into_parts().map_err(|e| e.to_string())?;
@@ -98,13 +102,13 @@ pub fn narrow(pack: Bytes) -> Result<Bytes, String> {
         let mut scales = vec![0f32; dims[axis]];
         for (i, v) in values.iter().enumerate() {
             let c = channel(i);
-            scales[c] = scales[c].max(v.abs() / 127.0);
+            scales[c] = scales[c].max(v.abs() / levels);
         }
         let quantized = values.iter().enumerate().map(|(i, v)| {
             let scale = scales[channel(i)];
             // An all-zero channel (a zero-initialised layer) has scale 0 and stays 0.
             let q = if scale > 0.0 {
-                (v / scale).round().clamp(-127.0, 127.0)
+                (v / scale).round().clamp(-levels, levels)
             } else {
                 0.0
             };
@@ -272,7 +276,7 @@ mod tests {
             ("proj.weight", vec![inputs, outputs], weight.clone()),
             ("proj.bias", vec![outputs], bias.clone()),
         ]);
-        let narrowed = narrow(original.clone()).unwrap();
+        let narrowed = narrow(original.clone(), 127).unwrap();
         assert!(
             narrowed.len() * 3 < original.len(),
             "{} vs {} bytes",
@@ -325,7 +329,7 @@ mod tests {
     }
 
     #[test]
-    fn convolution_kernels_scale_their_first_axis() {
+    fn convolution_kernels_scale_their_first_axis_in_as_many_levels_as_asked() {
         // [outputs = 4, inputs = 32, 3, 3] (enough values to be quantized): each output
         // channel a different magnitude.
         let (shape, per_channel) = (vec![4, 32, 3, 3], 32 * 9);
@@ -333,23 +337,36 @@ mod tests {
         let weight: Vec<f32> = (0..4 * per_channel)
             .map(|k| largest(k) * ((k % 5) as f32 - 2.0) / 2.0)
             .collect();
-        let narrowed = narrow(pack(vec![("conv.weight", shape, weight.clone())])).unwrap();
-        let stored = tensors(narrowed.clone()).unwrap();
-        assert!(stored.iter().any(|t| t.dtype == DType::I8), "quantized");
-        for (k, (got, want)) in widened(narrowed)
-            .into_iter()
-            .next()
-            .unwrap()
-            .4
-            .iter()
-            .zip(&weight)
-            .enumerate()
-        {
-            let half_step = largest(k) / 127.0 / 2.0;
-            assert!(
-                (got - want).abs() <= half_step * 1.001,
-                "{k}: {got} vs {want}"
+        for levels in [127u8, 63] {
+            let narrowed = narrow(
+                pack(vec![("conv.weight", shape.clone(), weight.clone())]),
+                levels,
+            )
+            .unwrap();
+            let stored = tensors(narrowed.clone()).unwrap();
+            let quantized = stored
+                .iter()
+                .find(|t| t.dtype == DType::I8)
+                .expect("quantized");
+            let most = quantized
+                .to_bytes()
+                .unwrap()
+                .iter()
+                .map(|q| (*q as i8).unsigned_abs())
+                .max();
+            assert_eq!(
+                most,
+                Some(levels),
+                "the largest weight takes the last level"
             );
+            let widened = widened(narrowed);
+            for (k, (got, want)) in widened[0].4.iter().zip(&weight).enumerate() {
+                let half_step = largest(k) / f32::from(levels) / 2.0;
+                assert!(
+                    (got - want).abs() <= half_step * 1.001,
+                    "{levels} levels, {k}: {got} vs {want}"
+                );
+            }
         }
     }
 

@@ -126,6 +126,21 @@ pub enum Precision {
     /// About a quarter of f32's size: weight matrices and kernels as int8 with a scale per
     /// output channel, the rest f16 (see [`crate::int8`]); widened to f32 when built.
     Int8,
+    /// int8's layout with half its levels (each weight within +-63 steps of its channel's
+    /// scale): the file is as large, but about a seventh smaller compressed, which is what a
+    /// browser downloads (BENCHMARKS.md, twelfth session: the 256 px model under 10 MB).
+    Int7,
+}
+
+impl Precision {
+    /// How many steps each side of zero a quantized weight may take, for the int8 layouts.
+    fn levels(self) -> Option<u8> {
+        match self {
+            Precision::F32 | Precision::F16 => None,
+            Precision::Int8 => Some(127),
+            Precision::Int7 => Some(63),
+        }
+    }
 }
 
 struct CastParameters(DType);
@@ -140,7 +155,7 @@ impl ModuleMapper for CastParameters {
 fn cast(model: Generator, precision: Precision) -> Generator {
     match precision {
         // int8 is narrowed from the f32 parameters, after they are serialised.
-        Precision::F32 | Precision::Int8 => model,
+        Precision::F32 | Precision::Int8 | Precision::Int7 => model,
         Precision::F16 => model.map(&mut CastParameters(DType::F16)),
     }
 }
@@ -263,14 +278,17 @@ impl Weights {
     }
 
     /// Builds the model with its parameters rounded to `precision` (an f16 file stays as it
-    /// is at F16; F32 widens; Int8 holds, in f32, what an int8 file of these weights holds).
+    /// is at F16; F32 widens; Int8 and Int7 hold, in f32, what such a file of these weights
+    /// holds).
     pub fn build_as(
         &self,
         device: &Device,
         precision: Precision,
     ) -> Result<Generator, WeightsError> {
         match precision {
-            Precision::Int8 => Self::from_bytes(&self.encoded_as(precision)?)?.build(device),
+            Precision::Int8 | Precision::Int7 => {
+                Self::from_bytes(&self.encoded_as(precision)?)?.build(device)
+            }
             _ => Ok(cast(self.build(device)?, precision)),
         }
     }
@@ -296,14 +314,16 @@ impl Weights {
             .into_parameters()
             .into_bytes()
             .map_err(|e| WeightsError::Record(e.to_string()))?;
-        let parameters = match precision {
-            Precision::Int8 => crate::int8::narrow(parameters).map_err(WeightsError::Record)?,
-            Precision::F32 | Precision::F16 => parameters,
+        let parameters = match precision.levels() {
+            Some(levels) => {
+                crate::int8::narrow(parameters, levels).map_err(WeightsError::Record)?
+            }
+            None => parameters,
         };
         let header = serde_json::to_vec(&StoredHeader {
             header: header.clone(),
             parameters_sha256: Some(sha256_hex(&parameters)),
-            int8: precision == Precision::Int8,
+            int8: precision.levels().is_some(),
         })?;
         let mut out = Vec::with_capacity(MAGIC.len() + 4 + header.len() + parameters.len());
         out.extend_from_slice(MAGIC);

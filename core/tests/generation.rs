@@ -694,9 +694,11 @@ fn f16_and_int8_weights_are_smaller_and_draw_nearly_the_same() {
     let full_design = draw(&full);
     // int8 keeps the convolutions' and linear layers' weights in a byte each (their scales
     // and the f16 biases and norms come on top).
-    for (precision, share_of_f32, most_mean) in
-        [(Precision::F16, 0.6, 3.0), (Precision::Int8, 0.3, 3.0)]
-    {
+    for (precision, share_of_f32, most_mean) in [
+        (Precision::F16, 0.6, 3.0),
+        (Precision::Int8, 0.3, 3.0),
+        (Precision::Int7, 0.3, 3.0),
+    ] {
         let (size, reduced) = encode(model.clone(), precision);
         assert!(
             (size as f64) < share_of_f32 * full_size as f64,
