@@ -36,9 +36,11 @@ fn cpu_threads() -> usize {
 
 /// A request's sampling as floats (see [`Designer::sample_tensors`]).
 pub struct SampledTensors {
-    pub shape: [usize; 4],
+    /// The starting tensor's shape: a latent network's is its latents', not the images'.
+    pub start_shape: [usize; 4],
     pub start: Vec<f32>,
     pub t_start: f32,
+    pub images_shape: [usize; 4],
     pub images: Vec<f32>,
 }
 
@@ -320,8 +322,7 @@ impl Designer {
             kind: request.sampler,
         };
         let guide = self.guide(request, photo);
-        self.model
-            .to_image(self.sample_split(start, t_start, &guide, settings, on_progress))
+        self.sample_split(start, t_start, &guide, settings, on_progress)
     }
 
     /// The request's starting tensor (in the network's space) and sampled images as floats
@@ -349,15 +350,18 @@ impl Designer {
             &mut |_, _| {},
         );
         Ok(SampledTensors {
-            shape: start.dims(),
+            start_shape: start.dims(),
             start: read(start)?,
             t_start,
+            images_shape: images.dims(),
             images: read(images)?,
         })
     }
 
-    /// Samples the batch in up to `threads` contiguous parts at once. Rows of a batch never
-    /// interact, so the images are the same however the batch is split (tested).
+    /// Samples the batch in up to `threads` contiguous parts at once, each part's thread
+    /// decoding its own images too (a latent network's decoder costs more than its 4 steps on
+    /// the CPU). Rows of a batch never interact, so the images are the same however the batch
+    /// is split (tested).
     fn sample_split(
         &self,
         start: Tensor<4>,
@@ -368,15 +372,19 @@ impl Designer {
     ) -> Tensor<4> {
         let batch = start.dims()[0];
         let parts = self.threads.min(batch);
-        if parts <= 1 || cfg!(target_family = "wasm") {
-            return sampler::sample(
-                self.model.as_ref(),
-                start,
+        let model = self.model.as_ref();
+        let images = |part, on_progress: &mut dyn FnMut(u32, u32)| {
+            model.to_image(sampler::sample(
+                model,
+                part,
                 t_start,
                 guide,
                 settings,
                 on_progress,
-            );
+            ))
+        };
+        if parts <= 1 || cfg!(target_family = "wasm") {
+            return images(start, on_progress);
         }
         let chunk = batch.div_ceil(parts);
         let mut chunks: Vec<Tensor<4>> = (0..batch)
@@ -384,26 +392,13 @@ impl Designer {
             .map(|first| start.clone().narrow(0, first, chunk.min(batch - first)))
             .collect();
         let first = chunks.remove(0);
-        let model = self.model.as_ref();
         std::thread::scope(|scope| {
             let others: Vec<_> = chunks
                 .into_iter()
-                .map(|part| {
-                    let guide = guide.clone();
-                    scope.spawn(move || {
-                        sampler::sample(model, part, t_start, &guide, settings, &mut |_, _| {})
-                    })
-                })
+                .map(|part| scope.spawn(move || images(part, &mut |_, _| {})))
                 .collect();
             // The calling thread takes the first part and reports progress for all.
-            let mut sampled = vec![sampler::sample(
-                model,
-                first,
-                t_start,
-                guide,
-                settings,
-                on_progress,
-            )];
+            let mut sampled = vec![images(first, on_progress)];
             sampled.extend(
                 others
                     .into_iter()

@@ -234,16 +234,32 @@ fn same_request_gives_byte_identical_pngs_and_seeds_differ() {
 
 #[test]
 fn splitting_the_batch_over_threads_changes_no_pixel() {
-    let weights = Weights::embedded_small().unwrap();
-    let request = DesignRequest {
+    // The small pixel U-Net, and the default latent network, whose images each part's thread
+    // decodes itself.
+    let small = DesignRequest {
         variations: 3,
         ..small_request(11)
     };
-    let one = Designer::cpu(&weights).unwrap().with_threads(1);
-    let expected = pngs(&one, &request);
-    for threads in [2, 3, 8] {
-        let split = Designer::cpu(&weights).unwrap().with_threads(threads);
-        assert_eq!(pngs(&split, &request), expected, "{threads} threads");
+    let default = DesignRequest {
+        size: 256,
+        steps: Some(1),
+        ..small.clone()
+    };
+    for (weights, request) in [
+        (Weights::embedded_small().unwrap(), small),
+        (Weights::embedded_default().unwrap(), default),
+    ] {
+        let one = Designer::cpu(&weights).unwrap().with_threads(1);
+        let expected = pngs(&one, &request);
+        for threads in [2, 3, 8] {
+            let split = Designer::cpu(&weights).unwrap().with_threads(threads);
+            assert_eq!(
+                pngs(&split, &request),
+                expected,
+                "{} on {threads} threads",
+                weights.version()
+            );
+        }
     }
 }
 

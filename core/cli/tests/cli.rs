@@ -69,6 +69,32 @@ fn generate_writes_identical_pngs_twice_and_prints_json() {
     );
 }
 
+/// The default network works on latents: its starting tensor is shaped as they are, and the
+/// images as images (a reference implementation reads both shapes from the file).
+#[test]
+fn sampled_tensors_of_a_latent_network_keep_each_shape() {
+    let out = tempfile::tempdir().unwrap();
+    let tensors = out.path().join("sampled.safetensors");
+    succeed(
+        designer()
+            .args(["generate", "--variations", "1", "--steps", "1", "--out"])
+            .arg(out.path())
+            .arg("--tensors")
+            .arg(&tensors),
+    );
+    let bytes = std::fs::read(&tensors).unwrap();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let start = file.tensor("start").unwrap();
+    assert_eq!(start.shape().len(), 4);
+    assert_eq!(start.shape()[0], 1);
+    assert!(
+        start.shape()[2] < 256,
+        "latents, smaller than the image: {:?}",
+        start.shape()
+    );
+    assert_eq!(file.tensor("images").unwrap().shape(), [1, 3, 256, 256]);
+}
+
 #[test]
 fn sampled_tensors_are_the_seeded_noise_and_the_designs_before_rounding() {
     let out = tempfile::tempdir().unwrap();

@@ -88,7 +88,6 @@ pub fn sampled_tensors(
     request: &DesignRequest,
 ) -> Result<Vec<u8>, InteropError> {
     let sampled = designer.sample_tensors(request)?;
-    let shape = sampled.shape.to_vec();
     let metadata = HashMap::from([
         (
             "request".to_string(),
@@ -101,12 +100,12 @@ pub fn sampled_tensors(
         &[
             NamedTensor {
                 name: "start",
-                shape: shape.clone(),
+                shape: sampled.start_shape.to_vec(),
                 values: &sampled.start,
             },
             NamedTensor {
                 name: "images",
-                shape,
+                shape: sampled.images_shape.to_vec(),
                 values: &sampled.images,
             },
         ],
