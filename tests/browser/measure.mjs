@@ -8,7 +8,10 @@
 // Prints one Markdown row per backend: median and range of the page's wall time per request (from
 // the request to its last design, over every worker; before the worker pool it was `elapsed_ms`
 // inside the one worker)
-// over N runs after a warm-up run (which compiles the WebGPU shaders). `--weights` serves a
+// over N runs after a warm-up run (which compiles the WebGPU shaders); how long the page took,
+// from the start of navigation, to be ready to generate (weights downloaded, every worker's
+// model built) on a first visit and, reloaded, on a warm cache; and which WebGPU adapter the browser gave (SwiftShader here, a real GPU on
+// the GPU machine: bench/gpu/browser.sh). `--weights` serves a
 // model beside the site (config.json's `weights`, as a deployment would) instead of the
 // default one www/config.json names; `--photo` restyles that photo (keeping its layout where
 // the model can);
@@ -16,7 +19,7 @@
 
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { serveSite, openSite, submit } from './support.mjs';
+import { serveSite, launch, submit } from './support.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -34,13 +37,26 @@ const site = values.weights
   ? await serveSite({ weights: 'model.weights' }, { 'model.weights': values.weights })
   : await serveSite();
 try {
-  console.log('| backend | request | warm-up (ms) | median (ms) | min-max (ms) |');
-  console.log('|---|---|---|---|---|');
+  console.log('| backend | request | ready, first visit (ms) | ready, warm cache (ms) | warm-up (ms) | median (ms) | min-max (ms) |');
+  console.log('|---|---|---|---|---|---|---|');
   const backends = { webgpu: [true], cpu: [false] }[values.only] ?? [true, false];
+  const url = values.workers ? `${site.base}?workers=${values.workers}` : site.base;
+  // From the start of navigation to the generator being ready, as the page times it.
+  const untilReady = async (page, navigate) => {
+    await navigate();
+    await page.waitForSelector('body[data-backend]', { timeout: 300_000 });
+    return Number(await page.getAttribute('body', 'data-ready-ms'));
+  };
   for (const webgpu of backends) {
-    const { browser, page } = await openSite(values.workers ? `${site.base}?workers=${values.workers}` : site.base, { webgpu });
+    const { browser, page } = await launch('about:blank', { webgpu });
     try {
+      const firstVisit = await untilReady(page, () => page.goto(url));
+      const warmCache = await untilReady(page, () => page.reload());
       const backend = await page.getAttribute('body', 'data-backend');
+      const adapter = backend === 'webgpu' ? await page.evaluate(async () => {
+        const { info } = await navigator.gpu.requestAdapter();
+        return [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' ');
+      }) : '';
       if (values.photo) {
         await page.setInputFiles('#photo', { name: 'photo.png', mimeType: 'image/png', buffer: readFileSync(values.photo) });
         await page.waitForFunction(() => !document.getElementById('photo-preview').hidden);
@@ -55,10 +71,10 @@ try {
       timed.sort((a, b) => a - b);
       const workers = Number(await page.getAttribute('body', 'data-workers'));
       const label = backend === 'webgpu'
-        ? 'WebGPU (SwiftShader, software)'
+        ? `WebGPU (${/swiftshader/i.test(adapter) ? 'SwiftShader, software' : adapter})`
         : `CPU (wasm SIMD, ${workers} worker${workers === 1 ? '' : 's'})`;
       const what = `4 x ${size} px, ${steps} steps, guidance 3${values.photo ? ', restyling a photo' : ''}`;
-      if (timed.length) console.log(`| ${label} | ${what} | ${warmup} | ${timed[timed.length >> 1]} | ${timed[0]}-${timed[timed.length - 1]} |`);
+      if (timed.length) console.log(`| ${label} | ${what} | ${firstVisit} | ${warmCache} | ${warmup} | ${timed[timed.length >> 1]} | ${timed[0]}-${timed[timed.length - 1]} |`);
       if (!webgpu && values.screenshot) {
         await submit(page, { ...DEFAULT, steps, room_type: 'bedroom', seed: 42 });
         await page.setViewportSize({ width: 1100, height: 760 });

@@ -109,12 +109,18 @@ export async function startLambda() {
   };
 }
 
+// A measurement on a real GPU (bench/gpu/browser.sh) runs a Chromium carried to that machine
+// (CHROMIUM) with the flags that give WebGPU its Vulkan device there (CHROMIUM_WEBGPU_FLAGS).
+// Read at each launch: bench/gpu/adapter.mjs tries several sets in one process.
+const webgpuFlags = () => ['--enable-unsafe-webgpu',
+  ...(process.env.CHROMIUM_WEBGPU_FLAGS ?? '').split(' ').filter(Boolean)];
+
 /** Opens the site in headless Chromium, with or without WebGPU, without waiting for it. */
 export async function launch(base, { webgpu }) {
   const browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
     headless: true,
-    args: webgpu ? [...chromiumFlags, '--enable-unsafe-webgpu'] : chromiumFlags,
+    args: webgpu ? [...chromiumFlags, ...webgpuFlags()] : chromiumFlags,
   });
   const page = await browser.newPage();
   page.on('pageerror', (error) => console.error('page error:', error));
