@@ -1,0 +1,102 @@
+#!/bin/bash
+# The site in Chromium on the GPU machine's NVIDIA GPU through WebGPU (issue 21, point 5), from
+# the repository root. That machine has no browser and no network: this machine's Debian
+# Chromium, the libraries it links that a CUDA image lacks, a font, node and playwright-core
+# travel as one xz archive (130 MB), in parts over calls made back to back (a call carries 64 MiB with the
+# tree), and are unpacked away from / (under /tmp/browser).
+#   bench/gpu/browser.sh pack [MB]     here: the archive, split into .carry/browser.part-NN of
+#                                      MB each (default 44, what fits beside the tree)
+#   bench/gpu/browser.sh stash         there: keeps the parts this call carried on the machine
+#   bench/gpu/browser.sh measure [RUNS]  there: joins and unpacks the parts; which adapter each
+#                                      candidate flag set gives WebGPU (bench/gpu/adapter.mjs);
+#                                      then tests/browser/measure.mjs with the first set that
+#                                      gives the GPU: the default request's first-run and warm
+#                                      times, page-ready times; to $OUT/browser.md
+# measure needs www/pkg (`make web`), carried, or packed to travel in a third of the room
+# (`tar -cJf .carry/pkg.tar.xz www/pkg`, 4.5 MB), and .gl/*.deb (the GL vendor libraries, without
+# which the NVIDIA driver's Vulkan ICD does not load; see v2.sh).
+set -euo pipefail
+OUT=${OUT:-target/browser-out}
+BUNDLE=/tmp/browser
+PARTS=/tmp/browser-parts
+
+case "${1:-}" in
+  pack)
+    scratch=$(mktemp -d)
+    mkdir -p "$scratch/chromium/locales" "$scratch/lib" "$scratch/node_modules"
+    # Chromium without its Vulkan validation layer and mock driver (22 MB) and other locales.
+    (cd /usr/lib/chromium && cp chrome_100_percent.pak chrome_crashpad_handler chromium icudtl.dat \
+      libEGL.so libGLESv2.so libvulkan.so.1 libvk_swiftshader.so vk_swiftshader_icd.json \
+      resources.pak snapshot_blob.bin v8_context_snapshot.bin "$scratch/chromium/" &&
+      cp locales/en-US.pak "$scratch/chromium/locales/")
+    # What it links, but the C and C++ runtimes (the machine's own are newer), and NSS's
+    # modules, which it opens at run time.
+    ldd /usr/lib/chromium/chromium | awk '$3 ~ /^\// {print $3}' |
+      grep -Ev '/(ld-linux|libc|libm|libpthread|libdl|librt|libresolv|libstdc\+\+|libgcc_s)[.-]' |
+      xargs -I{} cp -L {} "$scratch/lib/"
+    cp -rL /usr/lib/x86_64-linux-gnu/nss "$scratch/lib/"
+    # The CUDA image has no fonts, and Chromium aborts without one (see measure).
+    mkdir -p "$scratch/fonts" && cp /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf "$scratch/fonts/"
+    cp "$(command -v node)" "$scratch/"
+    cp -r node_modules/playwright-core "$scratch/node_modules/"
+    mkdir -p .carry
+    rm -f .carry/browser.part-*
+    tar -C "$scratch" -cf - . | xz -9 -T0 | split -b "${2:-44}M" -d - .carry/browser.part-
+    rm -rf "$scratch"
+    ls -l .carry/browser.part-*
+    ;;
+  stash)
+    mkdir -p "$PARTS"
+    cp .carry/browser.part-* "$PARTS/"
+    ls -l "$PARTS"
+    ;;
+  measure)
+    if ls .carry/browser.part-* >/dev/null 2>&1; then "$0" stash; fi
+    for deb in .gl/*.deb; do dpkg -x "$deb" /; done
+    ldconfig
+    nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
+    rm -rf "$BUNDLE" && mkdir -p "$BUNDLE" "$OUT"
+    cat "$PARTS"/browser.part-* | xz -d | tar -C "$BUNDLE" -xf -
+    # Chromium aborts where fontconfig finds no font (Skia: "Not implemented"): the packed
+    # one (or, for parts packed without it, .carry/fonts), and a configuration naming it.
+    mkdir -p "$BUNDLE/fonts"
+    if [ -d .carry/fonts ]; then cp .carry/fonts/* "$BUNDLE/fonts/"; fi
+    printf '<?xml version="1.0"?>\n<fontconfig><dir>%s</dir><cachedir>/tmp/fontconfig</cachedir></fontconfig>\n' \
+      "$BUNDLE/fonts" >"$BUNDLE/fonts/fonts.conf"
+    cat >"$BUNDLE/chromium.sh" <<EOF
+#!/bin/sh
+export FONTCONFIG_FILE=$BUNDLE/fonts/fonts.conf
+export LD_LIBRARY_PATH=$BUNDLE/lib:$BUNDLE/lib/nss
+export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+exec $BUNDLE/chromium/chromium "\$@" 2>>$(realpath "$OUT")/chromium.log
+EOF
+    chmod +x "$BUNDLE/chromium.sh"
+    export CHROMIUM=$BUNDLE/chromium.sh
+    node=$(command -v node || echo "$BUNDLE/node")
+    [ -e node_modules ] || ln -s "$BUNDLE/node_modules" node_modules
+    if [ -f .carry/pkg.tar.xz ]; then tar -xJf .carry/pkg.tar.xz; fi
+    # The site's model, as `make web` places it.
+    model=www/$(sed -n 's/.*"weights": *"\([^"]*\)".*/\1/p' www/config.json)
+    mkdir -p "$(dirname "$model")" && cp core/weights/designer-256.weights "$model"
+    candidates=(
+      ''
+      '--ignore-gpu-blocklist'
+      '--ignore-gpu-blocklist --enable-features=Vulkan --use-vulkan=native --use-angle=vulkan'
+      '--ignore-gpu-blocklist --enable-features=Vulkan,VulkanFromANGLE,DefaultANGLEVulkan --use-angle=vulkan --disable-vulkan-surface'
+    )
+    timeout 150 "$node" bench/gpu/adapter.mjs "${candidates[@]}" 2>&1 | tee "$OUT/adapters.txt" || true
+    flags=$(grep ' => ' "$OUT/adapters.txt" | grep -viE 'swiftshader|no adapter|failed' | head -1 |
+      sed 's/ => .*//; s/^(none)$//') || true
+    if ! grep ' => ' "$OUT/adapters.txt" | grep -viqE 'swiftshader|no adapter|failed'; then
+      echo "no flag set gave WebGPU the GPU" >&2
+      exit 1
+    fi
+    echo "measuring with: ${flags:-(no extra flags)}"
+    CHROMIUM_WEBGPU_FLAGS=$flags timeout 400 "$node" tests/browser/measure.mjs \
+      --runs "${2:-5}" --only webgpu 2>&1 | tee "$OUT/browser.md"
+    ;;
+  *)
+    sed -n '2,17p' "$0"
+    exit 1
+    ;;
+esac
