@@ -1,14 +1,17 @@
-"""What users download: the browser bundle (wasm with the embedded weights, and its JS
-bindings), the weights alone, and the Lambda zips; raw and gzip -9."""
+"""What users download: the browser bundle (wasm with the small model embedded, and its JS
+bindings), the default model the site serves beside it, the small models, and the Lambda zips
+(all three models embedded); raw and gzip -9 (what a web server sends)."""
 
 import gzip
 import sys
 from pathlib import Path
 
 FILES = [
-    ("browser wasm (code + weights)", "www/pkg/designer_web_bg.wasm"),
+    ("browser wasm (code + the 64 px model)", "www/pkg/designer_web_bg.wasm"),
     ("browser JS bindings", "www/pkg/designer_web.js"),
-    ("default weights (f16)", "core/weights/default.weights"),
+    ("default model, int7, served beside the wasm", "core/weights/designer-256.weights"),
+    ("64 px model, f16", "core/weights/scenes-64.weights"),
+    ("128 px model, f16", "core/weights/scenes-128.weights"),
     ("Lambda zip, x86_64", "target/lambda/x86_64/designer-lambda/bootstrap.zip"),
     ("Lambda zip, arm64", "target/lambda/arm64/designer-lambda/bootstrap.zip"),
 ]
