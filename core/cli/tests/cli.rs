@@ -69,20 +69,29 @@ fn generate_writes_identical_pngs_twice_and_prints_json() {
     );
 }
 
-/// The default network works on latents: its starting tensor is shaped as they are, and the
-/// images as images (a reference implementation reads both shapes from the file).
-#[test]
-fn sampled_tensors_of_a_latent_network_keep_each_shape() {
+/// `designer generate ARGS --tensors FILE` into a fresh folder (the designs' PNGs land there
+/// too): the folder and the file's bytes.
+fn generate_tensors(args: &[&str]) -> (tempfile::TempDir, Vec<u8>) {
     let out = tempfile::tempdir().unwrap();
     let tensors = out.path().join("sampled.safetensors");
     succeed(
         designer()
-            .args(["generate", "--variations", "1", "--steps", "1", "--out"])
+            .arg("generate")
+            .args(args)
+            .arg("--out")
             .arg(out.path())
             .arg("--tensors")
             .arg(&tensors),
     );
     let bytes = std::fs::read(&tensors).unwrap();
+    (out, bytes)
+}
+
+/// The default network works on latents: its starting tensor is shaped as they are, and the
+/// images as images (a reference implementation reads both shapes from the file).
+#[test]
+fn sampled_tensors_of_a_latent_network_keep_each_shape() {
+    let (_out, bytes) = generate_tensors(&["--variations", "1", "--steps", "1"]);
     let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     let start = file.tensor("start").unwrap();
     assert_eq!(start.shape().len(), 4);
@@ -97,25 +106,16 @@ fn sampled_tensors_of_a_latent_network_keep_each_shape() {
 
 #[test]
 fn sampled_tensors_are_the_seeded_noise_and_the_designs_before_rounding() {
-    let out = tempfile::tempdir().unwrap();
-    let tensors = out.path().join("sampled.safetensors");
-    succeed(
-        designer()
-            .args([
-                "generate",
-                "--variations",
-                "2",
-                "--seed",
-                "5",
-                "--steps",
-                "3",
-            ])
-            .args(["--size", "32", "--out"])
-            .arg(out.path())
-            .arg("--tensors")
-            .arg(&tensors),
-    );
-    let bytes = std::fs::read(&tensors).unwrap();
+    let (out, bytes) = generate_tensors(&[
+        "--variations",
+        "2",
+        "--seed",
+        "5",
+        "--steps",
+        "3",
+        "--size",
+        "32",
+    ]);
     let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     let floats = |name: &str| -> Vec<f32> {
         let view = file.tensor(name).unwrap();
@@ -311,7 +311,10 @@ fn info_reports_the_default_model_and_the_vocabulary() {
         info["weights"]["model"]["architecture"]["layout"], true,
         "follows a photo's layout: {info}"
     );
-    assert_eq!(info["distilled_steps"][0], 4, "a step-distilled student: {info}");
+    assert_eq!(
+        info["distilled_steps"][0], 4,
+        "a step-distilled student: {info}"
+    );
     assert!(info["model"].as_str().unwrap().contains('@'));
     // The small model, from its file, knows the first vocabulary.
     let output = succeed(designer().arg("info").arg("--weights").arg(small_weights()));
@@ -347,7 +350,15 @@ fn exported_int8_weights_are_a_quarter_the_size_and_generate() {
         let dir = out.path().join(weights.file_stem().unwrap());
         succeed(
             designer()
-                .args(["generate", "--variations", "1", "--steps", "3", "--size", "64"])
+                .args([
+                    "generate",
+                    "--variations",
+                    "1",
+                    "--steps",
+                    "3",
+                    "--size",
+                    "64",
+                ])
                 .arg("--weights")
                 .arg(weights)
                 .arg("--out")
@@ -365,7 +376,15 @@ fn exported_int8_weights_are_a_quarter_the_size_and_generate() {
     bytes[at] ^= 0x55;
     std::fs::write(&int8_file, bytes).unwrap();
     let output = designer()
-        .args(["generate", "--variations", "1", "--steps", "1", "--size", "64"])
+        .args([
+            "generate",
+            "--variations",
+            "1",
+            "--steps",
+            "1",
+            "--size",
+            "64",
+        ])
         .arg("--weights")
         .arg(&int8_file)
         .arg("--out")
