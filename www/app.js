@@ -416,7 +416,7 @@ async function start() {
   const asked = params.get('backend') || 'auto';
   workers[0].postMessage({ type: 'create', backend: asked, weights });
   // With no WebGPU adapter to be had, the core runs on the CPU: the other workers then start
-  // beside the first instead of after it (ready on a warm cache in about 0.6 s instead of 1.0
+  // beside the first instead of after it (ready on a warm cache in about 0.8 s instead of 1.05
   // on 2 cores; BENCHMARKS.md).
   helpersStarted = null;
   const cpu = asked === 'cpu' || (asked === 'auto' && !(await navigator.gpu?.requestAdapter().catch(() => null)));

@@ -4,7 +4,7 @@
 //
 //   CHROMIUM=... node bench/gpu/adapter.mjs '' '--enable-features=Vulkan --use-angle=vulkan'
 
-import { serveSite, launch } from '../../tests/browser/support.mjs';
+import { serveSite, launch, webgpuAdapter } from '../../tests/browser/support.mjs';
 
 const site = await serveSite();
 try {
@@ -13,15 +13,9 @@ try {
     let adapter;
     let browser;
     try {
-      ({ browser } = await launch('about:blank', { webgpu: true }));
-      const page = await browser.newPage();
-      await page.goto(site.base);
-      adapter = await page.evaluate(async () => {
-        const found = await navigator.gpu?.requestAdapter();
-        if (!found) return 'no adapter';
-        const { info } = found;
-        return [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' / ');
-      });
+      let page;
+      ({ browser, page } = await launch(site.base, { webgpu: true }));
+      adapter = await webgpuAdapter(page);
     } catch (error) {
       adapter = `failed: ${error.message.split('\n')[0]}`;
     } finally {

@@ -10,8 +10,9 @@
 // inside the one worker)
 // over N runs after a warm-up run (which compiles the WebGPU shaders); how long the page took,
 // from the start of navigation, to be ready to generate (weights downloaded, every worker's
-// model built) on a first visit and, reloaded, on a warm cache; and which WebGPU adapter the browser gave (SwiftShader here, a real GPU on
-// the GPU machine: bench/gpu/browser.sh). `--weights` serves a
+// model built) on a first visit and, reloaded, on a warm cache; and which WebGPU adapter the
+// browser gave (SwiftShader here, a real GPU on the GPU machine: bench/gpu/browser.sh).
+// `--weights` serves a
 // model beside the site (config.json's `weights`, as a deployment would) instead of the
 // default one www/config.json names; `--photo` restyles that photo (keeping its layout where
 // the model can);
@@ -19,7 +20,7 @@
 
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { serveSite, launch, submit } from './support.mjs';
+import { serveSite, launch, submit, webgpuAdapter } from './support.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -53,10 +54,7 @@ try {
       const firstVisit = await untilReady(page, () => page.goto(url));
       const warmCache = await untilReady(page, () => page.reload());
       const backend = await page.getAttribute('body', 'data-backend');
-      const adapter = backend === 'webgpu' ? await page.evaluate(async () => {
-        const { info } = await navigator.gpu.requestAdapter();
-        return [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' ');
-      }) : '';
+      const adapter = backend === 'webgpu' ? await webgpuAdapter(page) : '';
       if (values.photo) {
         await page.setInputFiles('#photo', { name: 'photo.png', mimeType: 'image/png', buffer: readFileSync(values.photo) });
         await page.waitForFunction(() => !document.getElementById('photo-preview').hidden);

@@ -128,6 +128,16 @@ export async function launch(base, { webgpu }) {
   return { browser, page };
 }
 
+/** The WebGPU adapter the browser gives `page`, in words ('no adapter' where it gives none). */
+export function webgpuAdapter(page) {
+  return page.evaluate(async () => {
+    const found = await navigator.gpu?.requestAdapter();
+    if (!found) return 'no adapter';
+    const { info } = found;
+    return [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' / ');
+  });
+}
+
 /** Opens the site as `launch` does, once the generator is ready. */
 export async function openSite(base, options) {
   const opened = await launch(base, options);
