@@ -85,12 +85,12 @@ EOF
       '--ignore-gpu-blocklist --enable-features=Vulkan,VulkanFromANGLE,DefaultANGLEVulkan --use-angle=vulkan --disable-vulkan-surface'
     )
     timeout 150 "$node" bench/gpu/adapter.mjs "${candidates[@]}" 2>&1 | tee "$OUT/adapters.txt" || true
-    flags=$(grep ' => ' "$OUT/adapters.txt" | grep -viE 'swiftshader|no adapter|failed' | head -1 |
-      sed 's/ => .*//; s/^(none)$//') || true
-    if ! grep ' => ' "$OUT/adapters.txt" | grep -viqE 'swiftshader|no adapter|failed'; then
+    gpu=$(grep ' => ' "$OUT/adapters.txt" | grep -viE 'swiftshader|no adapter|failed' | head -1) || true
+    if [ -z "$gpu" ]; then
       echo "no flag set gave WebGPU the GPU" >&2
       exit 1
     fi
+    flags=$(echo "$gpu" | sed 's/ => .*//; s/^(none)$//')
     echo "measuring with: ${flags:-(no extra flags)}"
     CHROMIUM_WEBGPU_FLAGS=$flags timeout 400 "$node" tests/browser/measure.mjs \
       --runs "${2:-5}" --only webgpu 2>&1 | tee "$OUT/browser.md"
