@@ -243,7 +243,8 @@ class Level(nn.Module):
 
 
 class Encoder(nn.Module):
-    """Images to latents. Not run here (it serves photos and training); there for the weights."""
+    """Images to raw latents (autoencoder.rs `encode_raw`): what training runs on each render
+    (bench/gpu/torch_train.py); sampling from labels never does."""
 
     def __init__(self, shape, groups):
         super().__init__()
@@ -252,6 +253,12 @@ class Encoder(nn.Module):
         self.down = nn.ModuleList(Level(a, b, 2, groups) for a, b in zip(c, c[1:]))
         self.out_norm = nn.GroupNorm(groups, c[-1])
         self.out = nn.Conv2d(c[-1], shape["latent_channels"], 3, padding=1)
+
+    def forward(self, images):
+        h = self.stem(images)
+        for down in self.down:
+            h = down.block(down.conv(h))
+        return self.out(F.silu(self.out_norm(h)))
 
 
 class Decoder(nn.Module):
@@ -288,6 +295,11 @@ class Autoencoder(nn.Module):
         """Standardised latents [batch, channels, h, w] to images [batch, 3, f h, f w]."""
         column = lambda v: v[None, :, None, None]
         return self.decoder(latents * column(self.latent_std) + column(self.latent_mean))
+
+    def encode(self, images):
+        """Images in [-1, 1] to standardised latents (autoencoder.rs `encode`)."""
+        column = lambda v: v[None, :, None, None]
+        return (self.encoder(images) - column(self.latent_mean)) / column(self.latent_std)
 
 
 class GeneratorV2(nn.Module):

@@ -77,7 +77,10 @@ EOF
     if [ -f .carry/pkg.tar.xz ]; then tar -xJf .carry/pkg.tar.xz; fi
     # The site's model, as `make web` places it.
     model=www/$(sed -n 's/.*"weights": *"\([^"]*\)".*/\1/p' www/config.json)
-    mkdir -p "$(dirname "$model")" && cp core/weights/designer-256.weights "$model"
+    # (or, where the tree came without it to leave room for a part, v2.sh's carried copy)
+    default=core/weights/designer-256.weights
+    [ -f "$default" ] || default=target/v2/int7.weights
+    mkdir -p "$(dirname "$model")" && cp "$default" "$model"
     candidates=(
       ''
       '--ignore-gpu-blocklist'

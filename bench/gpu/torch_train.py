@@ -6,7 +6,13 @@ it trains as PyTorch's mixed-precision recipe does (autocast to f16, a dynamic G
 compare with ours under `--float mixed`.
 
 The images are random tensors already on the GPU (the network's cost does not depend on
-their content); ours stream a rendered folder from disk, as training really does."""
+their content); ours stream a rendered folder from disk, as training really does.
+
+With --dit WEIGHTS.safetensors (a `designer export --format safetensors --precision f32` of a
+generator v2 file) it trains that file's transformer instead, at 256 px on its latents, as
+`bench/gpu/v2.sh dit` trains ours: each step encodes batch / --reuse new renders with the frozen
+autoencoder (ours reuses each encoded render --reuse times) and takes one step on a batch of
+latents."""
 
 import argparse
 import json
@@ -23,15 +29,18 @@ from reference import Generator, Reference, sample  # noqa: E402
 ROOMS, STYLES = 6, 8
 
 
-def train_step(model, optimizer, images, scaler=None):
+def train_step(model, optimizer, images, scaler=None, labels=(ROOMS, STYLES)):
+    """One flow-matching step on `images` (pixels, or a latent network's latents), with
+    `labels` (room types, styles) of the network's vocabulary."""
     n = images.shape[0]
+    room_count, style_count = labels
     noise = torch.randn_like(images)
     t = torch.sigmoid(torch.randn(n, device=images.device))
-    rooms = torch.randint(0, ROOMS, (n,), device=images.device)
-    styles = torch.randint(0, STYLES, (n,), device=images.device)
+    rooms = torch.randint(0, room_count, (n,), device=images.device)
+    styles = torch.randint(0, style_count, (n,), device=images.device)
     drop = torch.rand(n, device=images.device) < 0.1
-    rooms = torch.where(drop, ROOMS, rooms)
-    styles = torch.where(drop, STYLES, styles)
+    rooms = torch.where(drop, room_count, rooms)
+    styles = torch.where(drop, style_count, styles)
     tt = t[:, None, None, None]
     x_t = noise * (1 - tt) + images * tt
     with torch.autocast("cuda", torch.float16, enabled=scaler is not None):
@@ -48,28 +57,48 @@ def train_step(model, optimizer, images, scaler=None):
     return loss
 
 
-def train(batch, steps, warmup, compiled, amp, size=64):
+def train(batch, steps, warmup, compiled, amp, size=64, dit=None, reuse=4):
     torch.manual_seed(0)
-    model = Generator(32, 128, 8, ROOMS, STYLES).cuda()
-    optimizer = torch.optim.Adam(model.parameters(), lr=2e-4)
+    if dit is None:
+        model, labels, encode = Generator(32, 128, 8, ROOMS, STYLES).cuda(), (ROOMS, STYLES), None
+        data = torch.rand(batch, 3, size, size, device="cuda") * 2 - 1
+    else:
+        reference = Reference(dit)
+        model = reference.model.cuda().train()
+        labels = (len(reference.room_types), len(reference.styles))
+        autoencoder = model.autoencoder.requires_grad_(False)
+        renders = torch.rand(batch // reuse, 3, size, size, device="cuda") * 2 - 1
+
+        def encode():
+            with torch.no_grad(), torch.autocast("cuda", torch.float16, enabled=amp):
+                return autoencoder.encode(renders).float()
+
+        data = encode().repeat(reuse, 1, 1, 1)
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(parameters, lr=2e-4)
     step = torch.compile(train_step) if compiled else train_step
     scaler = torch.amp.GradScaler("cuda") if amp else None
-    images = torch.rand(batch, 3, size, size, device="cuda") * 2 - 1
+
+    def one_step():
+        if encode is not None:
+            encode()  # the new renders' share of a step (their latents join the ring in ours)
+        return step(model, optimizer, data, scaler, labels)
+
     started = time.perf_counter()
     for _ in range(warmup):
-        step(model, optimizer, images, scaler)
+        one_step()
     torch.cuda.synchronize()
     warm_s = time.perf_counter() - started
     started = time.perf_counter()
     for i in range(steps):
-        loss = step(model, optimizer, images, scaler)
+        loss = one_step()
         if i % 10 == 0:
             loss.item()  # read the loss as often as ours does
     torch.cuda.synchronize()
     seconds = time.perf_counter() - started
     trainer = ("PyTorch torch.compile" if compiled else "PyTorch eager") + (" AMP" if amp else "")
-    return {"what": "train", "trainer": trainer,
-            "batch": batch, "steps": steps, "images_per_second": steps * batch / seconds,
+    return {"what": "train", "trainer": trainer, "network": "dit" if dit else "unet_v1",
+            "size": size, "batch": batch, "steps": steps, "images_per_second": steps * batch / seconds,
             "ms_per_step": 1000 * seconds / steps, "warmup_seconds": warm_s,
             "torch": torch.__version__, "gpu": torch.cuda.get_device_name()}
 
@@ -100,13 +129,18 @@ def main():
     parser.add_argument("--weights", help="safetensors export, for the latency run")
     parser.add_argument("--no-compile", action="store_true")
     parser.add_argument("--amp", action="store_true", help="train in mixed precision (f16 autocast)")
+    parser.add_argument("--dit", help="train this generator v2 export's transformer instead")
+    parser.add_argument("--size", type=int, help="image side (64; 256 with --dit)")
+    parser.add_argument("--reuse", type=int, default=4, help="steps each encoded render serves (--dit)")
     args = parser.parse_args()
     torch.backends.cudnn.benchmark = True
+    size = args.size or (256 if args.dit else 64)
     for batch in map(int, args.batches.split(",")):
-        print(json.dumps(train(batch, args.steps, 20, False, args.amp)), flush=True)
+        run = lambda compiled: train(batch, args.steps, 20, compiled, args.amp, size, args.dit, args.reuse)
+        print(json.dumps(run(False)), flush=True)
         if not args.no_compile:
             try:
-                print(json.dumps(train(batch, args.steps, 20, True, args.amp)), flush=True)
+                print(json.dumps(run(True)), flush=True)
             except Exception as error:  # torch.compile needs a C compiler and Triton
                 print(json.dumps({"what": "train", "trainer": "PyTorch torch.compile" + (" AMP" if args.amp else ""),
                                   "batch": batch, "error": str(error)[:300]}), flush=True)

@@ -186,7 +186,8 @@ EOF
     teacher=$WORK/${TEACHER:-guided}.weights
     # INIT=W continues an earlier student (W its weights, e.g. carried as
     # .carry/student.weights.xz) where no checkpoint of this machine's is there to resume
-    train steps "$2" "${BATCH:-128}" 3e-4 --init "${INIT:-$teacher}" --resume \
+    # LR=X sets the peak learning rate (a continued student anneals at a lower one)
+    train steps "$2" "${BATCH:-128}" "${LR:-3e-4}" --init "${INIT:-$teacher}" --resume \
       --objective steps --teacher "$teacher" --latent-reuse "${REUSE:-4}"
     ;;
   sheet)
