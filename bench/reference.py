@@ -208,7 +208,7 @@ class DiT(nn.Module):
         # [b, c, rows, p, columns, p] -> [b, rows, columns, c, p, p]: one token per patch.
         tokens = (x.reshape(batch, channels, rows, p, columns, p).permute(0, 2, 4, 1, 3, 5)
                   .reshape(batch, rows * columns, channels * p * p))
-        h = self.embed(tokens) + sine_positions(rows, columns, self.embed.out_features)[None]
+        h = self.embed(tokens) + sine_positions(rows, columns, self.embed.out_features).to(x.device)[None]
         for block in self.blocks:
             h = block(h, cond)
         shift, scale = self.out_modulation(cond).chunk(2, 1)

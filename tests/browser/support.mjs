@@ -115,11 +115,14 @@ export async function startLambda() {
 const webgpuFlags = () => ['--enable-unsafe-webgpu',
   ...(process.env.CHROMIUM_WEBGPU_FLAGS ?? '').split(' ').filter(Boolean)];
 
-/** Opens the site in headless Chromium, with or without WebGPU, without waiting for it. */
+/** Opens the site in headless Chromium, with or without WebGPU, without waiting for it.
+ * CHROMIUM_WINDOW=1 opens a window on $DISPLAY instead: headless on the GPU machine, Chromium's
+ * GPU process reaches no driver but SwiftShader's (BENCHMARKS.md, thirteenth session), so
+ * bench/gpu/browser.sh tries a virtual X display (Xvfb) there too. */
 export async function launch(base, { webgpu }) {
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-    headless: true,
+    headless: !process.env.CHROMIUM_WINDOW,
     args: webgpu ? [...chromiumFlags, ...webgpuFlags()] : chromiumFlags,
   });
   const page = await browser.newPage();
