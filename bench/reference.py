@@ -19,7 +19,7 @@ import torch.nn.functional as F
 # counts a step-distilled one samples in, its default first (core/src/model/mod.rs); the
 # step count of every other network and sampler (core/src/request.rs).
 DISTILLED_GUIDANCE = (1.0, 6.0)
-DISTILLED_STEPS = (4, 8)
+DISTILLED_STEPS = (8, 4)
 TEACHER_STEPS = 20
 
 

@@ -359,8 +359,8 @@ impl Designer {
     }
 
     /// Samples the batch in up to `threads` contiguous parts at once, each part's thread
-    /// decoding its own images too (a latent network's decoder costs more than its 4 steps on
-    /// the CPU). Rows of a batch never interact, so the images are the same however the batch
+    /// decoding its own images too (a latent network's decoder costs about as much as its 8
+    /// steps on the CPU). Rows of a batch never interact, so the images are the same however the batch
     /// is split (tested).
     fn sample_split(
         &self,

@@ -37,7 +37,7 @@ pub struct DesignRequest {
     #[serde(default = "defaults::seed")]
     pub seed: u64,
     /// Sampler steps. Unset: what the network needs: the first of
-    /// [`crate::model::DISTILLED_STEPS`] (4) for a step-distilled network sampled as a
+    /// [`crate::model::DISTILLED_STEPS`] (8) for a step-distilled network sampled as a
     /// student, else [`TEACHER_STEPS`] (see [`DesignRequest::steps_for`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub steps: Option<u32>,

@@ -1,5 +1,5 @@
 // A step-distilled model served beside the site: the page offers the steps it was distilled
-// for (`info.distilled_steps`, 4) instead of the teacher's 20, and generates with them on
+// for (`info.distilled_steps`' first, 8) instead of the teacher's 20, and generates with them on
 // the CPU fallback. The model is made here by the release CLI: a transformer over latents
 // trained for two steps, then two steps of step distillation from itself, on 64 px renders
 // of the catalog (a few seconds; its pictures are noise, its layers are the point).
@@ -42,7 +42,7 @@ test('offers a step-distilled model its few steps and generates with them', asyn
   try {
     assert.equal(await page.getAttribute('body', 'data-weights'), 'download');
     const steps = await page.inputValue('#steps');
-    assert.equal(steps, '4', 'the distilled model\u2019s default, not the page\u2019s 20');
+    assert.equal(steps, '8', 'the distilled model\u2019s default, not the page\u2019s 20');
     await submit(page, { room_type: 'bedroom', style: 'modern', variations: 2, seed: 7, steps, size: 64 });
     const widths = await page.$$eval('#results figure img', (imgs) => imgs.map((img) => img.naturalWidth));
     assert.deepEqual(widths, [64, 64]);

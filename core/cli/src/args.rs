@@ -292,7 +292,7 @@ pub struct TrainArgs {
     /// guided velocity in one evaluation, for weights 1 to 6 (half the evaluations of a
     /// guided request), or steps distilled from --teacher: the network also gains layers
     /// that read the step size and learns to jump a quarter or an eighth of the path as the
-    /// teacher's guided sampler does in five steps, so a request needs 4 steps, not 20.
+    /// teacher's guided sampler does in five steps, so a request needs 8 steps (or 4), not 20.
     #[arg(long, value_enum, default_value_t = ObjectiveArg::Flow)]
     pub objective: ObjectiveArg,
     /// With `--objective guidance` or `steps`: the weights whose guided velocity (or

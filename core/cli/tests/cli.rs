@@ -312,7 +312,7 @@ fn info_reports_the_default_model_and_the_vocabulary() {
         "follows a photo's layout: {info}"
     );
     assert_eq!(
-        info["distilled_steps"][0], 4,
+        info["distilled_steps"][0], 8,
         "a step-distilled student: {info}"
     );
     assert!(info["model"].as_str().unwrap().contains('@'));
