@@ -291,15 +291,20 @@ class Autoencoder(nn.Module):
         self.register_buffer("latent_mean", torch.zeros(shape["latent_channels"]))
         self.register_buffer("latent_std", torch.ones(shape["latent_channels"]))
 
+    def statistics(self):
+        """The latents' per-channel mean and standard deviation, shaped to broadcast over
+        [batch, channels, h, w] (autoencoder.rs `statistics`)."""
+        return self.latent_mean[None, :, None, None], self.latent_std[None, :, None, None]
+
     def forward(self, latents):
         """Standardised latents [batch, channels, h, w] to images [batch, 3, f h, f w]."""
-        column = lambda v: v[None, :, None, None]
-        return self.decoder(latents * column(self.latent_std) + column(self.latent_mean))
+        mean, std = self.statistics()
+        return self.decoder(latents * std + mean)
 
     def encode(self, images):
         """Images in [-1, 1] to standardised latents (autoencoder.rs `encode`)."""
-        column = lambda v: v[None, :, None, None]
-        return (self.encoder(images) - column(self.latent_mean)) / column(self.latent_std)
+        mean, std = self.statistics()
+        return (self.encoder(images) - mean) / std
 
 
 class GeneratorV2(nn.Module):
