@@ -28,6 +28,16 @@ OUT=${OUT:-target/browser-out}
 BUNDLE=/tmp/browser
 PARTS=/tmp/browser-parts
 
+# copy_linked DIR BINARY...: the shared libraries the binaries link (as ldd resolves them, so
+# LD_LIBRARY_PATH counts) into DIR, but the C and C++ runtimes: the GPU machine's own are newer.
+copy_linked() {
+  local dir=$1
+  shift
+  ldd "$@" | awk '$3 ~ /^\// {print $3}' |
+    grep -Ev '/(ld-linux|libc|libm|libpthread|libdl|librt|libresolv|libstdc\+\+|libgcc_s)[.-]' |
+    sort -u | xargs -I{} cp -nL {} "$dir/"
+}
+
 case "${1:-}" in
   pack)
     scratch=$(mktemp -d)
@@ -37,11 +47,8 @@ case "${1:-}" in
       libEGL.so libGLESv2.so libvulkan.so.1 libvk_swiftshader.so vk_swiftshader_icd.json \
       resources.pak snapshot_blob.bin v8_context_snapshot.bin "$scratch/chromium/" &&
       cp locales/en-US.pak "$scratch/chromium/locales/")
-    # What it links, but the C and C++ runtimes (the machine's own are newer), and NSS's
-    # modules, which it opens at run time.
-    ldd /usr/lib/chromium/chromium | awk '$3 ~ /^\// {print $3}' |
-      grep -Ev '/(ld-linux|libc|libm|libpthread|libdl|librt|libresolv|libstdc\+\+|libgcc_s)[.-]' |
-      xargs -I{} cp -L {} "$scratch/lib/"
+    # What it links, and NSS's modules, which it opens at run time.
+    copy_linked "$scratch/lib" /usr/lib/chromium/chromium
     cp -rL /usr/lib/x86_64-linux-gnu/nss "$scratch/lib/"
     # The CUDA image has no fonts, and Chromium aborts without one (see measure).
     mkdir -p "$scratch/fonts" && cp /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf "$scratch/fonts/"
@@ -54,9 +61,7 @@ case "${1:-}" in
     cp "$debs/root/usr/bin/Xvfb" "$debs/root/usr/bin/xkbcomp" "$scratch/xvfb/bin/"
     cp -r "$debs/root/usr/share/X11/xkb/." "$scratch/xvfb/xkb/"
     cp -L "$debs"/root/usr/lib/x86_64-linux-gnu/*.so.* "$scratch/lib/"
-    LD_LIBRARY_PATH=$debs/root/usr/lib/x86_64-linux-gnu ldd "$scratch"/xvfb/bin/* | awk '$3 ~ /^\// {print $3}' |
-      grep -Ev '/(ld-linux|libc|libm|libpthread|libdl|librt|libresolv|libstdc\+\+|libgcc_s)[.-]' |
-      sort -u | xargs -I{} cp -nL {} "$scratch/lib/"
+    LD_LIBRARY_PATH=$debs/root/usr/lib/x86_64-linux-gnu copy_linked "$scratch/lib" "$scratch"/xvfb/bin/*
     rm -rf "$debs"
     cp "$(command -v node)" "$scratch/"
     cp -r node_modules/playwright-core "$scratch/node_modules/"
