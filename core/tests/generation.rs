@@ -1103,7 +1103,11 @@ fn a_step_distilled_model_defaults_to_its_few_steps_and_keeps_the_teacher_reacha
     };
     assert_eq!(designer.steps(&default), 8);
     assert_eq!(designer.steps(&teacher), 20);
-    assert_eq!(designer.steps(&small_request(2)), 4, "a request's own steps");
+    assert_eq!(
+        designer.steps(&small_request(2)),
+        4,
+        "a request's own steps"
+    );
     assert_eq!(
         designer.steps(&DesignRequest {
             steps: Some(6),

@@ -743,8 +743,8 @@ pub(super) fn modulated_layer_norm(
         #[inline(always)]
         || {
             for (o, row) in out.chunks_exact_mut(width).zip(x.chunks_exact(width)) {
-                let mean = row.iter().sum::<f32>() / width as f32;
-                let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / width as f32;
+                let mean = lane_sum(row, |v| v) / width as f32;
+                let var = lane_sum(row, |v| (v - mean) * (v - mean)) / width as f32;
                 let inv = 1.0 / (var + 1e-6).sqrt();
                 for (((o, &v), &s), &b) in o.iter_mut().zip(row).zip(scale).zip(shift) {
                     *o = (v - mean) * inv * (1.0 + s) + b;
@@ -761,17 +761,52 @@ pub(super) fn softmax_rows(scores: &mut [f32], width: usize, scale: f32) {
         #[inline(always)]
         || {
             for row in scores.chunks_exact_mut(width) {
-                let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                let mut sum = 0.0;
-                for v in row.iter_mut() {
-                    *v = exp((*v - max) * scale);
-                    sum += *v;
-                }
-                let inv = 1.0 / sum;
+                let max = lane_max(row);
+                row.iter_mut().for_each(|v| *v = exp((*v - max) * scale));
+                let inv = 1.0 / lane_sum(row, |v| v);
                 row.iter_mut().for_each(|v| *v *= inv);
             }
         },
     );
+}
+
+/// Accumulators of the reductions below. A float sum in one accumulator is a chain of
+/// dependent adds that the compiler may not reorder, and a loop that holds one (the softmax's
+/// exponentials beside their sum, before) stays scalar entirely; a vector's worth of partial
+/// results keeps every lane busy. The order is fixed, so results stay the same on every
+/// target and thread count.
+const LANES: usize = 16;
+
+/// The sum of `f` over `x`, in `LANES` partial sums.
+#[inline(always)]
+fn lane_sum(x: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+    let mut partial = [0f32; LANES];
+    let chunks = x.chunks_exact(LANES);
+    let rest = chunks.remainder().iter().map(|&v| f(v)).sum::<f32>();
+    for chunk in chunks {
+        for (p, &v) in partial.iter_mut().zip(chunk) {
+            *p += f(v);
+        }
+    }
+    partial.iter().sum::<f32>() + rest
+}
+
+/// The largest value of `x` (negative infinity for none), in `LANES` partial maxima.
+#[inline(always)]
+fn lane_max(x: &[f32]) -> f32 {
+    let mut partial = [f32::NEG_INFINITY; LANES];
+    let chunks = x.chunks_exact(LANES);
+    let rest = chunks
+        .remainder()
+        .iter()
+        .copied()
+        .fold(f32::NEG_INFINITY, f32::max);
+    for chunk in chunks {
+        for (p, &v) in partial.iter_mut().zip(chunk) {
+            *p = p.max(v);
+        }
+    }
+    partial.iter().copied().fold(rest, f32::max)
 }
 
 /// `x` with each value through `f`, in the vectorised loop.
