@@ -257,7 +257,9 @@ impl RunObserver for TrainBars {
         if let Some(loss) = report.loss {
             self.last_loss = loss;
             if let Some(file) = self.metrics.as_mut() {
-                let line = serde_json::json!({"step": report.step, "loss": loss, "images_per_second": report.images_per_second, "seconds": report.seconds});
+                let phases = report.phases;
+                let line = serde_json::json!({"step": report.step, "loss": loss, "images_per_second": report.images_per_second, "seconds": report.seconds,
+                    "data_seconds": phases.data, "record_seconds": phases.record, "read_seconds": phases.read});
                 let _ = writeln!(file, "{line}");
             }
         }

@@ -173,6 +173,18 @@ pub struct StepReport {
     /// Since the trainer was made: what a metrics file's speed between two of its lines is
     /// computed from.
     pub seconds: f64,
+    /// Where this stretch's wall time went on the host, so a slow step says what bound it.
+    pub phases: Phases,
+}
+
+/// Seconds of one stretch of steps: waiting for the data source's batch, recording a step
+/// (the device runs it asynchronously: this is burn's host work of building, fusing and
+/// launching it), and waiting for the device when a loss is read.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Phases {
+    pub data: f64,
+    pub record: f64,
+    pub read: f64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -507,8 +519,11 @@ impl Trainer {
                 )));
             }
         }
+        let mut phases = Phases::default();
         while self.step < stop && !self.out_of_time() {
+            let clock = Instant::now();
             let batch = source.next_batch(self.examples_per_step(), &mut self.rng)?;
+            phases.data += clock.elapsed().as_secs_f64();
             let vocabulary = &self.model_config.vocabulary;
             if let Some(error) = batch
                 .iter()
@@ -516,11 +531,15 @@ impl Trainer {
             {
                 return Err(TrainError::Label(error));
             }
+            let clock = Instant::now();
             let loss = self.train_step(&batch, source.image_size() as usize);
+            phases.record += clock.elapsed().as_secs_f64();
             let read = self.step.is_multiple_of(self.config.report_every)
                 || self.step == stop
                 || self.out_of_time();
+            let clock = Instant::now();
             let loss = read.then(|| loss.into_scalar::<f32>());
+            phases.read += clock.elapsed().as_secs_f64();
             let seconds = started.elapsed().as_secs_f64().max(1e-9);
             observer(&StepReport {
                 step: self.step,
@@ -529,6 +548,7 @@ impl Trainer {
                 images_per_second: ((self.step - first) as usize * self.config.batch_size) as f64
                     / seconds,
                 seconds: self.created.elapsed().as_secs_f64(),
+                phases,
             });
             if let Some(loss) = loss.filter(|loss| !loss.is_finite()) {
                 return Err(TrainError::Diverged {
