@@ -40,11 +40,16 @@ impl Dense {
     pub(super) fn forward(&self, input: &[f32]) -> Vec<f32> {
         let mut out = self.bias.clone();
         let outputs = out.len();
-        for (x, row) in input.iter().zip(self.weight.chunks_exact(outputs)) {
-            for (o, w) in out.iter_mut().zip(row) {
-                *o += x * w;
-            }
-        }
+        vectorised(
+            #[inline(always)]
+            || {
+                for (x, row) in input.iter().zip(self.weight.chunks_exact(outputs)) {
+                    for (o, w) in out.iter_mut().zip(row) {
+                        *o += x * w;
+                    }
+                }
+            },
+        );
         out
     }
 }
@@ -715,10 +720,11 @@ impl Dense {
     /// The layer applied to each of `rows` rows of `input` (row-major).
     pub(super) fn forward_rows(&self, input: &[f32], rows: usize) -> Vec<f32> {
         let (inputs, outputs) = (input.len() / rows.max(1), self.outputs());
-        let mut out: Vec<f32> = std::iter::repeat_n(&self.bias, rows)
-            .flatten()
-            .copied()
-            .collect();
+        // Row by row: a flattened iterator of the rows fills at a fraction of memcpy's speed.
+        let mut out = Vec::with_capacity(rows * outputs);
+        for _ in 0..rows {
+            out.extend_from_slice(&self.bias);
+        }
         product(
             &mut out,
             outputs,
