@@ -57,6 +57,9 @@ function showRefusal(message) {
 
 // The request's ranges, from the model's own `info` (the core's limits), once it is ready.
 let limits = { variations: [1, 64], steps: [1, 100], size: [32, 256] };
+// The size the model was trained at: larger designs are drawn there first, then redrawn at
+// their own size (the core's second stage), which the page leaves to the server.
+let trainedSize = 256;
 // Seeds travel as JavaScript numbers, which hold whole numbers exactly only up to 2^53 - 1
 // (the core takes up to 2^64 - 1): the page offers what it can carry.
 const MAX_SEED = Number.MAX_SAFE_INTEGER;
@@ -160,8 +163,7 @@ function figure(design, req) {
   link.download = `${req.room_type}-${req.style}-${design.seed}.png`;
   link.textContent = `Seed ${design.seed}: download PNG`;
   caption.append(link);
-  // Twice the size must be a size the server takes: a design at the largest (the 256 px
-  // default) is already the finest there is.
+  // Twice the size must be a size the server takes (512 px for the 256 px default).
   if (config.lambdaUrl && req.size * 2 <= limits.size[1]) {
     const finer = document.createElement('button');
     finer.type = 'button';
@@ -178,14 +180,15 @@ async function server(seed, req, fig, button) {
   button.disabled = true;
   button.textContent = 'Asking the server\u2026';
   try {
-    // The design itself is the starting photo: the server keeps its colours and composition
-    // (the sampler starts from it, noised) and redraws it at twice the size, where the finer
-    // model takes over.
+    // Past the model's trained size the server draws the same request at that size first,
+    // which is this very design, and redraws it at twice the size. Below it, the design itself
+    // is the starting photo: the server keeps its colours and composition (the sampler starts
+    // from it, noised) and redraws it at twice the size, where the finer model takes over.
     const img = fig.querySelector('img');
     const size = req.size * 2;
-    const body = {
-      ...req, variations: 1, seed, size, photo: img.src, strength: FINER_STRENGTH, keep: 'colours',
-    };
+    const body = size > trainedSize
+      ? { ...req, variations: 1, seed, size }
+      : { ...req, variations: 1, seed, size, photo: img.src, strength: FINER_STRENGTH, keep: 'colours' };
     const answer = await fetch(config.lambdaUrl, {
       method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body),
     });
@@ -253,8 +256,10 @@ workers[0].onmessage = ({ data }) => {
     // A step-distilled model samples in a few steps, which the form then offers (the core's
     // default for it; the 20 in the page is the teacher's).
     if (data.info.distilled_steps) $('steps').value = data.info.distilled_steps[0];
-    // Sizes up to the one the model was trained at (larger ones tile furniture), that by default.
+    // Sizes up to the one the model was trained at, that by default (larger ones are the
+    // server's: "Finer on the server").
     const trained = data.info.weights.image_size;
+    trainedSize = trained;
     const sizes = [32, 64, 128, 256].filter((s) => s >= limits.size[0] && s <= Math.min(limits.size[1], trained));
     $('size').replaceChildren(...sizes.map((s) => new Option(String(s), String(s), false, s === trained)));
     document.body.dataset.weights = weightsSource.from;

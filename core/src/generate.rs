@@ -10,8 +10,17 @@ use crate::request::{
 use crate::sampler::{self, Guide, SamplerSettings, VelocityModel, interpolate_path, noise_batch};
 use crate::weights::{Weights, WeightsError, WeightsHeader};
 use ::image::RgbImage;
+use burn::tensor::module::interpolate;
+use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Device, Tensor, TensorData};
 use web_time::Instant;
+
+/// How much of the path a design larger than the model's trained size redraws at its own
+/// size, after the trained size's design is upscaled: enough for texture and edges at the new
+/// scale, little enough that the composition holds (0.3 and 0.5 looked alike on two rooms;
+/// 0.3 keeps more of the first stage and takes fewer steps: BENCHMARKS.md, fourteenth
+/// session).
+pub const REFINE_STRENGTH: f32 = 0.3;
 
 pub struct Designer {
     /// The network: on the CPU device its hand-written pass (several times faster than burn's
@@ -67,7 +76,11 @@ struct Photo {
 impl Designer {
     /// Loads `weights` onto `device`; `backend` is the name responses report ("cpu", "webgpu").
     pub fn new(weights: &Weights, device: Device, backend: &str) -> Result<Self, WeightsError> {
-        let model = crate::cpu::velocity_model(weights.build(&device)?, &device);
+        let trained = weights.header.image_size as usize;
+        let network = weights
+            .build(&device)?
+            .trained_at(&weights.header.model, trained);
+        let model = crate::cpu::velocity_model(network, &device);
         Ok(Self {
             model,
             device,
@@ -209,9 +222,31 @@ impl Designer {
         self.check_labels(request)?;
         self.check_size(request)?;
         let started = Instant::now();
-        let photo = self.photo(request)?;
-        let (start, t_start) = self.starting_point(request, photo.as_ref());
-        let images = self.sample_from(request, start, t_start, photo.as_ref(), on_progress);
+        // A design larger than the model's trained size is drawn at that size first, then
+        // redrawn at its own (see `refine`).
+        let refined = self.refines(request);
+        let first = match refined {
+            true => DesignRequest {
+                size: self.trained_size(),
+                ..request.clone()
+            },
+            false => request.clone(),
+        };
+        let settings = self.settings(&first);
+        let refinement = refined.then(|| self.refine_settings(settings));
+        let total = settings.evaluations() + refinement.map_or(0, |r| r.evaluations());
+        let photo = self.photo(&first)?;
+        let (start, t_start) = self.starting_point(&first, photo.as_ref());
+        let guide = self.guide(&first, photo.as_ref());
+        let mut images = self.sample_split(start, t_start, &guide, settings, &mut |done, _| {
+            on_progress(done, total)
+        });
+        if let Some(refinement) = refinement {
+            let offset = settings.evaluations();
+            images = self.refine(request, images, refinement, &mut |done, _| {
+                on_progress(offset + done, total)
+            });
+        }
         Ok(Pending {
             images,
             started,
@@ -308,20 +343,58 @@ impl Designer {
         guide
     }
 
-    fn sample_from(
-        &self,
-        request: &DesignRequest,
-        start: Tensor<4>,
-        t_start: f32,
-        photo: Option<&Photo>,
-        on_progress: &mut dyn FnMut(u32, u32),
-    ) -> Tensor<4> {
-        let settings = SamplerSettings {
+    /// How a request's ODE is integrated.
+    fn settings(&self, request: &DesignRequest) -> SamplerSettings {
+        SamplerSettings {
             steps: self.steps(request),
             guidance: request.guidance,
             kind: request.sampler,
-        };
-        let guide = self.guide(request, photo);
+        }
+    }
+
+    /// Whether `request` is drawn in two stages: a network over latents asked for more than
+    /// its trained size (one it can draw: a header may name a size its network cannot halve).
+    fn refines(&self, request: &DesignRequest) -> bool {
+        let trained = self.trained_size();
+        self.header.model.architecture.autoencoder().is_some()
+            && request.size > trained
+            && trained.is_multiple_of(self.header.model.size_multiple() as u32)
+    }
+
+    /// The second stage's integration: the first's, over the last `REFINE_STRENGTH` of the
+    /// path in steps as long as the first's (at least one).
+    fn refine_settings(&self, first: SamplerSettings) -> SamplerSettings {
+        SamplerSettings {
+            steps: (first.steps as f32 * REFINE_STRENGTH).ceil().max(1.0) as u32,
+            ..first
+        }
+    }
+
+    /// A design's second stage at the asked size: the first stage's `images` (at the trained
+    /// size) upscaled (bilinear), encoded, noised back to t = 1 - [`REFINE_STRENGTH`] with the
+    /// variation's seed and drawn to the end there, the transformer's positions spaced over
+    /// the grid it was trained on. The composition stays; texture and edges are drawn at the
+    /// new scale (BENCHMARKS.md, fourteenth session).
+    fn refine(
+        &self,
+        request: &DesignRequest,
+        images: Tensor<4>,
+        settings: SamplerSettings,
+        on_progress: &mut dyn FnMut(u32, u32),
+    ) -> Tensor<4> {
+        let size = request.size as usize;
+        let upscaled = interpolate(
+            images.clamp(-1.0, 1.0),
+            InterpolateOptions::new(InterpolateMode::Bilinear)
+                .with_align_corners(false)
+                .with_output_size([size, size]),
+        );
+        let latents = self.model.to_sample_space(upscaled);
+        let seeds: Vec<u64> = request.seeds().collect();
+        let noise = noise_batch(&seeds, self.header.model.sample_shape(size), &self.device);
+        let t_start = 1.0 - REFINE_STRENGTH;
+        let guide = Guide::labels(Condition::new(request.room_type, request.style));
+        let start = interpolate_path(noise, latents, t_start);
         self.sample_split(start, t_start, &guide, settings, on_progress)
     }
 
@@ -333,6 +406,15 @@ impl Designer {
         request.validate()?;
         self.check_labels(request)?;
         self.check_size(request)?;
+        if self.refines(request) {
+            return Err(DesignError::invalid(
+                "size",
+                format!(
+                    "sampled tensors are written for one stage, up to the model's trained size {}",
+                    self.trained_size()
+                ),
+            ));
+        }
         let photo = self.photo(request)?;
         let (start, t_start) = self.starting_point(request, photo.as_ref());
         let read = |tensor: Tensor<4>| {
@@ -342,13 +424,9 @@ impl Designer {
                     .map_err(|e| DesignError::model(e.to_string()))?,
             )
         };
-        let images = self.sample_from(
-            request,
-            start.clone(),
-            t_start,
-            photo.as_ref(),
-            &mut |_, _| {},
-        );
+        let guide = self.guide(request, photo.as_ref());
+        let settings = self.settings(request);
+        let images = self.sample_split(start.clone(), t_start, &guide, settings, &mut |_, _| {});
         Ok(SampledTensors {
             start_shape: start.dims(),
             start: read(start)?,

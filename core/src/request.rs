@@ -9,7 +9,9 @@ pub const MAX_RESPONSE_BYTES: usize = 6 * 1024 * 1024;
 /// The Lambda makes many variations of small designs; the payload bound limits large ones.
 pub const MAX_VARIATIONS: u32 = 64;
 pub const MIN_SIZE: u32 = 32;
-pub const MAX_SIZE: u32 = 256;
+/// Sizes above the model's trained size are drawn there, then redrawn at their own (two stages,
+/// see `generate::REFINE_STRENGTH`).
+pub const MAX_SIZE: u32 = 512;
 /// A request's size unless it says: generator v2's, where rooms are drawn whole (smaller
 /// sizes are served by the small models, which draw thumbnails).
 pub const DEFAULT_SIZE: u32 = 256;
@@ -441,9 +443,9 @@ mod tests {
             ),
             (format!("{{{base},\"size\":50}}"), "size", "multiple of 16"),
             (
-                format!("{{{base},\"size\":512}}"),
+                format!("{{{base},\"size\":528}}"),
                 "size",
-                "between 32 and 256",
+                "between 32 and 512",
             ),
             (
                 format!("{{{base},\"steps\":0}}"),
@@ -556,20 +558,23 @@ mod tests {
     #[test]
     fn requests_that_could_exceed_the_payload_limit_are_refused() {
         let mut big = DesignRequest::new(RoomType::Office, Style::Modern);
-        big.size = MAX_SIZE;
-        big.variations = MAX_VARIATIONS;
-        match big.validate().unwrap_err() {
-            DesignError::TooLarge { message } => {
-                assert!(message.contains("at most 23 at this size"), "{message}")
+        // The default size takes 23 designs, the largest 5.
+        for (size, fitting) in [(DEFAULT_SIZE, 23), (MAX_SIZE, 5)] {
+            big.size = size;
+            big.variations = MAX_VARIATIONS;
+            match big.validate().unwrap_err() {
+                DesignError::TooLarge { message } => assert!(
+                    message.contains(&format!("at most {fitting} at this size")),
+                    "{message}"
+                ),
+                other => panic!("expected too large, got {other:?}"),
             }
-            other => panic!("expected too large, got {other:?}"),
+            big.variations = fitting;
+            assert!(big.validate().is_ok());
+            big.variations = fitting + 1;
+            assert_eq!(big.validate().unwrap_err().status(), 413);
         }
-        big.variations = 23;
-        assert!(big.validate().is_ok());
-        big.variations = 24;
-        assert_eq!(big.validate().unwrap_err().status(), 413);
-        // Every variation count fits at the small model's size; the default size takes 23.
-        assert_eq!(DEFAULT_SIZE, MAX_SIZE);
+        // Every variation count fits at the small model's size.
         big.size = 64;
         big.variations = MAX_VARIATIONS;
         assert!(big.validate().is_ok());

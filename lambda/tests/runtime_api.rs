@@ -109,6 +109,14 @@ fn direct_invocations_generate_describe_and_refuse_bad_requests() {
     assert_eq!(status, 200, "{large}");
     assert_eq!(large["model"], models[1]["model"]);
     assert_eq!(png_size(&large["designs"][0]), (128, 128));
+    // Past the largest trained size, the default model draws in two stages (its 256 px design,
+    // redrawn at 512): the Lambda's heavier path.
+    let (status, finest) = emulator.invoke(&generate_request(
+        json!({"size": 512, "variations": 1, "steps": 2}),
+    ));
+    assert_eq!(status, 200, "{finest}");
+    assert_eq!(finest["model"], models[2]["model"]);
+    assert_eq!(png_size(&finest["designs"][0]), (512, 512));
 
     // A photo: its layout kept by the default model, and the response says how it was used.
     let (status, restyled) = emulator.invoke(&generate_request(
@@ -147,6 +155,11 @@ fn direct_invocations_generate_describe_and_refuse_bad_requests() {
             generate_request(json!({"variations": 24, "size": 256})),
             "ResponseTooLarge",
             "ask for at most 23 at this size",
+        ),
+        (
+            generate_request(json!({"variations": 6, "size": 512})),
+            "ResponseTooLarge",
+            "ask for at most 5 at this size",
         ),
         (
             json!({"action": "paint"}),

@@ -450,7 +450,7 @@ pub struct EvalArgs {
 /// The request fields every generating command shares, with the request's defaults.
 #[derive(Args)]
 pub struct SamplingArgs {
-    /// Sampler steps (default: what the model needs: 4 for a step-distilled student, else 20).
+    /// Sampler steps (default: what the model needs: 8 for a step-distilled student, else 20).
     #[arg(long)]
     pub steps: Option<u32>,
     /// How the flow is integrated: euler, heun (two evaluations a step), or teacher (a
@@ -461,7 +461,7 @@ pub struct SamplingArgs {
     #[arg(long, default_value_t = 3.0)]
     pub guidance: f32,
     /// Side of the images in pixels (the request's default; below 256 the small models
-    /// serve it).
+    /// serve it; above, the 256 px model draws it at 256 and redraws it at this size).
     #[arg(long, default_value_t = designer_core::request::DEFAULT_SIZE)]
     pub size: u32,
 }

@@ -6,7 +6,7 @@ use super::layers::{
 };
 use super::{floats, per_image};
 use crate::model::autoencoder::Autoencoder;
-use crate::model::dit::{DiT, DiTBlock, sine_position_values};
+use crate::model::dit::{DiT, DiTBlock, position_spacing, sine_position_values};
 use crate::model::{Condition, Scalar};
 use crate::sampler::VelocityModel;
 use burn::tensor::Tensor;
@@ -104,6 +104,8 @@ pub struct CpuGeneratorV2 {
     out: Dense,
     decoder: Option<CpuDecoder>,
     autoencoder: Option<Autoencoder>,
+    /// See [`DiT::trained_grid`].
+    trained_grid: Option<usize>,
 }
 
 impl CpuGeneratorV2 {
@@ -119,6 +121,7 @@ impl CpuGeneratorV2 {
             out: Dense::new(dit.out),
             decoder: autoencoder.as_ref().map(CpuDecoder::new),
             autoencoder,
+            trained_grid: dit.trained_grid,
         }
     }
 
@@ -203,7 +206,9 @@ impl VelocityModel for CpuGeneratorV2 {
             "sides multiples of the patch"
         );
         let tokens = (height / p) * (width / p);
-        let mut added = sine_position_values(height / p, width / p, self.embed.outputs());
+        let (rows, columns) = (height / p, width / p);
+        let spacing = position_spacing(self.trained_grid, rows, columns);
+        let mut added = sine_position_values(rows, columns, self.embed.outputs(), spacing);
         // The layout is the same for every row: its tokens are added with the positions.
         if let (Some(layer), Some(layout)) = (&self.layout_embed, layout) {
             let [_, grid_channels, rows, columns] = layout.dims();
@@ -289,6 +294,39 @@ mod tests {
             let fast = CpuGeneratorV2::new(parts(model.clone()).0, None);
             agree(&model, &fast, shape, None);
         }
+    }
+
+    #[test]
+    fn past_its_trained_grid_the_transformer_matches_the_burn_model() {
+        let config = small(true);
+        // Trained at 8 px: 4 x 4 latents (the autoencoder halves), 2 x 2 tokens; 8 x 12
+        // latents are past it.
+        let model = scrambled(config.clone()).trained_at(&config, 8);
+        let (dit, _) = parts(model.clone());
+        assert_eq!(dit.trained_grid, Some(2));
+        let fast = CpuGeneratorV2::new(dit, None);
+        agree(&model, &fast, [4, 8, 12], None);
+        // The spacing moves the velocity: the same weights without it give another.
+        let plain = scrambled(config);
+        let velocity = |model: &dyn VelocityModel| {
+            let x = Tensor::<4>::from_data(
+                TensorData::new(seeded_noise(1, [4, 8, 12]), [1, 4, 8, 12]),
+                &Device::flex(),
+            );
+            let t = Tensor::<1>::from_floats([0.5], &Device::flex());
+            let c = [Condition::UNCONDITIONAL];
+            model
+                .velocity(x, t, &c, None)
+                .into_data()
+                .to_vec::<f32>()
+                .unwrap()
+        };
+        let moved = velocity(&model)
+            .iter()
+            .zip(velocity(&plain))
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(moved > 0.01, "the spacing moved the velocity by {moved}");
     }
 
     /// A transformer reading `scalars`, its CPU pass checked against burn's, and how far two

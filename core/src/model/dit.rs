@@ -267,6 +267,10 @@ pub struct DiT {
     pub(crate) guidance: Option<ScalarLayers>,
     /// For a step-distilled network: what the step adds to the conditioning.
     pub(crate) step_size: Option<ScalarLayers>,
+    /// Tokens a side at the size its weights were trained at, where it serves a larger size
+    /// (see [`position_spacing`]); `None` while it trains.
+    #[module(skip)]
+    pub(crate) trained_grid: Option<usize>,
 }
 
 super::conditioned_by_labels!(DiT, reading guidance as Scalar::Guidance, step_size as Scalar::StepSize);
@@ -296,6 +300,7 @@ impl DiT {
             step_size: shape
                 .step_size
                 .then(|| ScalarLayers::new(config.cond_dim, device)),
+            trained_grid: None,
         }
     }
 
@@ -372,7 +377,8 @@ impl DiT {
         };
         let tokens = patches(x);
         let width = self.embed.weight.dims()[1];
-        let positions = sine_positions(rows, columns, width, &tokens.device()).cast(dtype);
+        let spacing = position_spacing(self.trained_grid, rows, columns);
+        let positions = sine_positions(rows, columns, width, spacing, &tokens.device()).cast(dtype);
         let mut h = self.embed.forward(tokens) + positions.unsqueeze_dim::<3>(0);
         if let (Some(layer), Some(layout)) = (&self.layout_embed, layout) {
             h = h + layer.forward(patches(layout));
@@ -403,25 +409,81 @@ fn layout_layer(shape: &DiTShape, width: usize, device: &Device) -> Linear {
 }
 
 /// Fixed 2-D sine positions, [rows * columns, width]: the first half of the width encodes the
-/// row, the second the column, each as sines then cosines over a range of frequencies.
-fn sine_positions(rows: usize, columns: usize, width: usize, device: &Device) -> Tensor<2> {
-    let values = sine_position_values(rows, columns, width);
+/// row, the second the column, each as sines then cosines over a range of frequencies; token
+/// (r, c) sits at (r, c) x `spacing`.
+fn sine_positions(
+    rows: usize,
+    columns: usize,
+    width: usize,
+    spacing: f32,
+    device: &Device,
+) -> Tensor<2> {
+    let values = sine_position_values(rows, columns, width, spacing);
     Tensor::<1>::from_floats(values.as_slice(), device).reshape([rows * columns, width])
 }
 
+/// How far apart a grid of `rows` x `columns` tokens sits: 1 up to the grid the network was
+/// trained on, and closer beyond it, so that a larger grid spans the positions it has seen.
+/// Measured (BENCHMARKS.md, fourteenth session): at twice its trained grid, whole positions
+/// drew a seam at every patch; interpolated ones draw none.
+pub(crate) fn position_spacing(trained_grid: Option<usize>, rows: usize, columns: usize) -> f32 {
+    let grid = rows.max(columns);
+    match trained_grid {
+        Some(trained) if grid > trained => trained as f32 / grid as f32,
+        _ => 1.0,
+    }
+}
+
 /// [`sine_positions`]' values, row-major.
-pub(crate) fn sine_position_values(rows: usize, columns: usize, width: usize) -> Vec<f32> {
+pub(crate) fn sine_position_values(
+    rows: usize,
+    columns: usize,
+    width: usize,
+    spacing: f32,
+) -> Vec<f32> {
     let quarter = width / 4;
     let frequency = |i: usize| (-(10_000f32.ln()) * i as f32 / quarter as f32).exp();
     let mut values = Vec::with_capacity(rows * columns * width);
     for r in 0..rows {
         for c in 0..columns {
             for position in [r, c] {
-                let angles = (0..quarter).map(|i| position as f32 * frequency(i));
+                let position = position as f32 * spacing;
+                let angles = (0..quarter).map(|i| position * frequency(i));
                 values.extend(angles.clone().map(f32::sin));
                 values.extend(angles.map(f32::cos));
             }
         }
     }
     values
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_grid_past_the_trained_one_spans_the_trained_positions() {
+        assert_eq!(position_spacing(Some(16), 16, 16), 1.0);
+        assert_eq!(
+            position_spacing(Some(16), 8, 8),
+            1.0,
+            "smaller grids keep theirs"
+        );
+        assert_eq!(position_spacing(None, 32, 32), 1.0, "a network in training");
+        assert_eq!(position_spacing(Some(16), 32, 32), 0.5);
+        let width = 16;
+        let trained = sine_position_values(4, 4, width, 1.0);
+        let twice = sine_position_values(8, 8, width, position_spacing(Some(4), 8, 8));
+        // Token (2r, 2c) of the doubled grid sits where token (r, c) did.
+        for (r, c) in [(0, 0), (1, 3), (3, 2)] {
+            let at = |values: &[f32], columns: usize, r: usize, c: usize| {
+                values[(r * columns + c) * width..][..width].to_vec()
+            };
+            assert_eq!(at(&twice, 8, 2 * r, 2 * c), at(&trained, 4, r, c));
+        }
+        // ... and the tokens between lie between: the last one is inside the trained range.
+        let last = &twice[(8 * 8 - 1) * width..][..width];
+        let trained_last = &trained[(4 * 4 - 1) * width..][..width];
+        assert_ne!(last, trained_last);
+    }
 }

@@ -511,6 +511,25 @@ impl Generator {
         }
     }
 
+    /// This network serving sizes beyond `size`, the size its weights were trained at (with
+    /// `config`), its transformer's token positions spaced to span the grid it was trained on
+    /// there (see [`dit::position_spacing`]); other networks come back as they are.
+    pub fn trained_at(self, config: &ModelConfig, size: usize) -> Self {
+        match self {
+            Generator::V2(GeneratorV2 {
+                denoiser: Denoiser::DiT(mut dit),
+                autoencoder,
+            }) => {
+                dit.trained_grid = Some(config.sample_shape(size)[1] / dit.patch);
+                Generator::V2(GeneratorV2 {
+                    denoiser: Denoiser::DiT(dit),
+                    autoencoder,
+                })
+            }
+            other => other,
+        }
+    }
+
     /// The autoencoder, for a network that works on latents.
     pub fn autoencoder(&self) -> Option<&Autoencoder> {
         match self {
