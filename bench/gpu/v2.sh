@@ -26,6 +26,9 @@
 #                                             RENDER_THREADS=N renders the pool on N threads
 #                                             (default 8: 1.5-2x the images/s of all but two)
 #   bench/gpu/v2.sh profile STAGE SECONDS     burn's per-kernel profile of a stage
+#   (burn 0.22.1 reads BURN_FUSION_MAX_EXPLORATIONS=N and BURN_FUSION_LOG=medium from the
+#   environment: the next measurement of the training step's host-bound recording, BENCHMARKS.md
+#   fourteenth session; the metrics' data/record/read seconds say which share moved)
 #   bench/gpu/v2.sh guided SECONDS            guidance distilled (issue 21) from the chain file's
 #                                             transformer, which it starts from: one evaluation
 #                                             told the weight gives the teacher's guided velocity
