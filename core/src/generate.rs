@@ -225,12 +225,13 @@ impl Designer {
         // A design larger than the model's trained size is drawn at that size first, then
         // redrawn at its own (see `refine`).
         let refined = self.refines(request);
-        let first = match refined {
-            true => DesignRequest {
+        let first = if refined {
+            DesignRequest {
                 size: self.trained_size(),
                 ..request.clone()
-            },
-            false => request.clone(),
+            }
+        } else {
+            request.clone()
         };
         let settings = self.settings(&first);
         let refinement = refined.then(|| self.refine_settings(settings));
