@@ -238,10 +238,14 @@ impl Designer {
         let total = settings.evaluations() + refinement.map_or(0, |r| r.evaluations());
         let photo = self.photo(&first)?;
         let (start, t_start) = self.starting_point(&first, photo.as_ref());
-        let guide = self.guide(&first, photo.as_ref());
-        let mut images = self.sample_split(start, t_start, &guide, settings, &mut |done, _| {
-            on_progress(done, total)
-        });
+        let mut images = self.sample_from(
+            &first,
+            start,
+            t_start,
+            photo.as_ref(),
+            settings,
+            &mut |done, _| on_progress(done, total),
+        );
         if let Some(refinement) = refinement {
             let offset = settings.evaluations();
             images = self.refine(request, images, refinement, &mut |done, _| {
@@ -344,6 +348,21 @@ impl Designer {
         guide
     }
 
+    /// The request's designs from `start` at `t_start`, following its labels and its photo's
+    /// layout where kept.
+    fn sample_from(
+        &self,
+        request: &DesignRequest,
+        start: Tensor<4>,
+        t_start: f32,
+        photo: Option<&Photo>,
+        settings: SamplerSettings,
+        on_progress: &mut dyn FnMut(u32, u32),
+    ) -> Tensor<4> {
+        let guide = self.guide(request, photo);
+        self.sample_split(start, t_start, &guide, settings, on_progress)
+    }
+
     /// How a request's ODE is integrated.
     fn settings(&self, request: &DesignRequest) -> SamplerSettings {
         SamplerSettings {
@@ -425,9 +444,14 @@ impl Designer {
                     .map_err(|e| DesignError::model(e.to_string()))?,
             )
         };
-        let guide = self.guide(request, photo.as_ref());
-        let settings = self.settings(request);
-        let images = self.sample_split(start.clone(), t_start, &guide, settings, &mut |_, _| {});
+        let images = self.sample_from(
+            request,
+            start.clone(),
+            t_start,
+            photo.as_ref(),
+            self.settings(request),
+            &mut |_, _| {},
+        );
         Ok(SampledTensors {
             start_shape: start.dims(),
             start: read(start)?,
