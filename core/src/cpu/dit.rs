@@ -287,6 +287,31 @@ mod tests {
         (dit, autoencoder)
     }
 
+    /// `model`'s velocity at one seeded noise input of `shape`, t = 0.5.
+    fn probe(
+        model: &dyn VelocityModel,
+        shape: [usize; 3],
+        condition: Condition,
+        layout: Option<&Tensor<4>>,
+    ) -> Vec<f32> {
+        let [c, h, w] = shape;
+        let x = Tensor::<4>::from_data(
+            TensorData::new(seeded_noise(1, shape), [1, c, h, w]),
+            &Device::flex(),
+        );
+        let t = Tensor::<1>::from_floats([0.5], &Device::flex());
+        let v = model.velocity(x, t, &[condition], layout).into_data();
+        v.try_into_vec::<f32>().unwrap()
+    }
+
+    /// The largest difference between two velocities.
+    fn moved(a: &[f32], b: &[f32]) -> f32 {
+        a.iter()
+            .zip(b)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max)
+    }
+
     #[test]
     fn the_transformer_matches_the_burn_model() {
         for (latents, shape) in [(true, [4, 8, 12]), (false, [3, 8, 8])] {
@@ -308,24 +333,9 @@ mod tests {
         agree(&model, &fast, [4, 8, 12], None);
         // The spacing moves the velocity: the same weights without it give another.
         let plain = scrambled(config);
-        let velocity = |model: &dyn VelocityModel| {
-            let x = Tensor::<4>::from_data(
-                TensorData::new(seeded_noise(1, [4, 8, 12]), [1, 4, 8, 12]),
-                &Device::flex(),
-            );
-            let t = Tensor::<1>::from_floats([0.5], &Device::flex());
-            let c = [Condition::UNCONDITIONAL];
-            model
-                .velocity(x, t, &c, None)
-                .into_data()
-                .to_vec::<f32>()
-                .unwrap()
-        };
-        let moved = velocity(&model)
-            .iter()
-            .zip(velocity(&plain))
-            .map(|(a, b)| (a - b).abs())
-            .fold(0f32, f32::max);
+        let unconditional =
+            |model: &dyn VelocityModel| probe(model, [4, 8, 12], Condition::UNCONDITIONAL, None);
+        let moved = moved(&unconditional(&model), &unconditional(&plain));
         assert!(moved > 0.01, "the spacing moved the velocity by {moved}");
     }
 
@@ -346,25 +356,13 @@ mod tests {
             assert_eq!(fast.reads(scalar), scalars.contains(&scalar));
         }
         agree(&model, &fast, [4, 8, 8], None);
-        let velocity = |condition: Condition| {
-            let x = Tensor::<4>::from_data(
-                TensorData::new(seeded_noise(1, [4, 8, 8]), [1, 4, 8, 8]),
-                &Device::flex(),
-            );
-            let t = Tensor::<1>::from_floats([0.5], &Device::flex());
-            let v = fast.velocity(x, t, &[condition], None).into_data();
-            v.try_into_vec::<f32>().unwrap()
-        };
         let labels = Condition::new(RoomType::ALL[0], Style::ALL[3]).guided(3.0);
         let with = |value: f32| match scalars.last() {
             Some(Scalar::StepSize) => labels.stepping(Some(value)),
             _ => labels.guided(value),
         };
-        let (a, b) = (velocity(with(values[0])), velocity(with(values[1])));
-        a.iter()
-            .zip(&b)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0f32, f32::max)
+        let velocity = |value: f32| probe(&fast, [4, 8, 8], with(value), None);
+        moved(&velocity(values[0]), &velocity(values[1]))
     }
 
     #[test]
@@ -401,21 +399,9 @@ mod tests {
         agree(&model, &fast, [4, rows, columns], Some(layout.clone()));
         // ... and the layout matters: the velocity without it is another.
         let velocity = |layout: Option<&Tensor<4>>| {
-            let x = Tensor::<4>::from_data(
-                TensorData::new(seeded_noise(1, [4, rows, columns]), [1, 4, rows, columns]),
-                &Device::flex(),
-            );
-            let t = Tensor::<1>::from_floats([0.5], &Device::flex());
-            let c = [Condition::UNCONDITIONAL];
-            let v = fast.velocity(x, t, &c, layout).into_data();
-            v.try_into_vec::<f32>().unwrap()
+            probe(&fast, [4, rows, columns], Condition::UNCONDITIONAL, layout)
         };
-        let (with, without) = (velocity(Some(&layout)), velocity(None));
-        let moved = with
-            .iter()
-            .zip(&without)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0f32, f32::max);
+        let moved = moved(&velocity(Some(&layout)), &velocity(None));
         assert!(moved > 0.01, "the layout moved the velocity by {moved}");
     }
 

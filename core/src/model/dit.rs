@@ -481,7 +481,8 @@ mod tests {
             };
             assert_eq!(at(&twice, 8, 2 * r, 2 * c), at(&trained, 4, r, c));
         }
-        // ... and the tokens between lie between: the last one is inside the trained range.
+        // ... and the tokens between are positions of their own: the last is not the trained
+        // grid's last.
         let last = &twice[(8 * 8 - 1) * width..][..width];
         let trained_last = &trained[(4 * 4 - 1) * width..][..width];
         assert_ne!(last, trained_last);
