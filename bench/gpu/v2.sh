@@ -26,9 +26,16 @@
 #                                             RENDER_THREADS=N renders the pool on N threads
 #                                             (default 8: 1.5-2x the images/s of all but two)
 #   bench/gpu/v2.sh profile STAGE SECONDS     burn's per-kernel profile of a stage
-#   (burn 0.22.1 reads BURN_FUSION_MAX_EXPLORATIONS=N and BURN_FUSION_LOG=medium from the
-#   environment: the next measurement of the training step's host-bound recording, BENCHMARKS.md
-#   fourteenth session; the metrics' data/record/read seconds say which share moved)
+#   (burn 0.22.1 reads BURN_FUSION_MAX_EXPLORATIONS=N and BURN_FUSION_LOG=basic|medium from the
+#   environment: the measurement of the training step's host-bound recording, BENCHMARKS.md
+#   fourteenth and fifteenth sessions; the metrics' data/record/read seconds say which share
+#   moved, and with BURN_FUSION_LOG=basic the -process.txt lines end with the explorations so far)
+#   bench/gpu/v2.sh decoder SECONDS [NAME]    the autoencoder's decoder alone, its encoder frozen,
+#                                             on 128 px crops, in NAME's weights (default: the
+#                                             embedded default model; dit-start: the chain
+#                                             file): the transformer stays valid and draws
+#                                             with the better decoder (BENCHMARKS.md fifteenth
+#                                             session: the autoencoder's floor is 1.77x)
 #   bench/gpu/v2.sh guided SECONDS            guidance distilled (issue 21) from the chain file's
 #                                             transformer, which it starts from: one evaluation
 #                                             told the weight gives the teacher's guided velocity
@@ -94,7 +101,11 @@ train() { # name seconds batch lr [designer train flags...]
   nvidia-smi --query-gpu=timestamp,clocks.sm,clocks.mem,temperature.gpu,power.draw,utilization.gpu,memory.used,clocks_throttle_reasons.active \
     --format=csv -l 15 >"$LOGS/$name-gpu.csv" 2>/dev/null &
   local gpu_log=$!
-  (while sleep 15; do ps -C designer -o etimes=,rss=,pcpu=,nlwp= >>"$LOGS/$name-process.txt"; done) &
+  # With BURN_FUSION_LOG=basic, burn logs a line per fusion exploration: their running count
+  # closes each line (how many a step makes, and whether they stop).
+  (while sleep 15; do
+    echo "$(ps -C designer -o etimes=,rss=,pcpu=,nlwp=) $(grep -c 'selected .*strategy' "$LOGS/$name.log" || true)" >>"$LOGS/$name-process.txt"
+  done) &
   local process_log=$!
   trap 'kill $gpu_log $process_log 2>/dev/null || true' RETURN
   "$DESIGNER" train --catalog "$WORK/catalog" --pool 12000 --render-threads "${RENDER_THREADS:-8}" \
@@ -176,6 +187,11 @@ EOF
     for _ in $(seq "$parts"); do
       REUSE=${REUSE:-4} LAYOUT=1 INIT=$WORK/dit-start.weights "$0" dit $(($2 / parts))
     done
+    ;;
+  decoder) # decoder SECONDS [NAME]: NAME's decoder (default: the default model's) further
+    materialise "${3:-default}"
+    train decoder "$2" "${BATCH:-128}" "${LR:-3e-4}" --init "$WORK/${3:-default}.weights" --resume \
+      --objective decoder --crop 128
     ;;
   guided) # guided SECONDS: guidance distilled from the chain file's transformer (issue 21)
     materialise dit-start

@@ -123,6 +123,11 @@ impl Designer {
         self.header.model.architecture.layout_factor().is_some()
     }
 
+    /// Whether the network works over an autoencoder's latents (see [`Self::autoencode`]).
+    pub fn works_in_latents(&self) -> bool {
+        self.header.model.architecture.autoencoder().is_some()
+    }
+
     /// The size the model was trained at, and so generates best at.
     pub fn trained_size(&self) -> u32 {
         self.header.image_size

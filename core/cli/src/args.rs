@@ -4,7 +4,7 @@ use anyhow::{Context, Result, bail};
 use burn::tensor::FloatDType;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use designer_core::model::ModelConfig;
-use designer_core::request::{DesignRequest, Keep, MAX_PHOTO_BYTES};
+use designer_core::request::{DesignRequest, Keep, MAX_GUIDANCE, MAX_PHOTO_BYTES};
 use designer_core::sampler::SamplerKind;
 use designer_core::weights::Precision;
 use designer_core::{Device, RoomType, Style};
@@ -286,11 +286,13 @@ pub struct TrainArgs {
     /// default).
     #[arg(long)]
     pub base_channels: Option<usize>,
-    /// What the run teaches: the flow (the generator), the autoencoder of a latent network, or
-    /// guidance distilled from --teacher: the network (--init, usually the teacher's own
-    /// weights) gains layers that read the guidance weight and learns to give the teacher's
-    /// guided velocity in one evaluation, for weights 1 to 6 (half the evaluations of a
-    /// guided request), or steps distilled from --teacher: the network also gains layers
+    /// What the run teaches: the flow (the generator), the autoencoder of a latent network,
+    /// its decoder alone (the encoder frozen, so a network trained over its latents stays
+    /// valid and draws with the better decoder), or guidance distilled from --teacher: the
+    /// network (--init, usually the teacher's own weights) gains layers that read the
+    /// guidance weight and learns to give the teacher's guided velocity in one evaluation,
+    /// for weights 1 to 6 (half the evaluations of a guided request), or steps distilled
+    /// from --teacher: the network also gains layers
     /// that read the step size and learns to jump a quarter or an eighth of the path as the
     /// teacher's guided sampler does in five steps, so a request needs 8 steps (or 4), not 20.
     #[arg(long, value_enum, default_value_t = ObjectiveArg::Flow)]
@@ -299,8 +301,9 @@ pub struct TrainArgs {
     /// sampler) the network learns.
     #[arg(long, required_if_eq_any([("objective", "guidance"), ("objective", "steps")]))]
     pub teacher: Option<PathBuf>,
-    /// With `--objective autoencoder`: learn from a random CROP x CROP window of each batch
-    /// (a multiple of the autoencoder's factor, 8), a quarter of the work at half the side.
+    /// With `--objective autoencoder` or `decoder`: learn from a random CROP x CROP window of
+    /// each batch (a multiple of the autoencoder's factor, 8), a quarter of the work at half
+    /// the side.
     #[arg(long)]
     pub crop: Option<usize>,
     /// The flow over latents trains on each encoded render this many times on average (from
@@ -348,6 +351,8 @@ pub struct TrainArgs {
 pub enum ObjectiveArg {
     Flow,
     Autoencoder,
+    /// The autoencoder's decoder alone, its encoder frozen (a trained denoiser stays valid).
+    Decoder,
     Guidance,
     Steps,
 }
@@ -365,6 +370,16 @@ pub fn at_least_one<T: std::str::FromStr + PartialOrd + From<u8>>(text: &str) ->
     match text.parse::<T>() {
         Ok(n) if n >= T::from(1) => Ok(n),
         _ => Err("must be a whole number of at least 1".to_string()),
+    }
+}
+
+/// A guidance weight a request accepts, checked before an eval spends minutes rendering.
+pub fn guidance_weight(text: &str) -> Result<f32, String> {
+    match text.parse::<f32>() {
+        Ok(weight) if (0.0..=MAX_GUIDANCE).contains(&weight) => Ok(weight),
+        _ => Err(format!(
+            "'{text}' is not a guidance weight between 0 and {MAX_GUIDANCE}"
+        )),
     }
 }
 
@@ -445,6 +460,11 @@ pub struct EvalArgs {
     /// comparable): a teacher and its student, f16 and int8 files of one model.
     #[arg(long)]
     pub also: Vec<PathBuf>,
+    /// Also judge every model at this guidance weight (repeat for several), by the same
+    /// classifier: guidance trades the designs' variety for their fidelity to the labels.
+    /// Restyled photos are judged at --guidance only.
+    #[arg(long, value_parser = guidance_weight)]
+    pub also_guidance: Vec<f32>,
 }
 
 /// The request fields every generating command shares, with the request's defaults.
@@ -458,7 +478,7 @@ pub struct SamplingArgs {
     #[arg(long, value_enum, default_value_t = SamplerArg::Euler)]
     pub sampler: SamplerArg,
     /// Classifier-free guidance (1 = plain conditional, twice as fast).
-    #[arg(long, default_value_t = 3.0)]
+    #[arg(long, default_value_t = 3.0, value_parser = guidance_weight)]
     pub guidance: f32,
     /// Side of the images in pixels (the request's default; below 256 the small models
     /// serve it; above, the 256 px model draws it at 256 and redraws it at this size).
@@ -628,6 +648,7 @@ impl TrainArgs {
             objective: match self.objective {
                 ObjectiveArg::Flow => Objective::Flow,
                 ObjectiveArg::Autoencoder => Objective::Autoencoder,
+                ObjectiveArg::Decoder => Objective::Decoder,
                 ObjectiveArg::Guidance => Objective::Guidance,
                 ObjectiveArg::Steps => Objective::Steps,
             },

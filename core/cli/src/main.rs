@@ -473,6 +473,7 @@ fn eval(args: EvalArgs) -> Result<()> {
         epochs: args.epochs,
         restyle_photos: args.restyle_photos,
         like: args.sampling.request(RoomType::ALL[0], Style::ALL[0], 1, 0),
+        also_guidance: args.also_guidance,
     };
     let mut bars = Bars::default();
     let reports = evaluate_models(&engine, &designers, &plan, &mut bars)?;

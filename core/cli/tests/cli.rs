@@ -646,8 +646,10 @@ fn eval_reports_accuracies_and_a_frechet_distance() {
         );
     }
     assert!(report["model"].as_str().unwrap().starts_with("designer-"));
-    // The small model (64 px) follows no layouts: there is no restyling to judge.
+    // The small model (64 px) follows no layouts and has no autoencoder: there is no
+    // restyling to judge, and no reconstruction floor.
     assert!(report["restyle"].is_null(), "{report}");
+    assert!(report["autoencoder_frechet_distance"].is_null(), "{report}");
     let bad = designer()
         .args(["eval", "--test-per-label", "0"])
         .output()
@@ -725,6 +727,61 @@ fn eval_judges_several_models_by_one_classifier_on_the_same_renders() {
         "the int8 file is named apart"
     );
     assert_eq!(reports[2]["generated"]["count"], 48);
+}
+
+#[test]
+fn eval_judges_a_latent_model_at_several_guidances_and_its_autoencoders_floor() {
+    // The default 256 px model asked for 64 px: the same networks on a small grid, cheap.
+    let default = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../weights/designer-256.weights");
+    let output = succeed(
+        designer()
+            .args(["eval", "--json", "--train-per-label", "1"])
+            .args(["--test-per-label", "1", "--generated-per-label", "1"])
+            .args(["--epochs", "1", "--steps", "2", "--size", "64"])
+            .args(["--restyle-photos", "4"])
+            .args(["--also-guidance", "1", "--also-guidance", "6"])
+            .arg("--catalog")
+            .arg(catalog_root())
+            .arg("--weights")
+            .arg(&default),
+    );
+    let reports: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let reports = reports.as_array().expect("one report per guidance weight");
+    let guidances: Vec<f64> = reports
+        .iter()
+        .map(|r| r["generated"]["guidance"].as_f64().unwrap())
+        .collect();
+    assert_eq!(guidances, [3.0, 1.0, 6.0]);
+    let floor = reports[0]["autoencoder_frechet_distance"].as_f64().unwrap();
+    assert!(floor.is_finite() && floor >= 0.0, "{floor}");
+    for report in &reports[1..] {
+        assert_eq!(report["real"], reports[0]["real"], "one judge");
+        assert_eq!(
+            report["frechet_distance_real_vs_real"],
+            reports[0]["frechet_distance_real_vs_real"]
+        );
+        // One model, one autoencoder: its floor does not depend on the guidance.
+        assert_eq!(report["autoencoder_frechet_distance"], floor);
+        // The restyle is judged once, at --guidance.
+        assert!(report["restyle"].is_null(), "{report}");
+    }
+    assert!(reports[0]["restyle"].is_object(), "{}", reports[0]);
+    // Other guidance, other designs.
+    assert_ne!(
+        reports[1]["frechet_distance"], reports[2]["frechet_distance"],
+        "guidance 1 and 6 drew the same designs"
+    );
+    let bad = designer()
+        .args(["eval", "--also-guidance", "25"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("not a guidance weight"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
 }
 
 #[test]

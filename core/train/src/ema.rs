@@ -28,7 +28,9 @@ impl Ema {
         self.decay.min((1 + step) as f64 / (10 + step) as f64)
     }
 
-    /// average = decay x average + (1 - decay) x trained.
+    /// average += (1 - decay) x (trained - average): the same blend as decay x average +
+    /// (1 - decay) x trained, written so that a parameter the step left alone (a frozen
+    /// encoder's) keeps its exact value, where the sum of two products drifts by rounding.
     pub fn update(&mut self, trained: &Generator, step: u64) {
         let mut flatten = Flatten(Vec::new());
         trained.valid().visit(&mut flatten);
@@ -75,7 +77,7 @@ impl<I: Iterator<Item = Tensor<1>>> ModuleMapper for Blend<I> {
         let decay = self.decay;
         param.map(|average| {
             let shape = average.shape();
-            average * decay + trained.reshape(shape) * (1.0 - decay)
+            average.clone() + (trained.reshape(shape) - average) * (1.0 - decay)
         })
     }
 }

@@ -352,6 +352,10 @@ pub struct EvalPlan {
     /// Held-out renders restyled as photos, for a model that follows layouts (0: none).
     pub restyle_photos: usize,
     pub like: DesignRequest,
+    /// Each model is judged again at each of these guidance weights (after `like`'s), by the
+    /// same classifier: guidance trades variety for fidelity, which the Fréchet distance and
+    /// the accuracy read from opposite sides.
+    pub also_guidance: Vec<f32>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -386,6 +390,9 @@ pub struct EvalReport {
     /// PSNR (dB) of the held-out renders through the model's autoencoder and back, for a
     /// network over latents: the detail its latents keep.
     pub autoencoder_psnr_db: Option<f64>,
+    /// For a model over latents: the Fréchet distance of the real set designs are held
+    /// against, through the autoencoder and back (the floor the model's designs can reach).
+    pub autoencoder_frechet_distance: Option<f64>,
     /// For a model that follows layouts: held-out renders restyled as if they were photos.
     pub restyle: Option<RestyleSummary>,
 }
@@ -487,19 +494,19 @@ pub struct GeneratedSummary {
 const WITHOUT_ANCHOR: u64 = 4;
 
 /// Whether the `round`th round of training renders (one room of every pair) lacks anchors.
-fn anchorless(round: usize) -> bool {
-    round as u64 % WITHOUT_ANCHOR == WITHOUT_ANCHOR - 1
+fn anchorless(round: u64) -> bool {
+    round % WITHOUT_ANCHOR == WITHOUT_ANCHOR - 1
 }
 
-/// Renders `per_label` rooms of every (room type, style) pair, seeds from `base`, each kept
-/// as `keep` makes it (the classifier's training renders are kept only as its views), with
-/// the furniture each shows; with `drop_anchors`, every [`WITHOUT_ANCHOR`]th round of rooms
-/// without their anchor pieces.
+/// Renders one room of every (room type, style) pair for each of `rounds`, seeds from `base`,
+/// each kept as `keep` makes it (the classifier's training renders are kept only as its
+/// views), with the furniture each shows; with `drop_anchors`, the [`anchorless`] rounds'
+/// rooms without their anchor pieces.
 #[allow(clippy::too_many_arguments)]
 fn render_pairs(
     engine: &SceneEngine,
     pairs: &[(RoomType, Style)],
-    per_label: u64,
+    rounds: &[u64],
     base: u64,
     size: u32,
     what: &str,
@@ -507,11 +514,11 @@ fn render_pairs(
     keep: &dyn Fn(Example) -> Example,
     progress: &mut dyn Progress,
 ) -> Result<(Vec<Example>, Vec<Shown>), SceneError> {
-    let total = per_label * pairs.len() as u64;
+    let total = (rounds.len() * pairs.len()) as u64;
     progress.stage(what, total);
     let (mut examples, mut shows) = (Vec::new(), Vec::new());
-    for k in 0..per_label {
-        let without_anchor = drop_anchors && anchorless(k as usize);
+    for &k in rounds {
+        let without_anchor = drop_anchors && anchorless(k);
         let scenes = pairs
             .iter()
             .enumerate()
@@ -591,10 +598,11 @@ pub fn evaluate_models(
     let side = size as usize;
     let view = view_side(side);
     let pairs = label_pairs(first.vocabulary());
+    let rounds = |count: u64| (0..count).collect::<Vec<u64>>();
     let (training, training_shown) = render_pairs(
         engine,
         &pairs,
-        plan.train_per_label,
+        &rounds(plan.train_per_label),
         EVAL_TRAIN_SEEDS,
         size,
         "renders",
@@ -605,7 +613,7 @@ pub fn evaluate_models(
     let (test, test_shown) = render_pairs(
         engine,
         &pairs,
-        plan.test_per_label,
+        &rounds(plan.test_per_label),
         EVAL_TEST_SEEDS,
         size,
         "test renders",
@@ -613,6 +621,25 @@ pub fn evaluate_models(
         &|render| render,
         progress,
     )?;
+    // Real renders as the generator learnt them, as many as the designs: the classifier's
+    // first training rooms that keep their anchors, rendered again whole (a latent model's
+    // autoencoder reads them whole; 14,400 whole training renders would not fit in memory).
+    let intact_rounds: Vec<u64> = (0..)
+        .filter(|k| !anchorless(*k))
+        .take(generated_count(plan, pairs.len()).div_ceil(pairs.len()))
+        .collect();
+    let (mut intact, _) = render_pairs(
+        engine,
+        &pairs,
+        &intact_rounds,
+        EVAL_TRAIN_SEEDS,
+        size,
+        "reference renders",
+        true,
+        &|render| render,
+        progress,
+    )?;
+    intact.truncate(generated_count(plan, pairs.len()));
     let device = Device::flex();
     progress.stage("classifier", 0);
     let classifier = train_classifier(
@@ -628,30 +655,72 @@ pub fn evaluate_models(
             progress.message(&format!("loss {loss:.3}"));
         },
     );
+    let train_renders = training.len();
+    drop(training);
     let real = evaluate(&classifier, &classifier_views(&test, side), view, &device);
-
-    // Real renders as the generator learnt them: the rooms with their anchors.
-    let intact: Vec<Example> = training
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| !anchorless(i / pairs.len()))
-        .map(|(_, e)| e.clone())
-        .take(generated_count(plan, pairs.len()))
-        .collect();
-    let reference = evaluate(&classifier, &intact, view, &device);
+    let reference = evaluate(&classifier, &classifier_views(&intact, side), view, &device);
     let judge = Judge {
         pairs,
         test,
         test_shown,
+        intact,
         classifier,
         real,
         reference,
-        train_renders: training.len(),
+        train_renders,
     };
-    designers
-        .iter()
-        .map(|designer| judge_model(engine, designer, &judge, plan, progress))
-        .collect()
+    let mut reports = Vec::new();
+    for designer in designers {
+        let reconstructed = autoencoder_frechet_distance(designer, &judge, side, progress);
+        for (i, &guidance) in std::iter::once(&plan.like.guidance)
+            .chain(&plan.also_guidance)
+            .enumerate()
+        {
+            let plan = EvalPlan {
+                // The restyle is judged at the plan's own guidance only: it is most of a
+                // layout model's generating time, and the guidance sweep asks about designs.
+                restyle_photos: if i == 0 { plan.restyle_photos } else { 0 },
+                like: DesignRequest {
+                    guidance,
+                    ..plan.like.clone()
+                },
+                ..plan.clone()
+            };
+            let mut report = judge_model(engine, designer, &judge, &plan, progress)?;
+            report.autoencoder_frechet_distance = reconstructed;
+            reports.push(report);
+        }
+    }
+    Ok(reports)
+}
+
+/// The Fréchet distance of the reference renders through `designer`'s autoencoder and back
+/// against the held-out renders: what a latent model scores if it drew exactly the rooms it
+/// was trained on, so the floor its designs can reach on this scale (`None` without an
+/// autoencoder).
+fn autoencoder_frechet_distance(
+    designer: &Designer,
+    judge: &Judge,
+    side: usize,
+    progress: &mut dyn Progress,
+) -> Option<f64> {
+    if !designer.works_in_latents() {
+        return None;
+    }
+    let total = judge.intact.len() as u64;
+    progress.stage("autoencoding", total);
+    let mut views = Vec::with_capacity(judge.intact.len());
+    autoencoded(designer, &judge.intact, side, &mut |render, back| {
+        let whole = Example {
+            pixels: back.to_vec(),
+            room: render.room,
+            style: render.style,
+        };
+        views.push(classifier_view(&whole, side));
+        progress.set(views.len() as u64, total);
+    })?;
+    let judged = evaluate(&judge.classifier, &views, view_side(side), &Device::flex());
+    Some(frechet_distance(&judge.real.features, &judged.features))
 }
 
 /// Designs an eval generates: the plan's per pair, for every pair.
@@ -665,6 +734,8 @@ struct Judge {
     pairs: Vec<(RoomType, Style)>,
     test: Vec<Example>,
     test_shown: Vec<Shown>,
+    /// The real renders designs are held against, whole (`reference` is their judgement).
+    intact: Vec<Example>,
     classifier: Classifier,
     real: Judgement,
     reference: Judgement,
@@ -751,6 +822,7 @@ fn judge_model(
         frechet_distance_real_vs_real: frechet_distance(real_features, &judge.reference.features),
         anchors,
         autoencoder_psnr_db,
+        autoencoder_frechet_distance: None,
         restyle,
     })
 }
@@ -866,21 +938,40 @@ fn restyle(
 fn autoencoder_psnr(designer: &Designer, renders: &[Example], size: usize) -> Option<f64> {
     let mut squared = 0.0;
     let mut count = 0usize;
+    autoencoded(designer, renders, size, &mut |render, back| {
+        squared += render
+            .pixels
+            .iter()
+            .zip(back)
+            .map(|(a, b)| f64::from((a.clamp(-1.0, 1.0) - b).powi(2)))
+            .sum::<f64>();
+        count += back.len();
+    })?;
+    let mse = squared / count.max(1) as f64;
+    Some(10.0 * (4.0 / mse.max(1e-12)).log10())
+}
+
+/// Passes each of `renders` through the designer's autoencoder and back (16 at a time),
+/// handing `each` the render and its reconstruction clamped to [-1, 1]; `None` without an
+/// autoencoder.
+fn autoencoded(
+    designer: &Designer,
+    renders: &[Example],
+    size: usize,
+    each: &mut dyn FnMut(&Example, &[f32]),
+) -> Option<()> {
     for chunk in renders.chunks(16) {
         let pixels: Vec<f32> = chunk
             .iter()
             .flat_map(|e| e.pixels.iter().copied())
             .collect();
-        let back = designer.autoencode(&pixels, chunk.len(), size)?;
-        squared += pixels
-            .iter()
-            .zip(&back)
-            .map(|(a, b)| f64::from((a.clamp(-1.0, 1.0) - b.clamp(-1.0, 1.0)).powi(2)))
-            .sum::<f64>();
-        count += pixels.len();
+        let mut back = designer.autoencode(&pixels, chunk.len(), size)?;
+        back.iter_mut().for_each(|v| *v = v.clamp(-1.0, 1.0));
+        for (render, back) in chunk.iter().zip(back.chunks(pixels.len() / chunk.len())) {
+            each(render, back);
+        }
     }
-    let mse = squared / count.max(1) as f64;
-    Some(10.0 * (4.0 / mse.max(1e-12)).log10())
+    Some(())
 }
 
 impl std::fmt::Display for EvalReport {
@@ -924,6 +1015,13 @@ impl std::fmt::Display for EvalReport {
             write!(
                 f,
                 "\nautoencoder on the held-out renders: PSNR {psnr:.1} dB"
+            )?;
+        }
+        if let Some(distance) = self.autoencoder_frechet_distance {
+            write!(
+                f,
+                "\nautoencoder on the reference renders: Frechet distance {distance:.3} ({:.2}x the floor)",
+                distance / self.frechet_distance_real_vs_real.max(1e-12)
             )?;
         }
         if let Some(r) = &self.restyle {

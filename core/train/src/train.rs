@@ -75,6 +75,11 @@ pub enum Objective {
     /// The autoencoder's reconstruction of the images (L1 on pixels and on their horizontal
     /// and vertical differences, which keeps edges sharp); the denoiser is left as it is.
     Autoencoder,
+    /// The same reconstruction, learnt by the decoder alone: the encoder is frozen, so the
+    /// latents a denoiser was trained over stay what they were, and its designs gain what
+    /// the decoder learns (the eval's autoencoder floor, its reconstruction Fréchet
+    /// distance, is most of the trained transformer's).
+    Decoder,
     /// Guidance distillation (Meng et al. 2023): a transformer that gains the layers reading
     /// the guidance weight (`designer_core::model::Scalar::Guidance`) learns to give, in one
     /// evaluation told the weight w, the teacher's guided velocity v_u + w (v_c - v_u) at the
@@ -488,8 +493,10 @@ impl Trainer {
         let started = Instant::now();
         let first = self.step;
         let stop = stop.min(self.config.steps);
-        if self.config.objective == Objective::Autoencoder
-            && self.model.as_ref().and_then(|m| m.autoencoder()).is_none()
+        if matches!(
+            self.config.objective,
+            Objective::Autoencoder | Objective::Decoder
+        ) && self.model.as_ref().and_then(|m| m.autoencoder()).is_none()
         {
             return Err(TrainError::NoAutoencoder);
         }
@@ -511,7 +518,7 @@ impl Trainer {
             let needs = match self.config.objective {
                 Objective::Guidance => Some("guidance"),
                 Objective::Steps => Some("step"),
-                Objective::Flow | Objective::Autoencoder => None,
+                Objective::Flow | Objective::Autoencoder | Objective::Decoder => None,
             };
             if let Some(what) = needs {
                 return Err(TrainError::Teacher(format!(
@@ -592,9 +599,10 @@ impl Trainer {
             Objective::Flow => self.flow_loss(&compute, images, batch),
             Objective::Guidance => self.guidance_loss(&compute, images, batch),
             Objective::Steps => self.steps_loss(&compute, images, batch),
-            Objective::Autoencoder => {
+            Objective::Autoencoder | Objective::Decoder => {
                 let images = self.crop(images);
-                reconstruction_loss(&compute, images)
+                let frozen_encoder = self.config.objective == Objective::Decoder;
+                reconstruction_loss(&compute, images, frozen_encoder)
             }
         };
         let scaled = loss.clone() * precision.loss_scale();
@@ -1015,7 +1023,7 @@ fn gaining_layers(
     let scalars: &[Scalar] = match config.objective {
         Objective::Guidance => &[Scalar::Guidance],
         Objective::Steps => &[Scalar::Guidance, Scalar::StepSize],
-        Objective::Flow | Objective::Autoencoder => &[],
+        Objective::Flow | Objective::Autoencoder | Objective::Decoder => &[],
     };
     for &scalar in scalars {
         model = model
@@ -1028,13 +1036,21 @@ fn gaining_layers(
 /// The autoencoder's loss on `images`: L1 on the pixels and on their differences to the
 /// right and below (an edge term: an L1 on pixels alone smears thin chair legs and fabric
 /// checks, which are all edge).
-fn reconstruction_loss(model: &Generator, images: Tensor<4>) -> Tensor<1> {
+/// With `frozen_encoder`, the latents are encoded outside autodiff (as the flow's are), so
+/// only the decoder learns.
+fn reconstruction_loss(model: &Generator, images: Tensor<4>, frozen_encoder: bool) -> Tensor<1> {
     let autoencoder = model
         .autoencoder()
         .expect("the objective is checked before the run");
-    let decoded = autoencoder
-        .decode_raw(autoencoder.encode_raw(images.clone()))
-        .cast(DType::F32);
+    let latents = if frozen_encoder {
+        autoencoder
+            .valid()
+            .encode_raw(images.clone().without_autodiff())
+            .autodiff()
+    } else {
+        autoencoder.encode_raw(images.clone())
+    };
+    let decoded = autoencoder.decode_raw(latents).cast(DType::F32);
     let [_, _, h, w] = images.dims();
     let dx = |x: Tensor<4>| x.clone().narrow(3, 1, w - 1) - x.narrow(3, 0, w - 1);
     let dy = |x: Tensor<4>| x.clone().narrow(2, 1, h - 1) - x.narrow(2, 0, h - 1);

@@ -575,6 +575,52 @@ fn the_autoencoder_learns_first_and_the_flow_then_learns_over_its_frozen_latents
     assert!(matches!(error, TrainError::NoAutoencoder), "{error}");
 }
 
+/// The decoder objective: the reconstruction improves while the encoder, and so the latents a
+/// denoiser was trained over, stay exactly as they were.
+#[test]
+fn the_decoder_learns_alone_and_the_latents_stay_as_they_were() {
+    use designer_train::train::Objective;
+    let dir = tempfile::tempdir().unwrap();
+    write_folder(dir.path());
+    let mut folder = LabelledFolder::open(dir.path(), 16).unwrap();
+    let config = TrainConfig {
+        steps: 40,
+        batch_size: 8,
+        learning_rate: 3e-3,
+        warmup_steps: 2,
+        report_every: 1,
+        objective: Objective::Decoder,
+        ..TrainConfig::default()
+    };
+    let mut trainer = Trainer::new(tiny_latent_model(), Device::flex(), config);
+    let before = Weights::from_bytes(&trainer.to_weights(&tiny_provenance()).unwrap()).unwrap();
+    let mut losses = Vec::new();
+    trainer
+        .run(&mut folder, &mut |report| losses.extend(report.loss))
+        .unwrap();
+    let mean = |s: &[f32]| s.iter().sum::<f32>() / s.len() as f32;
+    let (early, late) = (mean(&losses[..5]), mean(&losses[35..]));
+    assert!(
+        late < early * 0.8,
+        "the decoder learnt nothing: {early} -> {late}"
+    );
+    let after = Weights::from_bytes(&trainer.to_weights(&tiny_provenance()).unwrap()).unwrap();
+    assert_eq!(encoded(&before), encoded(&after), "the encoder moved");
+    let decoded = |weights: &Weights| {
+        let model = weights.build(&Device::flex()).unwrap();
+        let autoencoder = model.autoencoder().unwrap();
+        let images = burn::tensor::Tensor::<4>::ones([1, 3, 16, 16], &Device::flex());
+        autoencoder
+            .decode_raw(autoencoder.encode_raw(images))
+            .into_data()
+    };
+    assert_ne!(
+        decoded(&before),
+        decoded(&after),
+        "the decoder did not move"
+    );
+}
+
 /// The autoencoder learns from crops, and a transformer then learns the flow over it.
 #[test]
 fn a_new_denoiser_learns_over_an_autoencoder_trained_on_crops() {
