@@ -504,28 +504,44 @@ fn encoded(weights: &Weights) -> burn::tensor::TensorData {
     model.autoencoder().unwrap().encode_raw(images).into_data()
 }
 
+/// The reconstruction objectives' runs in these tests: `steps` steps of 8 pictures, learning
+/// fast, reporting every step.
+fn reconstruction_config(
+    objective: designer_train::train::Objective,
+    steps: u64,
+    crop: Option<usize>,
+) -> TrainConfig {
+    TrainConfig {
+        steps,
+        batch_size: 8,
+        learning_rate: 3e-3,
+        warmup_steps: 2,
+        report_every: 1,
+        objective,
+        autoencoder_crop: crop,
+        ..TrainConfig::default()
+    }
+}
+
+/// Runs `trainer` over `folder`: the mean loss of its first five steps and of its last five.
+fn early_and_late_loss(trainer: &mut Trainer, folder: &mut LabelledFolder) -> (f32, f32) {
+    let mut losses = Vec::new();
+    trainer
+        .run(folder, &mut |report| losses.extend(report.loss))
+        .unwrap();
+    let mean = |s: &[f32]| s.iter().sum::<f32>() / s.len() as f32;
+    (mean(&losses[..5]), mean(&losses[losses.len() - 5..]))
+}
+
 #[test]
 fn the_autoencoder_learns_first_and_the_flow_then_learns_over_its_frozen_latents() {
     use designer_train::train::{Objective, TrainError};
     let dir = tempfile::tempdir().unwrap();
     write_folder(dir.path());
     let mut folder = LabelledFolder::open(dir.path(), 16).unwrap();
-    let config = TrainConfig {
-        steps: 40,
-        batch_size: 8,
-        learning_rate: 3e-3,
-        warmup_steps: 2,
-        report_every: 1,
-        objective: Objective::Autoencoder,
-        ..TrainConfig::default()
-    };
+    let config = reconstruction_config(Objective::Autoencoder, 40, None);
     let mut trainer = Trainer::new(tiny_latent_model(), Device::flex(), config.clone());
-    let mut losses = Vec::new();
-    trainer
-        .run(&mut folder, &mut |report| losses.extend(report.loss))
-        .unwrap();
-    let mean = |s: &[f32]| s.iter().sum::<f32>() / s.len() as f32;
-    let (early, late) = (mean(&losses[..5]), mean(&losses[35..]));
+    let (early, late) = early_and_late_loss(&mut trainer, &mut folder);
     assert!(
         late < early * 0.7,
         "reconstruction did not improve: {early} -> {late}"
@@ -583,23 +599,10 @@ fn the_decoder_learns_alone_and_the_latents_stay_as_they_were() {
     let dir = tempfile::tempdir().unwrap();
     write_folder(dir.path());
     let mut folder = LabelledFolder::open(dir.path(), 16).unwrap();
-    let config = TrainConfig {
-        steps: 40,
-        batch_size: 8,
-        learning_rate: 3e-3,
-        warmup_steps: 2,
-        report_every: 1,
-        objective: Objective::Decoder,
-        ..TrainConfig::default()
-    };
+    let config = reconstruction_config(Objective::Decoder, 40, None);
     let mut trainer = Trainer::new(tiny_latent_model(), Device::flex(), config);
     let before = Weights::from_bytes(&trainer.to_weights(&tiny_provenance()).unwrap()).unwrap();
-    let mut losses = Vec::new();
-    trainer
-        .run(&mut folder, &mut |report| losses.extend(report.loss))
-        .unwrap();
-    let mean = |s: &[f32]| s.iter().sum::<f32>() / s.len() as f32;
-    let (early, late) = (mean(&losses[..5]), mean(&losses[35..]));
+    let (early, late) = early_and_late_loss(&mut trainer, &mut folder);
     assert!(
         late < early * 0.8,
         "the decoder learnt nothing: {early} -> {late}"
@@ -630,23 +633,9 @@ fn a_new_denoiser_learns_over_an_autoencoder_trained_on_crops() {
     let dir = tempfile::tempdir().unwrap();
     write_folder(dir.path());
     let mut folder = LabelledFolder::open(dir.path(), 16).unwrap();
-    let config = TrainConfig {
-        steps: 30,
-        batch_size: 8,
-        learning_rate: 3e-3,
-        warmup_steps: 2,
-        report_every: 1,
-        objective: Objective::Autoencoder,
-        autoencoder_crop: Some(8),
-        ..TrainConfig::default()
-    };
+    let config = reconstruction_config(Objective::Autoencoder, 30, Some(8));
     let mut trainer = Trainer::new(tiny_latent_model(), Device::flex(), config.clone());
-    let mut losses = Vec::new();
-    trainer
-        .run(&mut folder, &mut |report| losses.extend(report.loss))
-        .unwrap();
-    let mean = |s: &[f32]| s.iter().sum::<f32>() / s.len() as f32;
-    let (early, late) = (mean(&losses[..5]), mean(&losses[25..]));
+    let (early, late) = early_and_late_loss(&mut trainer, &mut folder);
     assert!(
         late < early * 0.8,
         "crops taught nothing: {early} -> {late}"
