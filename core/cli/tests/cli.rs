@@ -763,6 +763,10 @@ fn eval_judges_a_latent_model_at_several_guidances_and_its_autoencoders_floor() 
         );
         // One model, one autoencoder: its floor does not depend on the guidance.
         assert_eq!(report["autoencoder_frechet_distance"], floor);
+        assert_eq!(
+            report["autoencoder_psnr_db"],
+            reports[0]["autoencoder_psnr_db"]
+        );
         // The restyle is judged once, at --guidance.
         assert!(report["restyle"].is_null(), "{report}");
     }

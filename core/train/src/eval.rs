@@ -635,7 +635,7 @@ pub fn evaluate_models(
         EVAL_TRAIN_SEEDS,
         size,
         "reference renders",
-        true,
+        false,
         &|render| render,
         progress,
     )?;
@@ -671,7 +671,10 @@ pub fn evaluate_models(
     };
     let mut reports = Vec::new();
     for designer in designers {
-        let reconstructed = autoencoder_frechet_distance(designer, &judge, side, progress);
+        let floor = AutoencoderFloor {
+            psnr_db: autoencoder_psnr(designer, &judge.test, side),
+            frechet_distance: autoencoder_frechet_distance(designer, &judge, side, progress),
+        };
         for (i, &guidance) in std::iter::once(&plan.like.guidance)
             .chain(&plan.also_guidance)
             .enumerate()
@@ -686,9 +689,9 @@ pub fn evaluate_models(
                 },
                 ..plan.clone()
             };
-            let mut report = judge_model(engine, designer, &judge, &plan, progress)?;
-            report.autoencoder_frechet_distance = reconstructed;
-            reports.push(report);
+            reports.push(judge_model(
+                engine, designer, &judge, &plan, &floor, progress,
+            )?);
         }
     }
     Ok(reports)
@@ -742,12 +745,20 @@ struct Judge {
     train_renders: usize,
 }
 
-/// One model's part of [`evaluate_models`].
+/// What a latent model's autoencoder keeps of real renders, measured once per model (it does
+/// not depend on how the designs are sampled): see [`EvalReport`]'s fields of these names.
+struct AutoencoderFloor {
+    psnr_db: Option<f64>,
+    frechet_distance: Option<f64>,
+}
+
+/// One model's part of [`evaluate_models`], at one way of sampling (`plan.like`).
 fn judge_model(
     engine: &SceneEngine,
     designer: &Designer,
     judge: &Judge,
     plan: &EvalPlan,
+    floor: &AutoencoderFloor,
     progress: &mut dyn Progress,
 ) -> Result<EvalReport, EvalError> {
     let (pairs, test, real) = (&judge.pairs, &judge.test, &judge.real);
@@ -784,7 +795,6 @@ fn judge_model(
         &generated,
         &fake,
     );
-    let autoencoder_psnr_db = autoencoder_psnr(designer, test, side);
     let restyle = if designer.follows_layouts() && plan.restyle_photos > 0 {
         Some(restyle(
             engine,
@@ -821,8 +831,8 @@ fn judge_model(
         frechet_distance: frechet_distance(real_features, fake_features),
         frechet_distance_real_vs_real: frechet_distance(real_features, &judge.reference.features),
         anchors,
-        autoencoder_psnr_db,
-        autoencoder_frechet_distance: None,
+        autoencoder_psnr_db: floor.psnr_db,
+        autoencoder_frechet_distance: floor.frechet_distance,
         restyle,
     })
 }
