@@ -624,9 +624,10 @@ pub fn evaluate_models(
     // Real renders as the generator learnt them, as many as the designs: the classifier's
     // first training rooms that keep their anchors, rendered again whole (a latent model's
     // autoencoder reads them whole; 14,400 whole training renders would not fit in memory).
+    let designs = generated_count(plan, pairs.len());
     let intact_rounds: Vec<u64> = (0..)
         .filter(|k| !anchorless(*k))
-        .take(generated_count(plan, pairs.len()).div_ceil(pairs.len()))
+        .take(designs.div_ceil(pairs.len()))
         .collect();
     let (mut intact, _) = render_pairs(
         engine,
@@ -639,7 +640,7 @@ pub fn evaluate_models(
         &|render| render,
         progress,
     )?;
-    intact.truncate(generated_count(plan, pairs.len()));
+    intact.truncate(designs);
     let device = Device::flex();
     progress.stage("classifier", 0);
     let classifier = train_classifier(
