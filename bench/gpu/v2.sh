@@ -35,7 +35,9 @@
 #                                             embedded default model; dit-start: the chain
 #                                             file): the transformer stays valid and draws
 #                                             with the better decoder (BENCHMARKS.md fifteenth
-#                                             session: the autoencoder's floor is 1.77x)
+#                                             session: the autoencoder's floor is 1.77x);
+#                                             ADVERSARIAL=W adds a patch critic of weight W
+#                                             (run decoder-adversarialW)
 #   bench/gpu/v2.sh guided SECONDS            guidance distilled (issue 21) from the chain file's
 #                                             transformer, which it starts from: one evaluation
 #                                             told the weight gives the teacher's guided velocity
@@ -188,10 +190,12 @@ EOF
       REUSE=${REUSE:-4} LAYOUT=1 INIT=$WORK/dit-start.weights "$0" dit $(($2 / parts))
     done
     ;;
-  decoder) # decoder SECONDS [NAME]: NAME's decoder (default: the default model's) further
+  decoder) # decoder SECONDS [NAME]: NAME's decoder (default: the default model's) further;
+    # ADVERSARIAL=W learns against a patch critic of weight W, as the run decoder-adversarialW
     materialise "${3:-default}"
-    train decoder "$2" "${BATCH:-128}" "${LR:-3e-4}" --init "$WORK/${3:-default}.weights" --resume \
-      --objective decoder --crop 128
+    train "decoder${ADVERSARIAL:+-adversarial$ADVERSARIAL}" "$2" "${BATCH:-128}" "${LR:-3e-4}" \
+      --init "$WORK/${3:-default}.weights" --resume --objective decoder --crop 128 \
+      ${ADVERSARIAL:+--adversarial "$ADVERSARIAL"}
     ;;
   guided) # guided SECONDS: guidance distilled from the chain file's transformer (issue 21)
     materialise dit-start

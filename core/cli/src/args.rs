@@ -306,6 +306,13 @@ pub struct TrainArgs {
     /// the side.
     #[arg(long)]
     pub crop: Option<usize>,
+    /// With `--objective autoencoder` or `decoder`: also learn against a patch critic that
+    /// tells the reconstructions from the renders, its judgement weighing WEIGHT in the loss
+    /// (ramped in over the critic's first 500 steps). The L1 and edge loss alone blur what a
+    /// latent cannot pin down; the critic asks for detail that looks rendered. The critic is
+    /// not checkpointed: a resumed run starts a fresh one.
+    #[arg(long, value_name = "WEIGHT", value_parser = adversarial_weight)]
+    pub adversarial: Option<f32>,
     /// The flow over latents trains on each encoded render this many times on average (from
     /// a ring of 64 batches of latents on the device), so a step encodes only batch / REUSE
     /// new renders: the encoder is most of a step's GPU time. A resumed run refills the ring.
@@ -363,6 +370,14 @@ pub enum FloatArg {
     Mixed,
     F16,
     Bf16,
+}
+
+/// A critic's weight: a number above 0 and at most 10 (a larger one drowns the reconstruction).
+fn adversarial_weight(text: &str) -> Result<f32, String> {
+    match text.parse::<f32>() {
+        Ok(weight) if weight > 0.0 && weight <= 10.0 => Ok(weight),
+        _ => Err(format!("'{text}' is not a weight above 0 and at most 10")),
+    }
 }
 
 /// A whole number of at least 1, refused with a message that says so.
@@ -653,6 +668,7 @@ impl TrainArgs {
                 ObjectiveArg::Steps => Objective::Steps,
             },
             autoencoder_crop: self.crop,
+            adversarial: self.adversarial,
             latent_reuse: self.latent_reuse as usize,
             learn_layout: self.layout,
             ..settings.train_config()

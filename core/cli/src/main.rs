@@ -258,8 +258,11 @@ impl RunObserver for TrainBars {
             self.last_loss = loss;
             if let Some(file) = self.metrics.as_mut() {
                 let phases = report.phases;
-                let line = serde_json::json!({"step": report.step, "loss": loss, "images_per_second": report.images_per_second, "seconds": report.seconds,
+                let mut line = serde_json::json!({"step": report.step, "loss": loss, "images_per_second": report.images_per_second, "seconds": report.seconds,
                     "data_seconds": phases.data, "record_seconds": phases.record, "read_seconds": phases.read});
+                if let Some(critic) = report.critic_loss {
+                    line["critic_loss"] = critic.into();
+                }
                 let _ = writeln!(file, "{line}");
             }
         }

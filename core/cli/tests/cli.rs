@@ -216,6 +216,10 @@ fn bad_input_is_a_clear_error_not_a_panic() {
             "--teacher <TEACHER>",
         ),
         (
+            &["train", "--objective", "decoder", "--adversarial", "0", "--data", "/x"],
+            "'0' is not a weight above 0 and at most 10",
+        ),
+        (
             &["generate", "--sampler", "consistency"],
             "possible values: euler, heun, teacher",
         ),

@@ -6,6 +6,7 @@
 
 pub mod checkpoint;
 pub mod config;
+pub mod critic;
 pub mod dataset;
 #[cfg(feature = "download")]
 pub mod download;

@@ -4,6 +4,7 @@
 
 use crate::checkpoint::{Checkpoint, CheckpointError, TrainerState};
 use crate::config::TrainSettings;
+use crate::critic::Adversary;
 use crate::dataset::{Example, ExampleSource, SourceError};
 use crate::ema::Ema;
 use crate::latents::{LatentRing, RING_BATCHES};
@@ -61,6 +62,9 @@ pub struct TrainConfig {
     /// `designer_core::layout`), shown for all but [`LAYOUT_DROPOUT`] of the examples, so the
     /// same weights serve plain requests and restyled photos.
     pub learn_layout: bool,
+    /// With the autoencoder or decoder objective: the weight of a patch critic's judgement in
+    /// the reconstruction loss (see `critic`), learnt beside it. `None`: L1 and edges alone.
+    pub adversarial: Option<f32>,
 }
 
 /// Share of examples a layout-reading network sees without their edge map.
@@ -133,6 +137,7 @@ impl TrainSettings {
             autoencoder_crop: None,
             latent_reuse: 1,
             learn_layout: false,
+            adversarial: None,
         }
     }
 }
@@ -173,6 +178,9 @@ pub struct StepReport {
     pub total: u64,
     /// Present on the steps where the loss was read.
     pub loss: Option<f32>,
+    /// The patch critic's hinge loss on those steps, in a run that has one (2 when it cannot
+    /// tell reconstructions from renders, 0 when it always can).
+    pub critic_loss: Option<f32>,
     /// Since this stretch of steps began (a run's epoch: see `run`).
     pub images_per_second: f64,
     /// Since the trainer was made: what a metrics file's speed between two of its lines is
@@ -219,6 +227,9 @@ pub enum TrainError {
     /// The autoencoder objective asked of a network that has none.
     #[error("the model has no autoencoder to train (its network works on pixels)")]
     NoAutoencoder,
+    /// A critic asked of a run that does not reconstruct images.
+    #[error("an adversarial loss needs the autoencoder or decoder objective")]
+    Adversarial,
     /// A layout or guidance layers asked of a network that cannot have them.
     #[error("{0}")]
     Layers(String),
@@ -252,6 +263,9 @@ pub struct Trainer {
     ring: Option<LatentRing>,
     /// What guidance distillation learns from, in its compute precision, without autodiff.
     teacher: Option<Generator>,
+    /// The critic an adversarial reconstruction learns against, and its last step's loss.
+    adversary: Option<Adversary>,
+    critic_loss: Option<Tensor<1>>,
 }
 
 impl Trainer {
@@ -424,6 +438,9 @@ impl Trainer {
         let uncalibrated = latent_flow && model.autoencoder().is_some_and(|a| !a.has_statistics());
         let ring = (latent_flow && config.latent_reuse > 1)
             .then(|| LatentRing::new(RING_BATCHES * config.batch_size));
+        let adversary = config
+            .adversarial
+            .map(|weight| Adversary::new(weight, &device));
         Self {
             model: Some(model),
             ema,
@@ -437,6 +454,8 @@ impl Trainer {
             uncalibrated,
             ring,
             teacher: None,
+            adversary,
+            critic_loss: None,
         }
     }
 
@@ -506,6 +525,14 @@ impl Trainer {
             .architecture
             .autoencoder()
             .map_or(1, |a| a.factor());
+        if self.adversary.is_some()
+            && !matches!(
+                self.config.objective,
+                Objective::Autoencoder | Objective::Decoder
+            )
+        {
+            return Err(TrainError::Adversarial);
+        }
         if let Some(crop) = self.config.autoencoder_crop
             && (crop == 0 || !crop.is_multiple_of(factor))
         {
@@ -546,12 +573,18 @@ impl Trainer {
                 || self.out_of_time();
             let clock = Instant::now();
             let loss = read.then(|| loss.into_scalar::<f32>());
+            let critic_loss = self
+                .critic_loss
+                .take()
+                .filter(|_| read)
+                .map(|loss| loss.into_scalar::<f32>());
             phases.read += clock.elapsed().as_secs_f64();
             let seconds = started.elapsed().as_secs_f64().max(1e-9);
             observer(&StepReport {
                 step: self.step,
                 total: self.config.steps,
                 loss,
+                critic_loss,
                 images_per_second: ((self.step - first) as usize * self.config.batch_size) as f64
                     / seconds,
                 seconds: self.created.elapsed().as_secs_f64(),
@@ -595,6 +628,9 @@ impl Trainer {
             .expect("the model is only absent during a step");
         let precision = self.config.precision;
         let compute = precision.compute_model(&model);
+        let lr = self.config.learning_rate_at(self.step);
+        // The critic's judgement of this step's reconstruction, when the run has one.
+        let mut adversarial = None;
         let loss = match self.config.objective {
             Objective::Flow => self.flow_loss(&compute, images, batch),
             Objective::Guidance => self.guidance_loss(&compute, images, batch),
@@ -602,13 +638,23 @@ impl Trainer {
             Objective::Autoencoder | Objective::Decoder => {
                 let images = self.crop(images);
                 let frozen_encoder = self.config.objective == Objective::Decoder;
-                reconstruction_loss(&compute, images, frozen_encoder)
+                let decoded = reconstruct(&compute, images.clone(), frozen_encoder);
+                if let Some(adversary) = &mut self.adversary {
+                    // The critic steps first, on its own graph, then judges for the decoder.
+                    self.critic_loss = Some(adversary.step(lr, images.clone(), decoded.clone()));
+                    adversarial = Some(adversary.decoder_loss(decoded.clone()));
+                }
+                reconstruction_loss(decoded, images)
             }
         };
-        let scaled = loss.clone() * precision.loss_scale();
+        // The reported loss stays the reconstruction's, comparable with runs without a critic.
+        let trained = match adversarial {
+            Some(adversarial) => loss.clone() + adversarial,
+            None => loss.clone(),
+        };
+        let scaled = trained * precision.loss_scale();
         let gradients = GradientsParams::from_grads(scaled.backward(), &model);
         let gradients = precision.unscale(gradients, &model);
-        let lr = self.config.learning_rate_at(self.step);
         let model = self.optimizer.step(lr, model, gradients);
         if let Some(ema) = &mut self.ema {
             ema.update(&model, self.step);
@@ -1033,24 +1079,27 @@ fn gaining_layers(
     Ok((model, model_config))
 }
 
-/// The autoencoder's loss on `images`: L1 on the pixels and on their differences to the
-/// right and below (an edge term: an L1 on pixels alone smears thin chair legs and fabric
-/// checks, which are all edge).
-/// With `frozen_encoder`, the latents are encoded outside autodiff (as the flow's are), so
-/// only the decoder learns.
-fn reconstruction_loss(model: &Generator, images: Tensor<4>, frozen_encoder: bool) -> Tensor<1> {
+/// `images` through the model's autoencoder and back, in f32. With `frozen_encoder`, the
+/// latents are encoded outside autodiff (as the flow's are), so only the decoder learns.
+fn reconstruct(model: &Generator, images: Tensor<4>, frozen_encoder: bool) -> Tensor<4> {
     let autoencoder = model
         .autoencoder()
         .expect("the objective is checked before the run");
     let latents = if frozen_encoder {
         autoencoder
             .valid()
-            .encode_raw(images.clone().without_autodiff())
+            .encode_raw(images.without_autodiff())
             .autodiff()
     } else {
-        autoencoder.encode_raw(images.clone())
+        autoencoder.encode_raw(images)
     };
-    let decoded = autoencoder.decode_raw(latents).cast(DType::F32);
+    autoencoder.decode_raw(latents).cast(DType::F32)
+}
+
+/// The autoencoder's loss on `images` and their reconstruction `decoded`: L1 on the pixels and
+/// on their differences to the right and below (an edge term: an L1 on pixels alone smears
+/// thin chair legs and fabric checks, which are all edge).
+fn reconstruction_loss(decoded: Tensor<4>, images: Tensor<4>) -> Tensor<1> {
     let [_, _, h, w] = images.dims();
     let dx = |x: Tensor<4>| x.clone().narrow(3, 1, w - 1) - x.narrow(3, 0, w - 1);
     let dy = |x: Tensor<4>| x.clone().narrow(2, 1, h - 1) - x.narrow(2, 0, h - 1);

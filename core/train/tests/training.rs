@@ -595,33 +595,49 @@ fn the_autoencoder_learns_first_and_the_flow_then_learns_over_its_frozen_latents
 /// denoiser was trained over, stay exactly as they were.
 #[test]
 fn the_decoder_learns_alone_and_the_latents_stay_as_they_were() {
-    use designer_train::train::Objective;
+    use designer_train::train::{Objective, TrainError};
     let dir = tempfile::tempdir().unwrap();
     write_folder(dir.path());
     let mut folder = LabelledFolder::open(dir.path(), 16).unwrap();
-    let config = reconstruction_config(Objective::Decoder, 40, None);
-    let mut trainer = Trainer::new(tiny_latent_model(), Device::flex(), config);
-    let before = Weights::from_bytes(&trainer.to_weights(&tiny_provenance()).unwrap()).unwrap();
-    let (early, late) = early_and_late_loss(&mut trainer, &mut folder);
-    assert!(
-        late < early * 0.8,
-        "the decoder learnt nothing: {early} -> {late}"
-    );
-    let after = Weights::from_bytes(&trainer.to_weights(&tiny_provenance()).unwrap()).unwrap();
-    assert_eq!(encoded(&before), encoded(&after), "the encoder moved");
-    let decoded = |weights: &Weights| {
-        let model = weights.build(&Device::flex()).unwrap();
-        let autoencoder = model.autoencoder().unwrap();
-        let images = burn::tensor::Tensor::<4>::ones([1, 3, 16, 16], &Device::flex());
-        autoencoder
-            .decode_raw(autoencoder.encode_raw(images))
-            .into_data()
+    // Alone, and against a patch critic (whose term is not in the reported loss: the
+    // reconstruction still has to fall with it).
+    for adversarial in [None, Some(0.5)] {
+        let config = TrainConfig {
+            adversarial,
+            ..reconstruction_config(Objective::Decoder, 40, None)
+        };
+        let mut trainer = Trainer::new(tiny_latent_model(), Device::flex(), config);
+        let before = Weights::from_bytes(&trainer.to_weights(&tiny_provenance()).unwrap()).unwrap();
+        let (early, late) = early_and_late_loss(&mut trainer, &mut folder);
+        assert!(
+            late < early * 0.8,
+            "the decoder learnt nothing (critic {adversarial:?}): {early} -> {late}"
+        );
+        let after = Weights::from_bytes(&trainer.to_weights(&tiny_provenance()).unwrap()).unwrap();
+        assert_eq!(encoded(&before), encoded(&after), "the encoder moved");
+        let decoded = |weights: &Weights| {
+            let model = weights.build(&Device::flex()).unwrap();
+            let autoencoder = model.autoencoder().unwrap();
+            let images = burn::tensor::Tensor::<4>::ones([1, 3, 16, 16], &Device::flex());
+            autoencoder
+                .decode_raw(autoencoder.encode_raw(images))
+                .into_data()
+        };
+        assert_ne!(
+            decoded(&before),
+            decoded(&after),
+            "the decoder did not move"
+        );
+    }
+    // A critic has nothing to judge in a flow run: refused before any step.
+    let flow = TrainConfig {
+        adversarial: Some(0.5),
+        ..reconstruction_config(Objective::Flow, 2, None)
     };
-    assert_ne!(
-        decoded(&before),
-        decoded(&after),
-        "the decoder did not move"
-    );
+    let mut trainer = Trainer::new(tiny_latent_model(), Device::flex(), flow);
+    let error = trainer.run(&mut folder, &mut |_| {}).unwrap_err();
+    assert!(matches!(error, TrainError::Adversarial), "{error}");
+    assert_eq!(trainer.step_count(), 0);
 }
 
 /// The autoencoder learns from crops, and a transformer then learns the flow over it.
