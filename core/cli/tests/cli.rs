@@ -146,7 +146,7 @@ fn sampled_tensors_are_the_seeded_noise_and_the_designs_before_rounding() {
 
 #[test]
 fn bad_input_is_a_clear_error_not_a_panic() {
-    let cases: [(&[&str], &str); 18] = [
+    let cases: [(&[&str], &str); 19] = [
         (
             &["generate", "--style", "gothic"],
             "unknown style 'gothic'; allowed: modern",
