@@ -10,6 +10,10 @@
 //!
 //! The critic is not part of the weights and is not checkpointed: a resumed run starts a
 //! fresh one, ramped in again (see [`ADVERSARIAL_RAMP`]).
+//!
+//! Not yet a win: its first GPU run (weight 0.1) made the decoder far worse, with critic
+//! losses read there that a hinge cannot give, while more L1 steps alone made it better
+//! (BENCHMARKS.md, sixteenth session).
 
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
